@@ -1,0 +1,99 @@
+"""Domain errors and the one API exception handler that shapes them.
+
+Every error an API client sees has the same body:
+``{"code": "...", "detail": "...", "fields": {...}}``.
+Services raise the domain errors below; they know nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the request."""
+
+    code = "invalid"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("请求无效。")
+
+    def __init__(self, detail=None, *, code: str | None = None, fields: dict | None = None):
+        self.detail = str(detail if detail is not None else self.default_detail)
+        if code:
+            self.code = code
+        self.fields = fields or {}
+        super().__init__(self.detail)
+
+
+class ValidationFailed(DomainError):
+    code = "invalid"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class AccessDenied(DomainError):
+    code = "permission_denied"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("无权执行此操作。")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = _("未找到。")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("与现有数据冲突。")
+
+
+def _flatten(value):
+    if isinstance(value, dict):
+        return {k: _flatten(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_flatten(v) for v in value]
+    return str(value)
+
+
+def exception_handler(exc, context):
+    """Turn domain, Django and DRF errors into ``{"code", "detail", "fields"}``."""
+    if isinstance(exc, DomainError):
+        body = {"code": exc.code, "detail": exc.detail, "fields": _flatten(exc.fields)}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        detail = "; ".join(exc.messages) if not fields else str(_("提交的数据有误。"))
+        exc = exceptions.ValidationError(detail=fields or detail)
+        body = {"code": "invalid", "detail": detail, "fields": _flatten(fields)}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        data = exc.detail
+        if isinstance(data, dict):
+            non_field = data.get("non_field_errors")
+            detail = "; ".join(str(m) for m in non_field) if non_field else str(_("提交的数据有误。"))
+            fields = {k: v for k, v in data.items() if k != "non_field_errors"}
+        else:
+            detail = "; ".join(str(m) for m in data) if isinstance(data, list) else str(data)
+            fields = {}
+        response.data = {"code": "invalid", "detail": detail, "fields": _flatten(fields)}
+        return response
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    code = codes if isinstance(codes, str) else "error"
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    response.data = {"code": code, "detail": str(detail), "fields": {}}
+    return response

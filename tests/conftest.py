@@ -32,6 +32,12 @@ def pytest_runtest_setup(item):
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # The real hasher is deliberately slow; tests log in often.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def regions(db):
     """Province 130000 > cities 130100 (石家庄), 130200 (唐山) > counties."""

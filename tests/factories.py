@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pass-Word-123")
+    password = factory.django.Password("pass-Word-123")
 
 
 class RegionFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,66 @@
+# Two commands for a fresh clone (only Python 3.11+ needed):
+#   make run    virtualenv + install + migrate + demo data, then serve on 127.0.0.1:8000
+#   make test   the test suite on SQLite, Celery eager
+#
+# VENV may be overridden (CI does: `make test VENV=/path/to/fresh/venv`).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.requirements.stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+# The real services this machine runs; used by `make test-services`.
+SERVICES_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+SERVICES_BROKER_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: venv run migrate seed test lint test-services worker beat bench clean
+
+venv: $(STAMP)
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (PYTHON=$(PYTHON))")'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when requirements.txt changes (or the venv is new).
+$(STAMP): requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: venv
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-services: venv
+	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) REQUIRE_SERVICES=1 \
+		$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+worker: venv
+	$(VENV)/bin/celery -A config worker -l info
+
+beat: venv
+	$(VENV)/bin/celery -A config beat -l info
+
+bench: venv
+	$(PY) -m bench.roster_import
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles bench/out
+	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

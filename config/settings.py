@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "personnel",
+    "training",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +104,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Waiting on a lock beats failing on one when the dev server and a command overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers take the database lock when their transaction starts, so two enrollments
+    # into one batch queue up instead of both counting the same free seat.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -145,7 +150,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "training-batch-reminders": {
+        "task": "training.tasks.send_batch_reminders",
+        "schedule": crontab(hour=8, minute=0),
+    },
+}
 
 # --- REST framework.
 REST_FRAMEWORK = {
@@ -173,6 +183,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Domain settings (policy, editable per deployment).
+# Yearly training hours an inspector must complete where no region policy says otherwise
+# (national outline: 60; a province may set its own per year in the admin).
+TRAINING_REQUIRED_HOURS = env_int("TRAINING_REQUIRED_HOURS", 60)
+# E-mail reminders go to enrolled inspectors this many days before a batch starts.
+TRAINING_REMINDER_DAYS_BEFORE = env_int("TRAINING_REMINDER_DAYS_BEFORE", 3)
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -6,6 +6,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from personnel.api import InspectorViewSet, RegionViewSet
+from training.views import calendar_feed
 
 router = DefaultRouter()
 router.register("regions", RegionViewSet, basename="region")
@@ -19,5 +20,6 @@ urlpatterns = [
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -1,0 +1,264 @@
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from personnel.models import Inspector, Region, Sector, TimeStamped
+
+
+class Topic(models.TextChoices):
+    PUBLICITY = "publicity", _("行政执法公示")
+    PROCESS_RECORDING = "process_recording", _("执法全过程记录")
+    LEGAL_REVIEW = "legal_review", _("重大执法决定法制审核")
+    OTHER = "other", _("其他")
+
+
+THREE_SYSTEMS = (Topic.PUBLICITY, Topic.PROCESS_RECORDING, Topic.LEGAL_REVIEW)
+
+
+class Delivery(models.TextChoices):
+    IN_PERSON = "in_person", _("面授")
+    ONLINE = "online", _("网络")
+
+
+class Course(TimeStamped):
+    """A course; its topics are stored as flags so coverage is one GROUP BY."""
+
+    code = models.CharField(_("课程编号"), max_length=32, unique=True)
+    title = models.CharField(_("课程名称"), max_length=200)
+    covers_publicity = models.BooleanField(_("行政执法公示"), default=False)
+    covers_process_recording = models.BooleanField(_("执法全过程记录"), default=False)
+    covers_legal_review = models.BooleanField(_("重大执法决定法制审核"), default=False)
+    covers_other = models.BooleanField(_("其他"), default=False)
+    hours = models.DecimalField(
+        _("学时"), max_digits=5, decimal_places=1, validators=[MinValueValidator(Decimal("0.5"))]
+    )
+    delivery = models.CharField(_("授课方式"), max_length=16, choices=Delivery.choices, default=Delivery.IN_PERSON)
+    description = models.TextField(_("课程简介"), blank=True)
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("课程")
+        verbose_name_plural = _("课程")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(hours__gt=0), name="course_hours_positive"),
+            models.CheckConstraint(
+                condition=Q(covers_publicity=True)
+                | Q(covers_process_recording=True)
+                | Q(covers_legal_review=True)
+                | Q(covers_other=True),
+                name="course_has_a_topic",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.title}"
+
+    @property
+    def topics(self) -> list[str]:
+        return [t.value for t in Topic if getattr(self, f"covers_{t.value}")]
+
+    @property
+    def covers_three_systems(self) -> bool:
+        return self.covers_publicity and self.covers_process_recording and self.covers_legal_review
+
+    def set_topics(self, topics) -> None:
+        chosen = set(topics)
+        for t in Topic:
+            setattr(self, f"covers_{t.value}", t.value in chosen)
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    OPEN = "open", _("报名中")
+    CLOSED = "closed", _("报名截止")
+    COMPLETED = "completed", _("已结业")
+    CANCELLED = "cancelled", _("已取消")
+
+
+class Batch(TimeStamped):
+    """One delivery (期/批次) of a course, e.g. 2019年第1批, organised by a region."""
+
+    course = models.ForeignKey(Course, verbose_name=_("课程"), on_delete=models.PROTECT, related_name="batches")
+    year = models.PositiveSmallIntegerField(_("年度"))
+    number = models.PositiveSmallIntegerField(_("批次"))
+    sector = models.CharField(
+        _("面向行业"), max_length=32, choices=Sector.choices, blank=True, help_text=_("留空为综合")
+    )
+    region = models.ForeignKey(Region, verbose_name=_("组织单位"), on_delete=models.PROTECT, related_name="batches")
+    starts_on = models.DateField(_("开始日期"))
+    ends_on = models.DateField(_("结束日期"))
+    place = models.CharField(_("地点"), max_length=200, blank=True)
+    capacity = models.PositiveIntegerField(_("名额"), validators=[MinValueValidator(1)])
+    enrollment_deadline = models.DateField(_("报名截止日期"))
+    status = models.CharField(_("状态"), max_length=16, choices=BatchStatus.choices, default=BatchStatus.DRAFT)
+
+    class Meta:
+        verbose_name = _("培训批次")
+        verbose_name_plural = _("培训批次")
+        ordering = ["-year", "region__path", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year", "number"], name="batch_unique_number_per_region_year"),
+            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="batch_ends_after_start"),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="batch_capacity_positive"),
+            models.CheckConstraint(
+                condition=Q(enrollment_deadline__lte=F("ends_on")), name="batch_deadline_before_end"
+            ),
+        ]
+        indexes = [models.Index(fields=["year", "status"], name="batch_year_status")]
+
+    def __str__(self):
+        return _("%(year)d年第%(number)d批 %(title)s") % {
+            "year": self.year,
+            "number": self.number,
+            "title": self.course.title,
+        }
+
+    @property
+    def days(self) -> int:
+        return (self.ends_on - self.starts_on).days + 1
+
+    @property
+    def label(self) -> str:
+        return _("%(year)d年第%(number)d批") % {"year": self.year, "number": self.number}
+
+
+class EnrollmentStatus(models.TextChoices):
+    ENROLLED = "enrolled", _("已报名")
+    WAITLISTED = "waitlisted", _("候补")
+    CANCELLED = "cancelled", _("已取消")
+    COMPLETED = "completed", _("已结业")
+    NO_SHOW = "no_show", _("缺席")
+
+
+# Statuses that hold (or wait for) a place, and so block a second batch on the same dates.
+ACTIVE_ENROLLMENT = (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
+
+
+class Enrollment(TimeStamped):
+    batch = models.ForeignKey(Batch, verbose_name=_("批次"), on_delete=models.CASCADE, related_name="enrollments")
+    inspector = models.ForeignKey(
+        Inspector, verbose_name=_("执法人员"), on_delete=models.PROTECT, related_name="enrollments"
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=EnrollmentStatus.choices)
+    waitlist_position = models.PositiveIntegerField(_("候补序号"), null=True, blank=True)
+    hours_credited = models.DecimalField(_("认定学时"), max_digits=5, decimal_places=1, default=Decimal("0"))
+    completed_on = models.DateField(_("结业日期"), null=True, blank=True)
+    override_reason = models.CharField(_("结业特批理由"), max_length=200, blank=True)
+    reminder_sent_at = models.DateTimeField(_("提醒发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("报名")
+        verbose_name_plural = _("报名")
+        ordering = ["batch", "status", "waitlist_position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "inspector"], name="enrollment_once_per_batch"),
+            models.UniqueConstraint(
+                fields=["batch", "waitlist_position"],
+                condition=Q(waitlist_position__isnull=False),
+                name="enrollment_unique_waitlist_position",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="waitlisted", waitlist_position__isnull=False)
+                | (~Q(status="waitlisted") & Q(waitlist_position__isnull=True)),
+                name="enrollment_waitlist_has_position",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="completed") | Q(hours_credited=0), name="enrollment_hours_only_when_completed"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["batch", "status"], name="enrollment_batch_status"),
+            models.Index(fields=["inspector", "status"], name="enrollment_inspector_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.inspector.name} @ {self.batch_id}"
+
+
+class EnrollmentEvent(models.Model):
+    """What happened to an enrollment, by whom: the audit trail of every write."""
+
+    class Kind(models.TextChoices):
+        ENROLLED = "enrolled", _("报名")
+        WAITLISTED = "waitlisted", _("进入候补")
+        PROMOTED = "promoted", _("候补转正")
+        CANCELLED = "cancelled", _("取消")
+        COMPLETED = "completed", _("结业")
+        NO_SHOW = "no_show", _("缺席")
+        REMINDED = "reminded", _("已提醒")
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("报名记录")
+        verbose_name_plural = _("报名记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Attendance(TimeStamped):
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="attendance")
+    day = models.DateField(_("日期"))
+    present = models.BooleanField(_("出勤"), default=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = _("考勤")
+        verbose_name_plural = _("考勤")
+        constraints = [models.UniqueConstraint(fields=["enrollment", "day"], name="attendance_once_per_day")]
+
+    def __str__(self):
+        return f"{self.day} {'出勤' if self.present else '缺勤'}"
+
+
+class HoursPolicy(TimeStamped):
+    """Required training hours a year for inspectors of a region and everything under it
+    (the nearest ancestor's policy applies; none at all means settings.TRAINING_REQUIRED_HOURS)."""
+
+    region = models.ForeignKey(Region, verbose_name=_("地区"), on_delete=models.CASCADE, related_name="hours_policies")
+    year = models.PositiveSmallIntegerField(_("年度"))
+    required_hours = models.DecimalField(
+        _("年度应修学时"), max_digits=5, decimal_places=1, validators=[MinValueValidator(Decimal("0"))]
+    )
+
+    class Meta:
+        verbose_name = _("学时要求")
+        verbose_name_plural = _("学时要求")
+        ordering = ["-year", "region__path"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year"], name="hours_policy_once_per_region_year"),
+            models.CheckConstraint(condition=Q(required_hours__gte=0), name="hours_policy_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.region} {self.year}: {self.required_hours}"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class CalendarToken(TimeStamped):
+    """The secret in an inspector's calendar URL; rotating it revokes old subscriptions."""
+
+    inspector = models.OneToOneField(Inspector, on_delete=models.CASCADE, related_name="calendar_token")
+    token = models.CharField(max_length=64, unique=True, default=_new_token)
+
+    class Meta:
+        verbose_name = _("日历订阅")
+        verbose_name_plural = _("日历订阅")
+
+    def __str__(self):
+        return str(self.inspector)

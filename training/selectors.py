@@ -1,0 +1,276 @@
+"""Reads of the training app, scoped by the actor in one place (personnel.selectors)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from config.errors import NotFound
+from personnel import access
+from personnel.models import Inspector, InspectorStatus, Region, Sector
+from personnel.selectors import inspector_list, scope_filter
+
+from .models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, HoursPolicy
+
+HOURS = DecimalField(max_digits=7, decimal_places=1)
+S = EnrollmentStatus
+
+
+def default_required_hours() -> Decimal:
+    return Decimal(str(settings.TRAINING_REQUIRED_HOURS))
+
+
+# --- batches -----------------------------------------------------------------------------
+
+
+def batch_counts(qs: QuerySet[Batch]) -> QuerySet[Batch]:
+    """Annotate each batch with its enrollment counts (one GROUP BY, no per-row queries)."""
+    return qs.annotate(
+        enrolled_count=Count("enrollments", filter=Q(enrollments__status=S.ENROLLED)),
+        waitlisted_count=Count("enrollments", filter=Q(enrollments__status=S.WAITLISTED)),
+        cancelled_count=Count("enrollments", filter=Q(enrollments__status=S.CANCELLED)),
+        completed_count=Count("enrollments", filter=Q(enrollments__status=S.COMPLETED)),
+        no_show_count=Count("enrollments", filter=Q(enrollments__status=S.NO_SHOW)),
+    )
+
+
+def batch_list(*, actor, filters: dict | None = None) -> QuerySet[Batch]:
+    """Batches the actor may see: admins those organised in their subtree; an inspector
+    the batches they are in and the open ones organised above them for their sector."""
+    qs = Batch.objects.select_related("course", "region")
+    scope = access.scope_for(actor)
+    if scope.kind == access.SELF:
+        me = Inspector.objects.select_related("region").get(pk=scope.inspector_id)
+        ancestors = [p + "/" for p in _prefixes(me.region.path)]
+        qs = qs.filter(
+            Q(enrollments__inspector_id=me.pk)
+            | Q(
+                status=BatchStatus.OPEN,
+                region__path__in=ancestors,
+            )
+            & (Q(sector="") | Q(sector=me.sector))
+        ).distinct()
+    else:
+        q = scope_filter(actor=actor, region_field="region")
+        if q is not None:
+            qs = qs.filter(q)
+    filters = filters or {}
+    if filters.get("year"):
+        qs = qs.filter(year=filters["year"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if "sector" in filters and filters["sector"] is not None:
+        qs = qs.filter(sector=filters["sector"])
+    if filters.get("region"):
+        qs = qs.filter(region__path__startswith=_path(filters["region"]))
+    if filters.get("topic"):
+        qs = qs.filter(**{f"course__covers_{filters['topic']}": True})
+    if filters.get("course"):
+        qs = qs.filter(course__code=filters["course"])
+    return qs
+
+
+def _prefixes(path: str) -> list[str]:
+    """``130000/130100/130102/`` -> ``130000``, ``130000/130100``, ``130000/130100/130102``."""
+    parts = [p for p in path.split("/") if p]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _path(region) -> str:
+    if isinstance(region, Region):
+        return region.path
+    path = Region.objects.filter(code=region).values_list("path", flat=True).first()
+    return path or "\x00no-such-region"
+
+
+def batch_get_for_actor(*, actor, batch_id) -> Batch:
+    batch = batch_list(actor=actor).filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound()
+    return batch
+
+
+def course_list(*, actor, filters: dict | None = None) -> QuerySet[Course]:
+    """Courses are province-wide reference data: any signed-in role may read them."""
+    if access.scope_for(actor).kind == access.NONE:
+        return Course.objects.none()
+    qs = Course.objects.all()
+    filters = filters or {}
+    if filters.get("topic"):
+        qs = qs.filter(**{f"covers_{filters['topic']}": True})
+    if filters.get("active") is not None:
+        qs = qs.filter(active=filters["active"])
+    return qs
+
+
+# --- enrollments ---------------------------------------------------------------------------
+
+
+def enrollment_list(*, actor, filters: dict | None = None) -> QuerySet[Enrollment]:
+    """Enrollments of inspectors the actor may see (an inspector: their own)."""
+    qs = Enrollment.objects.select_related("batch", "batch__course", "batch__region", "inspector", "inspector__region")
+    q = scope_filter(actor=actor, region_field="inspector__region", inspector_field="inspector_id")
+    if q is not None:
+        qs = qs.filter(q)
+    filters = filters or {}
+    if filters.get("batch"):
+        qs = qs.filter(batch_id=filters["batch"])
+    if filters.get("inspector"):
+        qs = qs.filter(inspector_id=filters["inspector"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("year"):
+        qs = qs.filter(batch__year=filters["year"])
+    return qs
+
+
+def enrollment_get_for_actor(*, actor, enrollment_id) -> Enrollment:
+    enrollment = enrollment_list(actor=actor).filter(pk=enrollment_id).first()
+    if enrollment is None:
+        raise NotFound()
+    return enrollment
+
+
+# --- hours ----------------------------------------------------------------------------------
+
+
+def required_hours_by_region(*, year: int) -> dict[int, Decimal]:
+    """Required hours per region id: the nearest ancestor's policy, else the default.
+    Regions are a few hundred rows; policies fewer still."""
+    policies = dict(HoursPolicy.objects.filter(year=year).values_list("region__path", "required_hours"))
+    default = default_required_hours()
+    result = {}
+    for region_id, path in Region.objects.values_list("id", "path"):
+        required = default
+        for prefix in _prefixes(path):  # shallow to deep: the deepest match wins
+            required = policies.get(prefix + "/", required)
+        result[region_id] = required
+    return result
+
+
+def required_hours_for(*, region: Region, year: int) -> Decimal:
+    return required_hours_by_region(year=year).get(region.pk, default_required_hours())
+
+
+def required_hours_expression(*, year: int, region_field: str = "region_id"):
+    """A SQL CASE giving each row's required hours, so "who meets the policy" is computed by
+    the database. One WHEN per distinct required figure other than the default."""
+    by_region = required_hours_by_region(year=year)
+    default = default_required_hours()
+    groups: dict[Decimal, list[int]] = {}
+    for region_id, hours in by_region.items():
+        if hours != default:
+            groups.setdefault(hours, []).append(region_id)
+    whens = [When(**{f"{region_field}__in": ids}, then=Value(h)) for h, ids in groups.items()]
+    if not whens:
+        return Value(default, output_field=HOURS)
+    return Case(*whens, default=Value(default), output_field=HOURS)
+
+
+def hours_this_year(year: int, prefix: str = "enrollments__"):
+    return Coalesce(
+        Sum(
+            f"{prefix}hours_credited",
+            filter=Q(**{f"{prefix}status": S.COMPLETED, f"{prefix}batch__ends_on__year": year}),
+        ),
+        Value(Decimal("0")),
+        output_field=HOURS,
+    )
+
+
+def inspector_hours_list(*, actor, year: int, filters: dict | None = None) -> QuerySet[Inspector]:
+    """Inspectors in scope with ``hours`` (completed in batches ending that year),
+    ``required`` (policy) and ``met``."""
+    qs = inspector_list(actor=actor, filters=filters)
+    qs = qs.annotate(hours=hours_this_year(year), required=required_hours_expression(year=year))
+    qs = qs.annotate(met=Case(When(hours__gte=F("required"), then=Value(True)), default=Value(False)))
+    met = (filters or {}).get("met")
+    if met is not None:
+        qs = qs.filter(met=met)
+    return qs
+
+
+def region_hours_summary(*, actor, year: int, region: Region | None = None) -> dict:
+    """For the actor's scope (or a region inside it): active inspectors, how many meet
+    the yearly hours, the share, and the hours delivered. Computed by the database."""
+    filters = {"status": InspectorStatus.ACTIVE}
+    if region is not None:
+        filters["region"] = region
+    qs = inspector_hours_list(actor=actor, year=year, filters=filters)
+    agg = qs.aggregate(
+        inspectors=Count("id"),
+        met=Count("id", filter=Q(met=True)),
+    )
+    delivered = enrollment_list(actor=actor, filters={}).filter(status=S.COMPLETED, batch__ends_on__year=year)
+    if region is not None:
+        delivered = delivered.filter(inspector__region__path__startswith=region.path)
+    hours = delivered.aggregate(h=Coalesce(Sum("hours_credited"), Value(Decimal("0")), output_field=HOURS))["h"]
+    agg["hours_delivered"] = hours
+    agg["met_rate"] = round(agg["met"] * 100 / agg["inspectors"], 1) if agg["inspectors"] else None
+    return agg
+
+
+# --- coverage of the three systems -------------------------------------------------------------
+
+
+def _completed_topic(year: int, topic: str):
+    return Exists(
+        Enrollment.objects.filter(
+            inspector_id=OuterRef("pk"),
+            status=S.COMPLETED,
+            batch__ends_on__year=year,
+            **{f"batch__course__covers_{topic}": True},
+        )
+    )
+
+
+def coverage(*, actor, year: int, region: Region | None = None) -> list[dict]:
+    """Per sector: active inspectors in scope and how many completed a course on each of
+    the three systems that year (and all three). One GROUP BY query."""
+    filters = {"status": InspectorStatus.ACTIVE}
+    if region is not None:
+        filters["region"] = region
+    qs = inspector_list(actor=actor, filters=filters).order_by()
+    qs = qs.annotate(**{f"has_{t}": _completed_topic(year, t) for t in THREE_SYSTEMS})
+    counts = {f"{t}": Count("id", filter=Q(**{f"has_{t}": True})) for t in THREE_SYSTEMS}
+    all_three = Q(**{f"has_{t}": True for t in THREE_SYSTEMS})
+    rows = {
+        r["sector"]: r
+        for r in qs.values("sector").annotate(inspectors=Count("id"), all_three=Count("id", filter=all_three), **counts)
+    }
+    out = []
+    for sector in Sector:
+        row = rows.get(sector.value, {"inspectors": 0, "all_three": 0, **dict.fromkeys(THREE_SYSTEMS, 0)})
+        total = row["inspectors"]
+        entry = {"sector": sector.value, "sector_display": str(sector.label), "inspectors": total}
+        for t in (*THREE_SYSTEMS, "all_three"):
+            key = str(t)
+            entry[key] = row[key]
+            entry[f"{key}_rate"] = round(row[key] * 100 / total, 1) if total else None
+        out.append(entry)
+    return out
+
+
+def coverage_missing(*, actor, year: int, topic: str, sector: str | None = None, region: Region | None = None):
+    """Active inspectors in scope who have not completed a course on ``topic`` that year."""
+    filters = {"status": InspectorStatus.ACTIVE}
+    if sector:
+        filters["sector"] = sector
+    if region is not None:
+        filters["region"] = region
+    return inspector_list(actor=actor, filters=filters).filter(~_completed_topic(year, topic))

@@ -1,0 +1,661 @@
+"""Every write of the training app: courses, batches, enrollments, attendance, completion.
+
+Capacity rule: all enrollment writes of a batch lock the batch row first
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite runs every transaction IMMEDIATE, so
+writers queue). Counting the seats and taking one happen under that lock, so capacity
+is never exceeded and waitlist positions are handed out in order without gaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from personnel import access
+from personnel.models import Inspector, InspectorStatus, Region
+from personnel.selectors import actor_manages_region, inspector_list
+
+from .models import (
+    ACTIVE_ENROLLMENT,
+    Attendance,
+    Batch,
+    BatchStatus,
+    CalendarToken,
+    Course,
+    Enrollment,
+    EnrollmentEvent,
+    EnrollmentStatus,
+    HoursPolicy,
+)
+
+Kind = EnrollmentEvent.Kind
+
+
+def _today(today: dt.date | None) -> dt.date:
+    return today or timezone.localdate()
+
+
+def _require_manager(*, actor, batch: Batch) -> None:
+    if not actor_manages_region(actor=actor, region=batch.region):
+        raise AccessDenied(_("只有组织地区（%(r)s）及其上级的管理员可以管理该批次。") % {"r": batch.region.name})
+
+
+def _lock_batch(batch: Batch | int) -> Batch:
+    batch_id = batch.pk if isinstance(batch, Batch) else batch
+    try:
+        return Batch.objects.select_for_update(of=("self",)).select_related("course", "region").get(pk=batch_id)
+    except Batch.DoesNotExist:
+        raise NotFound() from None
+
+
+# --- courses ------------------------------------------------------------------------------
+
+_COURSE_FIELDS = {"code", "title", "topics", "hours", "delivery", "description", "active"}
+
+
+@transaction.atomic
+def course_save(*, actor, course: Course | None = None, data: dict) -> Course:
+    """Create or change a course. Courses are shared by the whole province: provincial admins only."""
+    if access.scope_for(actor).kind != access.ALL:
+        raise AccessDenied(_("课程由省级管理员维护。"))
+    unknown = set(data) - _COURSE_FIELDS
+    if unknown:
+        raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
+    course = course or Course()
+    for key, value in data.items():
+        if key == "topics":
+            if not value:
+                raise ValidationFailed(_("至少选择一个专题。"), fields={"topics": [_("至少选择一个专题。")]})
+            course.set_topics(value)
+        else:
+            setattr(course, key, value)
+    if Course.objects.filter(code=course.code).exclude(pk=course.pk).exists():
+        raise Conflict(_("课程编号已存在。"), code="duplicate", fields={"code": [_("课程编号已存在。")]})
+    course.full_clean(validate_constraints=False, validate_unique=False)
+    course.save()
+    return course
+
+
+# --- batches ------------------------------------------------------------------------------
+
+_BATCH_FIELDS = {
+    "course",
+    "year",
+    "number",
+    "sector",
+    "region",
+    "starts_on",
+    "ends_on",
+    "place",
+    "capacity",
+    "enrollment_deadline",
+    "status",
+}
+
+
+def _check_batch(batch: Batch) -> None:
+    errors: dict[str, list[str]] = {}
+    if batch.ends_on and batch.starts_on and batch.ends_on < batch.starts_on:
+        errors["ends_on"] = [_("结束日期不能早于开始日期。")]
+    if batch.enrollment_deadline and batch.ends_on and batch.enrollment_deadline > batch.ends_on:
+        errors["enrollment_deadline"] = [_("报名截止日期不能晚于结束日期。")]
+    if batch.capacity is not None and batch.capacity < 1:
+        errors["capacity"] = [_("名额至少为1。")]
+    if batch.starts_on and batch.year and batch.starts_on.year != batch.year:
+        errors["year"] = [_("年度应与开始日期所在年份一致。")]
+    if errors:
+        raise ValidationFailed(_("批次信息有误。"), fields=errors)
+
+
+@transaction.atomic
+def batch_create(*, actor, data: dict) -> Batch:
+    """Schedule a batch in a region the actor administers; the number within the
+    year is the next free one unless given."""
+    unknown = set(data) - _BATCH_FIELDS
+    if unknown:
+        raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
+    batch = Batch(**{"status": BatchStatus.DRAFT, **data})
+    if not batch.year and batch.starts_on:
+        batch.year = batch.starts_on.year
+    _require_manager(actor=actor, batch=batch)
+    _check_batch(batch)
+    if not batch.number:
+        last = Batch.objects.filter(region=batch.region, year=batch.year).aggregate(m=Max("number"))["m"]
+        batch.number = (last or 0) + 1
+    if Batch.objects.filter(region=batch.region, year=batch.year, number=batch.number).exists():
+        raise Conflict(
+            _("%(r)s %(y)d年第%(n)d批已存在。") % {"r": batch.region.name, "y": batch.year, "n": batch.number},
+            code="duplicate",
+            fields={"number": [_("批次号已存在。")]},
+        )
+    try:
+        with transaction.atomic():
+            batch.save()
+    except IntegrityError:
+        raise Conflict(_("批次号已被占用，请重试。"), code="duplicate") from None
+    return batch
+
+
+_STATUS_MOVES = {
+    BatchStatus.DRAFT: {BatchStatus.OPEN, BatchStatus.CANCELLED},
+    BatchStatus.OPEN: {BatchStatus.CLOSED, BatchStatus.CANCELLED},
+    BatchStatus.CLOSED: {BatchStatus.OPEN, BatchStatus.CANCELLED},
+    BatchStatus.COMPLETED: set(),
+    BatchStatus.CANCELLED: set(),
+}
+
+
+@transaction.atomic
+def batch_update(*, actor, batch: Batch, data: dict) -> Batch:
+    """Edit a batch. Status moves follow draft > open > closed; completing has its own
+    service; cancelling a batch cancels its enrollments. Capacity cannot drop below
+    the seats already taken."""
+    unknown = set(data) - _BATCH_FIELDS
+    if unknown:
+        raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    if batch.status in (BatchStatus.COMPLETED, BatchStatus.CANCELLED):
+        raise Conflict(_("已结业或已取消的批次不能修改。"), code="batch_final")
+    new_status = data.get("status", batch.status)
+    if new_status != batch.status and new_status not in _STATUS_MOVES[batch.status]:
+        raise Conflict(
+            _("批次不能从“%(a)s”变为“%(b)s”。") % {"a": batch.get_status_display(), "b": BatchStatus(new_status).label},
+            code="illegal_transition",
+            fields={"status": [_("不允许的状态变更。")]},
+        )
+    if "region" in data and data["region"] != batch.region:
+        if batch.enrollments.exists():
+            raise Conflict(_("已有报名的批次不能更换组织地区。"), code="has_enrollments")
+        if not actor_manages_region(actor=actor, region=data["region"]):
+            raise AccessDenied()
+    for key, value in data.items():
+        setattr(batch, key, value)
+    taken = batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).count()
+    if batch.capacity < taken:
+        raise Conflict(
+            _("已有 %(n)d 人报名，名额不能少于该人数。") % {"n": taken},
+            code="capacity_below_enrolled",
+            fields={"capacity": [_("名额少于已报名人数。")]},
+        )
+    _check_batch(batch)
+    batch.save()
+    if new_status == BatchStatus.CANCELLED:
+        active = batch.enrollments.filter(status__in=ACTIVE_ENROLLMENT)
+        ids = list(active.values_list("id", flat=True))
+        active.update(status=EnrollmentStatus.CANCELLED, waitlist_position=None, updated_at=timezone.now())
+        _events(ids, Kind.CANCELLED, actor, _("批次取消"))
+    elif "capacity" in data:
+        _promote(batch=batch, actor=actor)
+    return batch
+
+
+# --- enrollment ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    inspector_id: int
+    status: str  # "enrolled" / "waitlisted" / "refused"
+    code: str = ""
+    detail: str = ""
+    enrollment_id: int | None = None
+    waitlist_position: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "inspector": self.inspector_id,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+            "enrollment": self.enrollment_id,
+            "waitlist_position": self.waitlist_position,
+        }
+
+
+def _batch_refusal(batch: Batch, today: dt.date) -> tuple[str, str] | None:
+    if batch.status in (BatchStatus.CLOSED, BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.DRAFT):
+        return "batch_not_open", _("批次状态为“%(s)s”，不接受报名。") % {"s": batch.get_status_display()}
+    if today > batch.enrollment_deadline:
+        return "deadline_passed", _("报名已于 %(d)s 截止。") % {"d": batch.enrollment_deadline.isoformat()}
+    return None
+
+
+def _inspector_refusal(
+    batch: Batch, inspector: Inspector, region_path: str, current: Enrollment | None, overlap: Batch | None
+) -> tuple[str, str] | None:
+    if not region_path.startswith(batch.region.path):
+        return "out_of_region", _("%(n)s 不属于组织地区 %(r)s。") % {"n": inspector.name, "r": batch.region.name}
+    if inspector.status != InspectorStatus.ACTIVE:
+        return "inspector_inactive", _("%(n)s 当前状态为“%(s)s”，不能报名。") % {
+            "n": inspector.name,
+            "s": inspector.get_status_display(),
+        }
+    if batch.sector and inspector.sector != batch.sector:
+        return "sector_mismatch", _("该批次面向%(b)s行业，%(n)s 属于%(s)s行业。") % {
+            "b": batch.get_sector_display(),
+            "n": inspector.name,
+            "s": inspector.get_sector_display(),
+        }
+    if current is not None and current.status != EnrollmentStatus.CANCELLED:
+        return "already_enrolled", _("%(n)s 已在该批次中（%(s)s）。") % {
+            "n": inspector.name,
+            "s": current.get_status_display(),
+        }
+    if overlap is not None:
+        return "date_overlap", _("%(n)s 已报名日期重叠的批次：%(b)s（%(f)s 至 %(t)s）。") % {
+            "n": inspector.name,
+            "b": overlap.label + " " + overlap.course.title,
+            "f": overlap.starts_on.isoformat(),
+            "t": overlap.ends_on.isoformat(),
+        }
+    return None
+
+
+def _overlapping(batch: Batch, inspector_ids: Iterable[int]) -> dict[int, Batch]:
+    """For each inspector, one other batch on overlapping dates they hold or completed."""
+    rows = (
+        Enrollment.objects.filter(
+            inspector_id__in=list(inspector_ids),
+            status__in=(*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED),
+            batch__starts_on__lte=batch.ends_on,
+            batch__ends_on__gte=batch.starts_on,
+        )
+        .exclude(batch=batch)
+        .exclude(batch__status=BatchStatus.CANCELLED)
+        .select_related("batch", "batch__course")
+    )
+    return {e.inspector_id: e.batch for e in rows}
+
+
+def _seats(batch: Batch) -> tuple[int, int]:
+    """(seats taken, last waitlist position), read under the batch lock."""
+    agg = batch.enrollments.aggregate(
+        taken=Count("id", filter=Q(status=EnrollmentStatus.ENROLLED)), last=Max("waitlist_position")
+    )
+    return agg["taken"], agg["last"] or 0
+
+
+def _events(enrollment_ids: Iterable[int], kind: str, actor, reason: str = "") -> None:
+    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+    EnrollmentEvent.objects.bulk_create(
+        [EnrollmentEvent(enrollment_id=i, kind=kind, actor_id=actor_id, reason=reason) for i in enrollment_ids],
+        batch_size=2000,
+    )
+
+
+def _may_enroll(actor, batch: Batch, inspector: Inspector) -> bool:
+    scope = access.scope_for(actor)
+    if scope.kind == access.SELF:
+        return scope.inspector_id == inspector.pk
+    return actor_manages_region(actor=actor, region=batch.region)
+
+
+@transaction.atomic
+def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.date | None = None) -> Enrollment:
+    """Enroll one inspector: a seat while there is one, the next waitlist place after.
+    Refused (with the reason) when the rules of the batch or the inspector say no."""
+    batch = _lock_batch(batch)
+    if not _may_enroll(actor, batch, inspector):
+        raise AccessDenied(_("无权为该人员报名此批次。"))
+    refusal = _batch_refusal(batch, _today(today))
+    inspector = Inspector.objects.select_related("region").get(pk=inspector.pk)
+    current = Enrollment.objects.filter(batch=batch, inspector=inspector).first()
+    if refusal is None:
+        overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
+        refusal = _inspector_refusal(batch, inspector, inspector.region.path, current, overlap)
+    if refusal is not None:
+        code, detail = refusal
+        raise Conflict(detail, code=code)
+    taken, last = _seats(batch)
+    status = EnrollmentStatus.ENROLLED if taken < batch.capacity else EnrollmentStatus.WAITLISTED
+    position = last + 1 if status == EnrollmentStatus.WAITLISTED else None
+    if current is None:
+        enrollment = Enrollment.objects.create(
+            batch=batch, inspector=inspector, status=status, waitlist_position=position
+        )
+    else:
+        # Re-enrolling after a cancellation reuses the row: one per (batch, inspector).
+        enrollment = current
+        enrollment.status, enrollment.waitlist_position = status, position
+        enrollment.save(update_fields=["status", "waitlist_position", "updated_at"])
+    _events([enrollment.pk], Kind.ENROLLED if position is None else Kind.WAITLISTED, actor)
+    return enrollment
+
+
+@transaction.atomic
+def batch_bulk_enroll(
+    *,
+    batch: Batch,
+    actor,
+    sector: str | None = None,
+    region: Region | None = None,
+    inspector_ids: list[int] | None = None,
+    today: dt.date | None = None,
+) -> list[Outcome]:
+    """Enroll every active inspector of the batch's sector (or the given one) in the
+    region subtree (optionally only the given IDs), seats first, then waitlist, and
+    say for each what happened and why. One lock, a handful of queries."""
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    today = _today(today)
+    filters: dict = {}
+    target_region = region or batch.region
+    if not target_region.path.startswith(batch.region.path):
+        raise ValidationFailed(
+            _("地区 %(r)s 不在组织地区范围内。") % {"r": target_region.name}, fields={"region": [_("超出范围。")]}
+        )
+    filters["region"] = target_region
+    candidates = inspector_list(actor=actor, filters=filters).order_by("region__path", "name", "id")
+    if inspector_ids is not None:
+        wanted = set(inspector_ids)
+        candidates = candidates.filter(pk__in=wanted)
+    else:
+        candidates = candidates.filter(status=InspectorStatus.ACTIVE)
+        wanted = None
+        chosen_sector = sector or batch.sector
+        if chosen_sector:
+            candidates = candidates.filter(sector=chosen_sector)
+    candidates = list(
+        candidates.select_related(None)
+        .select_related("region")
+        .only("id", "name", "status", "sector", "region__path", "region__name")
+    )
+
+    outcomes: list[Outcome] = []
+    if wanted is not None:
+        found = {i.pk for i in candidates}
+        outcomes += [
+            Outcome(i, "refused", "not_found", _("人员不存在或不在您的管辖范围内。")) for i in sorted(wanted - found)
+        ]
+    batch_refusal = _batch_refusal(batch, today)
+    if batch_refusal is not None:
+        return outcomes + [Outcome(i.pk, "refused", *batch_refusal) for i in candidates]
+
+    current = {
+        e.inspector_id: e for e in Enrollment.objects.filter(batch=batch, inspector_id__in=[i.pk for i in candidates])
+    }
+    overlaps = _overlapping(batch, [i.pk for i in candidates])
+    taken, last = _seats(batch)
+    to_create: list[Enrollment] = []
+    to_reuse: list[Enrollment] = []
+    for inspector in candidates:
+        refusal = _inspector_refusal(
+            batch, inspector, inspector.region.path, current.get(inspector.pk), overlaps.get(inspector.pk)
+        )
+        if refusal is not None:
+            outcomes.append(Outcome(inspector.pk, "refused", *refusal))
+            continue
+        if taken < batch.capacity:
+            taken += 1
+            status, position = EnrollmentStatus.ENROLLED, None
+        else:
+            last += 1
+            status, position = EnrollmentStatus.WAITLISTED, last
+        existing = current.get(inspector.pk)
+        if existing is not None:
+            existing.status, existing.waitlist_position = status, position
+            to_reuse.append(existing)
+        else:
+            to_create.append(
+                Enrollment(batch=batch, inspector_id=inspector.pk, status=status, waitlist_position=position)
+            )
+    created = Enrollment.objects.bulk_create(to_create, batch_size=2000)
+    if to_reuse:
+        now = timezone.now()
+        for e in to_reuse:
+            e.updated_at = now
+        Enrollment.objects.bulk_update(to_reuse, ["status", "waitlist_position", "updated_at"], batch_size=1000)
+    done = created + to_reuse
+    if created and created[0].pk is None:
+        # Backends that do not return ids from bulk inserts: read them back in one query.
+        ids = dict(
+            Enrollment.objects.filter(batch=batch, inspector_id__in=[e.inspector_id for e in created]).values_list(
+                "inspector_id", "id"
+            )
+        )
+        for e in created:
+            e.pk = e.id = ids[e.inspector_id]
+    _events([e.pk for e in done if e.status == EnrollmentStatus.ENROLLED], Kind.ENROLLED, actor, _("批量报名"))
+    _events([e.pk for e in done if e.status == EnrollmentStatus.WAITLISTED], Kind.WAITLISTED, actor, _("批量报名"))
+    outcomes += [Outcome(e.inspector_id, e.status, "", "", e.pk, e.waitlist_position) for e in done]
+    return outcomes
+
+
+def _promote(*, batch: Batch, actor) -> list[Enrollment]:
+    """Fill free seats from the head of the waitlist (caller holds the batch lock)."""
+    taken, _last = _seats(batch)
+    free = batch.capacity - taken
+    if free <= 0:
+        return []
+    promoted = list(batch.enrollments.filter(status=EnrollmentStatus.WAITLISTED).order_by("waitlist_position")[:free])
+    for e in promoted:
+        e.status, e.waitlist_position = EnrollmentStatus.ENROLLED, None
+        e.save(update_fields=["status", "waitlist_position", "updated_at"])
+    _events([e.pk for e in promoted], Kind.PROMOTED, actor, _("有人取消，候补转正"))
+    return promoted
+
+
+def _may_cancel(actor, enrollment: Enrollment) -> bool:
+    scope = access.scope_for(actor)
+    if scope.kind == access.SELF:
+        return scope.inspector_id == enrollment.inspector_id
+    return actor_manages_region(actor=actor, region=enrollment.batch.region)
+
+
+@transaction.atomic
+def enrollment_cancel(*, enrollment: Enrollment, actor, reason: str = "") -> Enrollment:
+    """Cancel an enrollment; a freed seat goes to the first on the waitlist in the same transaction."""
+    batch = _lock_batch(enrollment.batch_id)
+    enrollment = Enrollment.objects.select_related("inspector").get(pk=enrollment.pk)
+    enrollment.batch = batch
+    if not _may_cancel(actor, enrollment):
+        raise AccessDenied(_("无权取消该报名。"))
+    if enrollment.status not in ACTIVE_ENROLLMENT:
+        raise Conflict(
+            _("状态为“%(s)s”的报名不能取消。") % {"s": enrollment.get_status_display()}, code="illegal_transition"
+        )
+    if batch.status in (BatchStatus.COMPLETED, BatchStatus.CANCELLED):
+        raise Conflict(_("批次已结束，不能取消报名。"), code="batch_final")
+    was_enrolled = enrollment.status == EnrollmentStatus.ENROLLED
+    enrollment.status, enrollment.waitlist_position = EnrollmentStatus.CANCELLED, None
+    enrollment.save(update_fields=["status", "waitlist_position", "updated_at"])
+    _events([enrollment.pk], Kind.CANCELLED, actor, reason)
+    if was_enrolled:
+        _promote(batch=batch, actor=actor)
+    return enrollment
+
+
+# --- attendance and completion ----------------------------------------------------------
+
+
+@transaction.atomic
+def attendance_mark(
+    *,
+    batch: Batch,
+    actor,
+    day: dt.date,
+    present: Iterable[int] = (),
+    absent: Iterable[int] = (),
+    all_present: bool = False,
+) -> int:
+    """Record one day's attendance for enrolled inspectors (by inspector id); marking
+    again overwrites. ``all_present`` marks everyone enrolled present except ``absent``."""
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    if batch.status in (BatchStatus.CANCELLED, BatchStatus.COMPLETED, BatchStatus.DRAFT):
+        raise Conflict(_("批次状态为“%(s)s”，不能登记考勤。") % {"s": batch.get_status_display()}, code="batch_final")
+    if not batch.starts_on <= day <= batch.ends_on:
+        raise ValidationFailed(
+            _("%(d)s 不在培训日期内（%(f)s 至 %(t)s）。")
+            % {"d": day.isoformat(), "f": batch.starts_on.isoformat(), "t": batch.ends_on.isoformat()},
+            fields={"day": [_("不在培训日期内。")]},
+        )
+    present, absent = set(present), set(absent)
+    both = present & absent
+    if both:
+        raise ValidationFailed(_("同一人不能既出勤又缺勤。"), fields={"present": [str(i) for i in sorted(both)]})
+    enrolled = dict(batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).values_list("inspector_id", "id"))
+    if all_present:
+        present = set(enrolled) - absent
+    unknown = (present | absent) - set(enrolled)
+    if unknown:
+        raise ValidationFailed(
+            _("这些人员未在该批次报名（或在候补中）：%(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))},
+            fields={"present": [str(i) for i in sorted(unknown)]},
+        )
+    actor_id = getattr(actor, "pk", None)
+    rows = [
+        Attendance(enrollment_id=enrolled[i], day=day, present=i in present, recorded_by_id=actor_id)
+        for i in sorted(present | absent)
+    ]
+    Attendance.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["enrollment", "day"],
+        update_fields=["present", "recorded_by", "updated_at"],
+        batch_size=2000,
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def batch_complete(
+    *, batch: Batch, actor, overrides: dict[int, str] | None = None, today: dt.date | None = None
+) -> dict[str, int]:
+    """Close a batch: inspectors present on every day (or excused by an admin with a
+    reason) complete it and get the course hours; the others enrolled are no-shows."""
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    today = _today(today)
+    if batch.status not in (BatchStatus.OPEN, BatchStatus.CLOSED):
+        raise Conflict(
+            _("批次状态为“%(s)s”，不能结业。") % {"s": batch.get_status_display()}, code="illegal_transition"
+        )
+    if today < batch.ends_on:
+        raise Conflict(_("批次在 %(d)s 结束，之前不能结业。") % {"d": batch.ends_on.isoformat()}, code="too_early")
+    overrides = {int(k): v for k, v in (overrides or {}).items()}
+    missing_reason = [i for i, reason in overrides.items() if not (reason or "").strip()]
+    if missing_reason:
+        raise ValidationFailed(_("特批结业必须填写理由。"), fields={"overrides": [str(i) for i in missing_reason]})
+    enrolled = batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).annotate(
+        days_present=Count("attendance", filter=Q(attendance__present=True))
+    )
+    rows = list(enrolled.values_list("id", "inspector_id", "days_present"))
+    unknown = set(overrides) - {inspector_id for _id, inspector_id, _d in rows}
+    if unknown:
+        raise ValidationFailed(
+            _("这些人员不在该批次的已报名名单中：%(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))},
+            fields={"overrides": [str(i) for i in sorted(unknown)]},
+        )
+    full = {eid for eid, _i, days in rows if days >= batch.days}
+    excused = {eid: overrides[i] for eid, i, _d in rows if eid not in full and i in overrides}
+    completed = full | set(excused)
+    no_show = {eid for eid, _i, _d in rows} - completed
+    now = timezone.now()
+    Enrollment.objects.filter(pk__in=completed).update(
+        status=EnrollmentStatus.COMPLETED, hours_credited=batch.course.hours, completed_on=batch.ends_on, updated_at=now
+    )
+    for eid, reason in excused.items():
+        Enrollment.objects.filter(pk=eid).update(override_reason=reason[:200])
+    Enrollment.objects.filter(pk__in=no_show).update(status=EnrollmentStatus.NO_SHOW, updated_at=now)
+    _events(sorted(full), Kind.COMPLETED, actor)
+    for eid, reason in excused.items():
+        _events([eid], Kind.COMPLETED, actor, _("特批：%(r)s") % {"r": reason})
+    _events(sorted(no_show), Kind.NO_SHOW, actor)
+    batch.status = BatchStatus.COMPLETED
+    batch.save(update_fields=["status", "updated_at"])
+    return {"completed": len(completed), "no_show": len(no_show), "excused": len(excused)}
+
+
+# --- policy and calendar --------------------------------------------------------------------
+
+
+@transaction.atomic
+def hours_policy_set(*, actor, region: Region, year: int, required_hours) -> HoursPolicy:
+    """Set the yearly required hours for a region (and, by default, everything under it)."""
+    if not actor_manages_region(actor=actor, region=region):
+        raise AccessDenied()
+    if required_hours is None or required_hours < 0:
+        raise ValidationFailed(fields={"required_hours": [_("学时不能为负数。")]})
+    policy, _created = HoursPolicy.objects.update_or_create(
+        region=region, year=year, defaults={"required_hours": required_hours}
+    )
+    return policy
+
+
+def calendar_token_for(*, inspector: Inspector) -> CalendarToken:
+    token, _created = CalendarToken.objects.get_or_create(inspector=inspector)
+    return token
+
+
+@transaction.atomic
+def calendar_token_rotate(*, inspector: Inspector) -> CalendarToken:
+    """Issue a new secret; the old calendar URL stops working."""
+    token = calendar_token_for(inspector=inspector)
+    token.token = CalendarToken._meta.get_field("token").default()
+    token.save(update_fields=["token", "updated_at"])
+    return token
+
+
+# --- reminders -----------------------------------------------------------------------------
+
+
+def batch_reminders_send(*, today: dt.date | None = None) -> int:
+    """E-mail every enrolled inspector whose batch starts within the reminder window.
+    Each enrollment is claimed with a conditional UPDATE before its mail goes out, so two
+    runs at once (or a rerun) never send the same reminder twice."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    today = _today(today)
+    horizon = today + dt.timedelta(days=settings.TRAINING_REMINDER_DAYS_BEFORE)
+    due = (
+        Enrollment.objects.filter(
+            status=EnrollmentStatus.ENROLLED,
+            reminder_sent_at__isnull=True,
+            batch__status__in=(BatchStatus.OPEN, BatchStatus.CLOSED),
+            batch__starts_on__gte=today,
+            batch__starts_on__lte=horizon,
+        )
+        .select_related("batch", "batch__course", "inspector", "inspector__user")
+        .order_by("batch__starts_on", "id")
+    )
+    sent = 0
+    for enrollment in due.iterator(chunk_size=500):
+        user = enrollment.inspector.user
+        if user is None or not user.email:
+            continue
+        with transaction.atomic():
+            claimed = Enrollment.objects.filter(pk=enrollment.pk, reminder_sent_at__isnull=True).update(
+                reminder_sent_at=timezone.now()
+            )
+            if not claimed:
+                continue
+            batch = enrollment.batch
+            send_mail(
+                subject=_("培训提醒：%(b)s 将于 %(d)s 开始") % {"b": str(batch), "d": batch.starts_on.isoformat()},
+                message=_(
+                    "%(name)s 您好：\n\n您报名的 %(batch)s 将于 %(start)s 开始，%(end)s 结束，地点：%(place)s。\n"
+                    "请按时参加。\n"
+                )
+                % {
+                    "name": enrollment.inspector.name,
+                    "batch": str(batch),
+                    "start": batch.starts_on.isoformat(),
+                    "end": batch.ends_on.isoformat(),
+                    "place": batch.place or "-",
+                },
+                from_email=None,
+                recipient_list=[user.email],
+            )
+            _events([enrollment.pk], Kind.REMINDED, None)
+        sent += 1
+    return sent

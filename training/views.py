@@ -1,0 +1,17 @@
+from django.http import Http404, HttpResponse
+from django.views.decorators.http import require_GET
+
+from .calendar import inspector_calendar
+from .models import CalendarToken
+
+
+@require_GET
+def calendar_feed(request, token: str):
+    """``/calendar/<token>.ics``: no login (calendar apps cannot log in); the secret is the key."""
+    found = CalendarToken.objects.select_related("inspector").filter(token=token).first()
+    if found is None:
+        raise Http404
+    response = HttpResponse(inspector_calendar(inspector=found.inspector), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="training.ics"'
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -208,4 +208,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's default "django" logger has a console handler of its own; drop it so that
+    # django.* lines go through root once instead of printing twice.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

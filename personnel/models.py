@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
 from . import idcard
@@ -61,9 +62,19 @@ class Region(TimeStamped):
         return self.name
 
     def save(self, *args, **kwargs):
+        old_path = None
+        if self.pk:
+            old_path = Region.objects.filter(pk=self.pk).values_list("path", flat=True).first()
         self.path = self.build_path()
         self.depth = self.path.count("/") - 1
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                # Moved or re-coded: every descendant's path follows in one UPDATE.
+                Region.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
+                    path=Concat(Value(self.path), Substr("path", len(old_path) + 1)),
+                    depth=F("depth") + (self.path.count("/") - old_path.count("/")),
+                )
 
     def build_path(self) -> str:
         prefix = self.parent.path if self.parent_id else ""

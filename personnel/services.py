@@ -121,7 +121,15 @@ def inspector_update(*, actor, inspector: Inspector, data: dict) -> Inspector:
 
 @transaction.atomic
 def inspector_link_user(*, inspector: Inspector, user) -> Inspector:
-    """Give an inspector a login (demo data, admin)."""
+    """Give an inspector a login (demo data, admin). A login belongs to one person, and
+    an administrator's login is not also an inspector's (the roles would be ambiguous)."""
+    if user is not None:
+        if Inspector.objects.filter(user=user).exclude(pk=inspector.pk).exists():
+            raise Conflict(_("该账号已关联其他执法人员。"), code="user_taken", fields={"user": [_("账号已被使用。")]})
+        if RegionAdmin.objects.filter(user=user).exists() or user.is_superuser:
+            raise Conflict(
+                _("管理员账号不能关联为执法人员。"), code="user_is_admin", fields={"user": [_("管理员账号。")]}
+            )
     inspector.user = user
     inspector.save(update_fields=["user", "updated_at"])
     return inspector

@@ -1,6 +1,6 @@
 """factory_boy factories shared by every test package."""
 
-import random
+import itertools
 
 import factory
 from django.contrib.auth import get_user_model
@@ -8,10 +8,13 @@ from django.contrib.auth import get_user_model
 from personnel import idcard
 from personnel.models import Inspector, InspectorStatus, Region, RegionAdmin, RegionLevel, Sector
 
+_id_seq = itertools.count(500)
+
 
 def national_id_for(region_code: str = "130102", seq: int | None = None, birth: str = "19850315") -> str:
-    """A valid ID number (checksum right) for a region code; seq makes it unique."""
-    seq = random.randint(0, 999) if seq is None else seq
+    """A valid ID number (checksum right) for a region code; seq makes it unique
+    (left out, a counter picks the next one, so two calls never collide)."""
+    seq = next(_id_seq) if seq is None else seq
     return idcard.make(f"{region_code}{birth}{seq % 1000:03d}")
 
 

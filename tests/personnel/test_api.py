@@ -188,3 +188,13 @@ def test_user_without_role_gets_empty_lists(client_for, people, db):
     nobody = UserFactory(username="nobody")
     assert client_for(nobody).get(LIST).json()["count"] == 0
     assert reverse("inspector-list") == LIST
+
+
+def test_a_login_links_to_one_inspector_only(people, inspector_user, province_admin):
+    from config.errors import Conflict
+    from personnel.services import inspector_link_user
+
+    with pytest.raises(Conflict):
+        inspector_link_user(inspector=people["changan"], user=inspector_user)
+    with pytest.raises(Conflict):
+        inspector_link_user(inspector=people["changan"], user=province_admin)

@@ -103,3 +103,16 @@ def test_region_list_per_role(city_admin, inspector_user, province_admin, region
     assert region_list(actor=province_admin).count() == 6
     assert sorted(r.code for r in region_list(actor=city_admin)) == ["130100", "130102", "130104"]
     assert [r.code for r in region_list(actor=inspector_user)] == ["130102"]
+
+
+def test_moving_a_city_moves_its_subtree(regions, city_admin, people):
+    # given: 石家庄 with two counties and inspectors in them
+    sjz = regions["sjz"]
+    # when: the city is re-coded (its path changes)
+    sjz.code = "130900"
+    sjz.save()
+    # then: the counties' paths follow, and scoping still finds them
+    regions["changan"].refresh_from_db()
+    assert regions["changan"].path == "130000/130900/130102/"
+    assert regions["changan"].depth == 2
+    assert names(inspector_list(actor=city_admin)) == sorted(["石家庄乙", "长安丙", "桥西丁"])

@@ -321,6 +321,16 @@ class Login:
     scope: str
 
 
+# Demo steps of the apps above personnel, in the order they register (training, exams, ...).
+STEPS: list[tuple[str, object]] = []
+
+
+def register_step(name: str, step) -> None:
+    """Called by a higher app's ``AppConfig.ready()``; registering twice is harmless."""
+    if all(existing != name for existing, _step in STEPS):
+        STEPS.append((name, step))
+
+
 def seed_personnel(*, stdout=None, inspectors: int = 4000, seed: int = 2024) -> dict:
     """Create (or complete) the demo regions, inspectors and logins; return counts and logins."""
 
@@ -408,7 +418,7 @@ def _seed_inspectors(*, regions: dict[str, Region], count: int, seed: int) -> tu
 def _generate_inspectors(*, regions: dict[str, Region], count: int, seed: int):
     """Yield ``count`` unsaved inspectors. Each one draws the same numbers from the
     generator whatever ``count`` is, so the first n are the same for every count."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+    rng = random.Random(seed)
     weights = _region_weights()
     region_codes = [code for code, _city, _share in weights]
     region_shares = [share for _code, _city, share in weights]
@@ -491,7 +501,7 @@ def _seed_logins(*, regions: dict[str, Region]) -> list[Login]:
         role = "省级管理员" if region.level == RegionLevel.PROVINCE else "市级管理员"
         logins.append(Login(role, username, DEMO_PASSWORD, f"{region.name}（{region.code}）及下级"))
 
-    account = user("inspector")
+    account = user("inspector", email="inspector@example.gov.cn")
     inspector = Inspector.objects.filter(user=account).select_related("region").first()
     if inspector is None:
         inspector = (

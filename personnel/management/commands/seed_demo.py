@@ -1,7 +1,9 @@
 """``manage.py seed_demo``: fill the database with demo data; safe to run again.
 
-Each app adds its demo as one step (a function ``step(*, stdout, options) -> dict``)
-appended to ``STEPS``; steps run in order, all in one transaction. A step may return
+Each app adds its demo as one step (a function ``step(*, stdout, options) -> dict``):
+personnel's own comes first, and higher apps register theirs with
+``personnel.demo.register_step`` from their ``AppConfig.ready()`` (a lower app never
+imports a higher one). Steps run in order, all in one transaction. A step may return
 ``logins`` (a list of ``personnel.demo.Login``); they are printed together at the end.
 """
 
@@ -19,9 +21,8 @@ def personnel_step(*, stdout, options) -> dict:
     return demo.seed_personnel(stdout=stdout, inspectors=options["inspectors"], seed=options["seed"])
 
 
-STEPS = [
-    ("personnel", personnel_step),
-]
+def steps():
+    return [("personnel", personnel_step), *demo.STEPS]
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         logins = []
         with transaction.atomic():
-            for name, step in STEPS:
+            for name, step in steps():
                 self.stdout.write(self.style.MIGRATE_HEADING(f"[{name}]"))
                 result = step(stdout=self.stdout, options=options) or {}
                 logins.extend(result.get("logins", []))

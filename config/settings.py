@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "personnel",
     "training",
+    "exams",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +156,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "training.tasks.send_batch_reminders",
         "schedule": crontab(hour=8, minute=0),
     },
+    "exams-expire-certificates": {
+        "task": "exams.tasks.expire_certificates",
+        "schedule": crontab(hour=0, minute=5),
+    },
+    "exams-expiry-reminders": {
+        "task": "exams.tasks.send_expiry_reminders",
+        "schedule": crontab(hour=8, minute=30),
+    },
 }
 
 # --- REST framework.
@@ -188,6 +197,10 @@ SPECTACULAR_SETTINGS = {
 TRAINING_REQUIRED_HOURS = env_int("TRAINING_REQUIRED_HOURS", 60)
 # E-mail reminders go to enrolled inspectors this many days before a batch starts.
 TRAINING_REMINDER_DAYS_BEFORE = env_int("TRAINING_REMINDER_DAYS_BEFORE", 3)
+# An enforcement certificate is valid this many years from issue (3 to 6 by province; 5 here),
+# and may be renewed this many days before it runs out.
+CERTIFICATE_VALIDITY_YEARS = env_int("CERTIFICATE_VALIDITY_YEARS", 5)
+CERTIFICATE_RENEWAL_WINDOW_DAYS = env_int("CERTIFICATE_RENEWAL_WINDOW_DAYS", 90)
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

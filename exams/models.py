@@ -1,0 +1,278 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from personnel.models import Inspector, Region, TimeStamped
+from training.models import Batch, Course
+
+SCORE = {"max_digits": 6, "decimal_places": 1}
+
+
+class ExamKind(models.TextChoices):
+    COURSE = "course", _("结业考试")
+    QUALIFICATION = "qualification", _("执法资格考试")
+    ANNUAL = "annual", _("年度考核考试")
+
+
+class Exam(TimeStamped):
+    title = models.CharField(_("考试名称"), max_length=200)
+    kind = models.CharField(_("类别"), max_length=16, choices=ExamKind.choices)
+    course = models.ForeignKey(
+        Course, verbose_name=_("课程"), null=True, blank=True, on_delete=models.PROTECT, related_name="exams"
+    )
+    region = models.ForeignKey(Region, verbose_name=_("组织地区"), on_delete=models.PROTECT, related_name="exams")
+    pass_mark = models.DecimalField(_("及格分"), **SCORE, default=Decimal("60"), validators=[MinValueValidator(0)])
+    max_attempts = models.PositiveSmallIntegerField(_("最多考试次数"), default=3, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("考试")
+        verbose_name_plural = _("考试")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(pass_mark__gte=0), name="exam_pass_mark_non_negative"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="exam_max_attempts_positive"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def max_score(self) -> Decimal:
+        return sum((p.max_score for p in self.parts.all()), Decimal("0"))
+
+
+class ExamPart(models.Model):
+    """A part of the paper, e.g. 通用法律知识 (general) and 专门法律知识 (specialist)."""
+
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="parts")
+    name = models.CharField(_("科目"), max_length=64)
+    max_score = models.DecimalField(_("满分"), **SCORE, validators=[MinValueValidator(Decimal("0.5"))])
+    order = models.PositiveSmallIntegerField(_("顺序"), default=0)
+
+    class Meta:
+        verbose_name = _("考试科目")
+        verbose_name_plural = _("考试科目")
+        ordering = ["exam", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exam", "name"], name="exam_part_unique_name"),
+            models.CheckConstraint(condition=Q(max_score__gt=0), name="exam_part_max_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name}（{self.max_score}）"
+
+
+class SittingStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("待考")
+    GRADING = "grading", _("成绩录入中")
+    CLOSED = "closed", _("成绩已确认")
+    CANCELLED = "cancelled", _("已取消")
+
+
+class Sitting(TimeStamped):
+    exam = models.ForeignKey(Exam, verbose_name=_("考试"), on_delete=models.PROTECT, related_name="sittings")
+    held_on = models.DateField(_("考试日期"))
+    place = models.CharField(_("考点"), max_length=200, blank=True)
+    batch = models.ForeignKey(
+        Batch, verbose_name=_("培训批次"), null=True, blank=True, on_delete=models.PROTECT, related_name="sittings"
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=SittingStatus.choices, default=SittingStatus.SCHEDULED)
+
+    class Meta:
+        verbose_name = _("考试场次")
+        verbose_name_plural = _("考试场次")
+        ordering = ["-held_on", "id"]
+        indexes = [models.Index(fields=["held_on"], name="sitting_held_on")]
+
+    def __str__(self):
+        return f"{self.exam.title} {self.held_on:%Y-%m-%d}"
+
+
+class Result(TimeStamped):
+    """One candidate in one sitting. Absent is not a zero: no score, no attempt used."""
+
+    sitting = models.ForeignKey(Sitting, verbose_name=_("场次"), on_delete=models.CASCADE, related_name="results")
+    inspector = models.ForeignKey(
+        Inspector, verbose_name=_("考生"), on_delete=models.PROTECT, related_name="exam_results"
+    )
+    exam = models.ForeignKey(Exam, verbose_name=_("考试"), on_delete=models.PROTECT, related_name="results")
+    part_scores = models.JSONField(_("分项成绩"), default=dict, blank=True)
+    score = models.DecimalField(_("总分"), **SCORE, null=True, blank=True)
+    absent = models.BooleanField(_("缺考"), default=False)
+    passed = models.BooleanField(_("合格"), null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(_("第几次考试"), null=True, blank=True)
+    pass_mark = models.DecimalField(_("适用及格分"), **SCORE, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("考试成绩")
+        verbose_name_plural = _("考试成绩")
+        ordering = ["sitting", "inspector__name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sitting", "inspector"], name="result_once_per_sitting"),
+            models.UniqueConstraint(
+                fields=["exam", "inspector", "attempt"],
+                condition=Q(attempt__isnull=False),
+                name="result_unique_attempt",
+            ),
+            models.CheckConstraint(
+                condition=(Q(absent=True) & Q(score__isnull=True) & Q(attempt__isnull=True))
+                | (Q(absent=False) & Q(score__isnull=False) & Q(attempt__isnull=False)),
+                name="result_absent_has_no_score",
+            ),
+            models.CheckConstraint(condition=Q(score__gte=0) | Q(score__isnull=True), name="result_score_non_negative"),
+        ]
+        indexes = [models.Index(fields=["inspector", "exam"], name="result_inspector_exam")]
+
+    def __str__(self):
+        return f"{self.inspector.name} {self.sitting}"
+
+
+class ResultChange(models.Model):
+    """History of a recorded score: old and new value, who and when (bulk paths included)."""
+
+    result = models.ForeignKey(Result, on_delete=models.CASCADE, related_name="changes")
+    old_score = models.DecimalField(_("原总分"), **SCORE, null=True, blank=True)
+    new_score = models.DecimalField(_("新总分"), **SCORE, null=True, blank=True)
+    old_absent = models.BooleanField(_("原缺考"), null=True, blank=True)
+    new_absent = models.BooleanField(_("新缺考"), default=False)
+    old_parts = models.JSONField(_("原分项"), null=True, blank=True)
+    new_parts = models.JSONField(_("新分项"), default=dict, blank=True)
+    source = models.CharField(_("来源"), max_length=32, default="entry")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("成绩变更记录")
+        verbose_name_plural = _("成绩变更记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.old_score} -> {self.new_score}"
+
+
+class CertificateStatus(models.TextChoices):
+    VALID = "valid", _("有效")
+    SUSPENDED = "suspended", _("暂扣")
+    REVOKED = "revoked", _("吊销")
+    EXPIRED = "expired", _("过期")
+    RETURNED = "returned", _("已收回")
+
+
+# A holder has at most one certificate in these states (enforced by a partial unique index).
+HELD = (CertificateStatus.VALID, CertificateStatus.SUSPENDED)
+
+
+class Certificate(TimeStamped):
+    """行政执法证. Its status changes only through exams.services (one state machine)."""
+
+    number = models.CharField(_("证号"), max_length=32, unique=True)
+    holder = models.ForeignKey(
+        Inspector, verbose_name=_("持证人"), on_delete=models.PROTECT, related_name="certificates"
+    )
+    region = models.ForeignKey(
+        Region, verbose_name=_("发证地区"), on_delete=models.PROTECT, related_name="certificates"
+    )
+    issued_on = models.DateField(_("发证日期"))
+    valid_until = models.DateField(_("有效期至"))
+    status = models.CharField(
+        _("状态"), max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.VALID
+    )
+    source_result = models.OneToOneField(
+        Result,
+        verbose_name=_("取证成绩"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificate",
+    )
+    renewal_count = models.PositiveSmallIntegerField(_("换发次数"), default=0)
+
+    class Meta:
+        verbose_name = _("行政执法证")
+        verbose_name_plural = _("行政执法证")
+        ordering = ["-issued_on", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["holder"],
+                condition=Q(status__in=["valid", "suspended"]),
+                name="certificate_one_held_per_holder",
+            ),
+            models.CheckConstraint(condition=Q(valid_until__gt=F("issued_on")), name="certificate_valid_after_issue"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "valid_until"], name="certificate_status_expiry"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class CertificateEvent(models.Model):
+    class Kind(models.TextChoices):
+        ISSUED = "issued", _("发证")
+        RENEWED = "renewed", _("换发")
+        REVIEWED = "reviewed", _("年审")
+        SUSPENDED = "suspended", _("暂扣")
+        REINSTATED = "reinstated", _("恢复")
+        REVOKED = "revoked", _("吊销")
+        EXPIRED = "expired", _("过期")
+        RETURNED = "returned", _("收回")
+        REMINDED = "reminded", _("到期提醒")
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    reason = models.CharField(_("原因"), max_length=300, blank=True)
+    from_status = models.CharField(_("原状态"), max_length=16, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=16, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("证件记录")
+        verbose_name_plural = _("证件记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d}"
+
+
+class AnnualReview(TimeStamped):
+    """年审 of one certificate for one year: hours against the policy, and the holder's status."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="reviews")
+    year = models.PositiveSmallIntegerField(_("年度"))
+    passed = models.BooleanField(_("通过"))
+    hours = models.DecimalField(_("年度学时"), max_digits=7, decimal_places=1)
+    required_hours = models.DecimalField(_("应修学时"), max_digits=7, decimal_places=1)
+    note = models.CharField(_("说明"), max_length=300, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = _("年审记录")
+        verbose_name_plural = _("年审记录")
+        ordering = ["-year"]
+        constraints = [models.UniqueConstraint(fields=["certificate", "year"], name="annual_review_once_per_year")]
+
+    def __str__(self):
+        return f"{self.certificate} {self.year}"
+
+
+class ExpiryReminder(models.Model):
+    """One row per reminder sent (90/30/7 days before a given expiry date): sent once."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="reminders")
+    days_before = models.PositiveSmallIntegerField()
+    valid_until = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "days_before", "valid_until"], name="expiry_reminder_once")
+        ]
+
+    def __str__(self):
+        return f"{self.certificate} -{self.days_before}d"

@@ -1,0 +1,178 @@
+"""Reads of exams, results and certificates, scoped in one place (personnel.selectors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from config.errors import NotFound
+from personnel import access
+from personnel.models import Inspector
+from personnel.selectors import scope_filter
+
+from . import numbers
+from .models import HELD, Certificate, CertificateEvent, Exam, Result, ResultChange, Sitting
+
+
+def exam_list(*, actor, filters: dict | None = None) -> QuerySet[Exam]:
+    """Admins: exams organised in their subtree. Inspectors: exams they sat."""
+    qs = Exam.objects.select_related("region", "course").prefetch_related("parts")
+    scope = access.scope_for(actor)
+    if scope.kind == access.SELF:
+        qs = qs.filter(results__inspector_id=scope.inspector_id).distinct()
+    else:
+        q = scope_filter(actor=actor, region_field="region")
+        if q is not None:
+            qs = qs.filter(q)
+    filters = filters or {}
+    if filters.get("kind"):
+        qs = qs.filter(kind=filters["kind"])
+    return qs
+
+
+def exam_get_for_actor(*, actor, exam_id) -> Exam:
+    exam = exam_list(actor=actor).filter(pk=exam_id).first()
+    if exam is None:
+        raise NotFound()
+    return exam
+
+
+def sitting_list(*, actor, filters: dict | None = None) -> QuerySet[Sitting]:
+    qs = Sitting.objects.select_related("exam", "exam__region", "batch", "batch__course")
+    scope = access.scope_for(actor)
+    if scope.kind == access.SELF:
+        qs = qs.filter(results__inspector_id=scope.inspector_id).distinct()
+    else:
+        q = scope_filter(actor=actor, region_field="exam__region")
+        if q is not None:
+            qs = qs.filter(q)
+    filters = filters or {}
+    if filters.get("exam"):
+        qs = qs.filter(exam_id=filters["exam"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("year"):
+        qs = qs.filter(held_on__year=filters["year"])
+    return qs
+
+
+def sitting_get_for_actor(*, actor, sitting_id) -> Sitting:
+    sitting = sitting_list(actor=actor).filter(pk=sitting_id).first()
+    if sitting is None:
+        raise NotFound()
+    return sitting
+
+
+def result_list(*, actor, filters: dict | None = None) -> QuerySet[Result]:
+    """Results of inspectors the actor may see (an inspector: their own)."""
+    qs = Result.objects.select_related("sitting", "exam", "inspector", "inspector__region")
+    q = scope_filter(actor=actor, region_field="inspector__region", inspector_field="inspector_id")
+    if q is not None:
+        qs = qs.filter(q)
+    filters = filters or {}
+    for key in ("sitting", "exam", "inspector"):
+        if filters.get(key):
+            qs = qs.filter(**{f"{key}_id": filters[key]})
+    if filters.get("passed") is not None:
+        qs = qs.filter(passed=filters["passed"])
+    if filters.get("absent") is not None:
+        qs = qs.filter(absent=filters["absent"])
+    if filters.get("year"):
+        qs = qs.filter(sitting__held_on__year=filters["year"])
+    return qs
+
+
+def result_get_for_actor(*, actor, result_id) -> Result:
+    result = result_list(actor=actor).filter(pk=result_id).first()
+    if result is None:
+        raise NotFound()
+    return result
+
+
+def result_history(*, actor, result_id) -> QuerySet[ResultChange]:
+    result = result_get_for_actor(actor=actor, result_id=result_id)
+    return result.changes.select_related("actor").order_by("at", "id")
+
+
+def certificate_list(*, actor, filters: dict | None = None, today: dt.date | None = None) -> QuerySet[Certificate]:
+    """Certificates whose holder the actor may see; filters status, expiring_within (days),
+    region (holder's region subtree, by code), sector."""
+    qs = Certificate.objects.select_related("holder", "holder__region", "region")
+    q = scope_filter(actor=actor, region_field="holder__region", inspector_field="holder_id")
+    if q is not None:
+        qs = qs.filter(q)
+    filters = filters or {}
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("expiring_within") is not None:
+        today = today or timezone.localdate()
+        qs = qs.filter(
+            status__in=HELD,
+            valid_until__gte=today,
+            valid_until__lte=today + dt.timedelta(days=int(filters["expiring_within"])),
+        )
+    if filters.get("region"):
+        from personnel.models import Region
+
+        path = Region.objects.filter(code=filters["region"]).values_list("path", flat=True).first()
+        qs = qs.filter(holder__region__path__startswith=path) if path else qs.none()
+    if filters.get("sector"):
+        qs = qs.filter(holder__sector=filters["sector"])
+    if filters.get("search"):
+        term = filters["search"].strip()
+        qs = qs.filter(Q(number__startswith=numbers.normalize(term)) | Q(holder__name__icontains=term))
+    return qs
+
+
+def certificate_get_for_actor(*, actor, certificate_id) -> Certificate:
+    certificate = certificate_list(actor=actor).filter(pk=certificate_id).first()
+    if certificate is None:
+        raise NotFound()
+    return certificate
+
+
+def certificate_events(*, actor, certificate_id) -> QuerySet[CertificateEvent]:
+    certificate = certificate_get_for_actor(actor=actor, certificate_id=certificate_id)
+    return certificate.events.select_related("actor").order_by("at", "id")
+
+
+def certificate_for_inspector(*, inspector: Inspector) -> Certificate | None:
+    """The certificate an inspector holds (valid or suspended), else their latest one."""
+    qs = Certificate.objects.filter(holder=inspector).select_related("region")
+    return qs.filter(status__in=HELD).first() or qs.order_by("-issued_on", "-id").first()
+
+
+def certificate_verify(*, number: str) -> dict | None:
+    """Public verification: what anyone may know about a certificate number, nothing more."""
+    normalized = numbers.normalize(number)
+    if not numbers.is_valid(normalized):
+        return None
+    certificate = (
+        Certificate.objects.filter(number=normalized)
+        .select_related("holder", "region")
+        .only("number", "status", "valid_until", "issued_on", "holder__name", "region__name")
+        .first()
+    )
+    if certificate is None:
+        return None
+    return {
+        "number": certificate.number,
+        "status": certificate.status,
+        "status_display": certificate.get_status_display(),
+        "holder": mask_name(certificate.holder.name),
+        "region": certificate.region.name,
+        "issued_on": certificate.issued_on,
+        "valid_until": certificate.valid_until,
+    }
+
+
+def mask_name(name: str) -> str:
+    """张三 -> 张*, 张小三 -> 张*三, 欧阳小明 -> 欧**明."""
+    name = (name or "").strip()
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -1,0 +1,611 @@
+"""Every write of the exams app: exams, sittings, results (with history) and the one
+certificate state machine. Each transition writes its event row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from personnel.models import Inspector, InspectorStatus, Region
+from personnel.selectors import actor_manages_region
+from training.models import Batch, EnrollmentStatus
+from training.selectors import inspector_hours_list
+
+from . import numbers
+from .models import (
+    HELD,
+    AnnualReview,
+    Certificate,
+    CertificateEvent,
+    CertificateStatus,
+    Exam,
+    ExamKind,
+    ExamPart,
+    ExpiryReminder,
+    Result,
+    ResultChange,
+    Sitting,
+    SittingStatus,
+)
+
+Kind = CertificateEvent.Kind
+S = CertificateStatus
+
+
+def _today(today: dt.date | None) -> dt.date:
+    return today or timezone.localdate()
+
+
+def _actor_id(actor):
+    return getattr(actor, "pk", None) if actor is not None else None
+
+
+def _require_admin_of(*, actor, region: Region) -> None:
+    if actor is None:  # the system itself (beat tasks, automatic issue)
+        return
+    if not actor_manages_region(actor=actor, region=region):
+        raise AccessDenied(_("无权管理地区“%(r)s”的考试与证件。") % {"r": region.name})
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+# --- exams and sittings ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def exam_create(*, actor, title: str, kind: str, region: Region, parts: list[tuple[str, Decimal]], **extra) -> Exam:
+    """An exam with its parts (e.g. 通用法律知识 40 + 专门法律知识 60)."""
+    _require_admin_of(actor=actor, region=region)
+    if not parts:
+        raise ValidationFailed(_("至少需要一个考试科目。"), fields={"parts": [_("至少需要一个考试科目。")]})
+    names = [name for name, _max in parts]
+    if len(set(names)) != len(names):
+        raise ValidationFailed(_("科目名称重复。"), fields={"parts": [_("科目名称重复。")]})
+    total = sum((Decimal(m) for _n, m in parts), Decimal("0"))
+    pass_mark = Decimal(extra.get("pass_mark", Decimal("60")))
+    if pass_mark > total:
+        raise ValidationFailed(
+            _("及格分 %(p)s 高于满分 %(t)s。") % {"p": pass_mark, "t": total}, fields={"pass_mark": [_("高于满分。")]}
+        )
+    exam = Exam(title=title, kind=kind, region=region, **extra)
+    exam.full_clean()
+    exam.save()
+    ExamPart.objects.bulk_create(
+        [ExamPart(exam=exam, name=name, max_score=Decimal(m), order=i) for i, (name, m) in enumerate(parts)]
+    )
+    return exam
+
+
+@transaction.atomic
+def sitting_create(*, actor, exam: Exam, held_on: dt.date, place: str = "", batch: Batch | None = None) -> Sitting:
+    _require_admin_of(actor=actor, region=exam.region)
+    if batch is not None and exam.course_id and batch.course_id != exam.course_id:
+        raise ValidationFailed(_("该批次的课程与考试的课程不一致。"), fields={"batch": [_("课程不一致。")]})
+    return Sitting.objects.create(exam=exam, held_on=held_on, place=place, batch=batch)
+
+
+@transaction.atomic
+def sitting_set_status(*, actor, sitting: Sitting, status: str) -> Sitting:
+    sitting = Sitting.objects.select_for_update().select_related("exam__region").get(pk=sitting.pk)
+    _require_admin_of(actor=actor, region=sitting.exam.region)
+    if sitting.status == SittingStatus.CANCELLED or (
+        sitting.status == SittingStatus.CLOSED and status != SittingStatus.GRADING
+    ):
+        raise Conflict(_("场次状态不能这样变更。"), code="illegal_transition")
+    if status == SittingStatus.CANCELLED and sitting.results.exists():
+        raise Conflict(_("已有成绩的场次不能取消。"), code="has_results")
+    sitting.status = status
+    sitting.save(update_fields=["status", "updated_at"])
+    return sitting
+
+
+def sitting_candidates(*, sitting: Sitting):
+    """Inspectors who may sit: the batch's completed inspectors, plus anyone already recorded."""
+    ids = set(sitting.results.values_list("inspector_id", flat=True))
+    if sitting.batch_id:
+        ids |= set(
+            sitting.batch.enrollments.filter(status=EnrollmentStatus.COMPLETED).values_list("inspector_id", flat=True)
+        )
+    return Inspector.objects.filter(pk__in=ids).select_related("region").order_by("name", "id")
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def parse_score(raw, *, maximum: Decimal) -> Decimal:
+    """A score a person typed: a number, 0 <= score <= maximum, at most one decimal."""
+    if isinstance(raw, bool):
+        raise ValueError(_("不是数字"))
+    text = str(raw).strip().translate(str.maketrans("０１２３４５６７８９．", "0123456789."))
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValueError(_("“%(t)s”不是数字") % {"t": text[:40]}) from None
+    if not value.is_finite():
+        raise ValueError(_("“%(t)s”不是数字") % {"t": text[:40]})
+    if value < 0:
+        raise ValueError(_("分数不能为负数"))
+    if value > maximum:
+        raise ValueError(_("分数 %(v)s 超过满分 %(m)s") % {"v": value.normalize(), "m": maximum.normalize()})
+    if value != value.quantize(Decimal("0.1")):
+        raise ValueError(_("分数最多保留一位小数"))
+    return value.quantize(Decimal("0.1"))
+
+
+def _renumber_attempts(*, exam_id: int, inspector_id: int) -> None:
+    """Attempts count the scored results of one exam in date order; absences are skipped.
+    Scored rows are first moved out of the way (+1000) so the unique index never sees two
+    rows with one number while they are renumbered."""
+    scored = Result.objects.filter(exam_id=exam_id, inspector_id=inspector_id, absent=False)
+    ordered = list(scored.order_by("sitting__held_on", "id").values_list("pk", flat=True))
+    scored.update(attempt=F("attempt") + 1000)
+    for n, pk in enumerate(ordered, start=1):
+        Result.objects.filter(pk=pk).update(attempt=n)
+
+
+def _record(
+    *,
+    sitting: Sitting,
+    inspector: Inspector,
+    parts: list[ExamPart],
+    scores: dict | None,
+    absent: bool,
+    actor,
+    source: str,
+) -> Result:
+    exam = sitting.exam
+    existing = Result.objects.select_for_update().filter(sitting=sitting, inspector=inspector).first()
+    if existing is not None and hasattr(existing, "certificate"):
+        raise Conflict(_("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector.name}, code="result_locked")
+    others = Result.objects.filter(exam=exam, inspector=inspector).exclude(sitting=sitting)
+    if existing is None and not absent:
+        if others.filter(passed=True).exists():
+            raise Conflict(_("%(n)s 已通过该考试，无需再考。") % {"n": inspector.name}, code="already_passed")
+        used = others.filter(absent=False).count()
+        if used >= exam.max_attempts:
+            raise Conflict(
+                _("%(n)s 已用完 %(m)d 次考试机会。") % {"n": inspector.name, "m": exam.max_attempts},
+                code="attempts_exhausted",
+            )
+    if absent:
+        part_scores, total, passed = {}, None, None
+    else:
+        scores = scores or {}
+        missing = [p.name for p in parts if str(p.pk) not in scores]
+        if missing:
+            raise ValidationFailed(_("缺少科目成绩：%(p)s") % {"p": "、".join(missing)}, fields={"scores": missing})
+        part_scores = {str(p.pk): str(Decimal(scores[str(p.pk)])) for p in parts}
+        total = sum((Decimal(v) for v in part_scores.values()), Decimal("0"))
+        passed = total >= exam.pass_mark
+    old = None
+    if existing is not None:
+        old = (existing.score, existing.absent, existing.part_scores)
+        if old == (total, absent, part_scores):
+            return existing
+        result = existing
+    else:
+        result = Result(sitting=sitting, inspector=inspector, exam=exam)
+    result.part_scores, result.score, result.absent, result.passed = part_scores, total, absent, passed
+    result.pass_mark = exam.pass_mark
+    result.attempt = None if absent else 999  # placeholder until renumbered below
+    result.save()
+    _renumber_attempts(exam_id=exam.pk, inspector_id=inspector.pk)
+    result.refresh_from_db(fields=["attempt"])
+    ResultChange.objects.create(
+        result=result,
+        old_score=old[0] if old else None,
+        new_score=total,
+        old_absent=old[1] if old else None,
+        new_absent=absent,
+        old_parts=old[2] if old else None,
+        new_parts=part_scores,
+        source=source,
+        actor_id=_actor_id(actor),
+    )
+    if passed and exam.kind == ExamKind.QUALIFICATION:
+        certificate_issue_for_result(result=result, actor=actor)
+    return result
+
+
+def _open_sitting(sitting: Sitting, actor) -> tuple[Sitting, list[ExamPart]]:
+    sitting = Sitting.objects.select_for_update().select_related("exam", "exam__region").get(pk=sitting.pk)
+    _require_admin_of(actor=actor, region=sitting.exam.region)
+    if sitting.status in (SittingStatus.CLOSED, SittingStatus.CANCELLED):
+        raise Conflict(
+            _("场次状态为“%(s)s”，不能录入成绩。") % {"s": sitting.get_status_display()}, code="sitting_closed"
+        )
+    return sitting, list(sitting.exam.parts.all())
+
+
+@transaction.atomic
+def result_record(
+    *, sitting: Sitting, inspector: Inspector, actor, scores: dict | None = None, absent: bool = False
+) -> Result:
+    """Record (or correct) one candidate's scores, keyed by part id, or an absence."""
+    sitting, parts = _open_sitting(sitting, actor)
+    by_id = {str(p.pk): p for p in parts}
+    clean = {}
+    errors = {}
+    for key, raw in (scores or {}).items():
+        part = by_id.get(str(key))
+        if part is None:
+            errors[str(key)] = [_("不是该考试的科目。")]
+            continue
+        try:
+            clean[str(part.pk)] = parse_score(raw, maximum=part.max_score)
+        except ValueError as exc:
+            errors[str(part.pk)] = [str(exc)]
+    if errors:
+        raise ValidationFailed(_("成绩有误。"), fields={"scores": errors})
+    if not _is_candidate(sitting, inspector):
+        raise ValidationFailed(_("%(n)s 不是本场考试的考生。") % {"n": inspector.name}, code="not_a_candidate")
+    result = _record(
+        sitting=sitting, inspector=inspector, parts=parts, scores=clean, absent=absent, actor=actor, source="entry"
+    )
+    if sitting.status == SittingStatus.SCHEDULED:
+        Sitting.objects.filter(pk=sitting.pk).update(status=SittingStatus.GRADING)
+    return result
+
+
+def _is_candidate(sitting: Sitting, inspector: Inspector) -> bool:
+    if not sitting.batch_id:
+        return True  # an open sitting (e.g. the qualification exam): any inspector in scope
+    return (
+        sitting.results.filter(inspector=inspector).exists()
+        or sitting.batch.enrollments.filter(inspector=inspector, status=EnrollmentStatus.COMPLETED).exists()
+    )
+
+
+@transaction.atomic
+def results_record_many(*, sitting: Sitting, actor, rows: list[dict], source: str = "grid") -> list[Result]:
+    """The score grid and the file import: ``rows`` of {inspector, scores, absent}, already
+    validated; all are written or none, each with its history row."""
+    sitting, parts = _open_sitting(sitting, actor)
+    out = [
+        _record(
+            sitting=sitting,
+            inspector=row["inspector"],
+            parts=parts,
+            scores=row.get("scores"),
+            absent=row.get("absent", False),
+            actor=actor,
+            source=source,
+        )
+        for row in rows
+    ]
+    if sitting.status == SittingStatus.SCHEDULED:
+        Sitting.objects.filter(pk=sitting.pk).update(status=SittingStatus.GRADING)
+    return out
+
+
+# --- certificates: the state machine ---------------------------------------------------------
+
+
+def _event(certificate: Certificate, kind: str, actor, reason: str = "", from_status: str = "") -> CertificateEvent:
+    return CertificateEvent.objects.create(
+        certificate=certificate,
+        kind=kind,
+        reason=reason[:300],
+        from_status=from_status,
+        to_status=certificate.status,
+        actor_id=_actor_id(actor),
+    )
+
+
+def _next_number(region: Region, year: int) -> str:
+    prefix = region.code[:2]
+    last = Certificate.objects.filter(number__startswith=f"{prefix}{year:04d}").aggregate(m=Max("number"))["m"]
+    serial = numbers.serial_of(last) + 1 if last else 1
+    return numbers.make(province_prefix=prefix, year=year, serial=serial)
+
+
+def _lock(certificate: Certificate) -> Certificate:
+    try:
+        return (
+            Certificate.objects.select_for_update(of=("self",))
+            .select_related("holder", "holder__region", "region")
+            .get(pk=certificate.pk)
+        )
+    except Certificate.DoesNotExist:
+        raise NotFound() from None
+
+
+def _refuse(certificate: Certificate, action: str) -> Conflict:
+    return Conflict(
+        _("证件状态为“%(s)s”，不能%(a)s。") % {"s": certificate.get_status_display(), "a": action},
+        code="illegal_transition",
+    )
+
+
+@transaction.atomic
+def certificate_issue(
+    *, holder: Inspector, region: Region, actor, issued_on: dt.date | None = None, source_result: Result | None = None
+) -> Certificate:
+    """Issue a certificate valid for settings.CERTIFICATE_VALIDITY_YEARS. A holder has at
+    most one valid or suspended certificate (a partial unique index says so too)."""
+    _require_admin_of(actor=actor, region=holder.region)
+    issued_on = _today(issued_on)
+    Inspector.objects.select_for_update().filter(pk=holder.pk).first()  # one issue per holder at a time
+    if Certificate.objects.filter(holder=holder, status__in=HELD).exists():
+        raise Conflict(_("%(n)s 已持有有效证件。") % {"n": holder.name}, code="already_certified")
+    if holder.status != InspectorStatus.ACTIVE:
+        raise Conflict(_("%(n)s 不在岗，不能发证。") % {"n": holder.name}, code="inspector_inactive")
+    for _try in range(5):
+        try:
+            with transaction.atomic():
+                certificate = Certificate.objects.create(
+                    number=_next_number(region, issued_on.year),
+                    holder=holder,
+                    region=region,
+                    issued_on=issued_on,
+                    valid_until=_add_years(issued_on, settings.CERTIFICATE_VALIDITY_YEARS),
+                    source_result=source_result,
+                )
+            break
+        except IntegrityError as exc:
+            if Certificate.objects.filter(holder=holder, status__in=HELD).exists():
+                raise Conflict(_("%(n)s 已持有有效证件。") % {"n": holder.name}, code="already_certified") from exc
+            if source_result is not None and Certificate.objects.filter(source_result=source_result).exists():
+                raise Conflict(_("该成绩已发过证。"), code="already_issued") from exc
+            continue  # another issue took the same serial: take the next one
+    else:
+        raise Conflict(_("证号分配冲突，请重试。"), code="number_conflict")
+    reason = _("通过%(e)s") % {"e": source_result.exam.title} if source_result else ""
+    _event(certificate, Kind.ISSUED, actor, reason)
+    return certificate
+
+
+def certificate_issue_for_result(*, result: Result, actor) -> Certificate | None:
+    """Automatic issue on passing a qualification exam: never twice for one pass, and not
+    when the holder already holds a certificate."""
+    if not result.passed or result.exam.kind != ExamKind.QUALIFICATION:
+        return None
+    if Certificate.objects.filter(source_result=result).exists():
+        return None
+    if Certificate.objects.filter(holder=result.inspector, status__in=HELD).exists():
+        return None
+    return certificate_issue(
+        holder=result.inspector,
+        region=result.exam.region,
+        actor=None,
+        issued_on=result.sitting.held_on,
+        source_result=result,
+    )
+
+
+@transaction.atomic
+def certificate_suspend(*, certificate: Certificate, reason: str, actor) -> Certificate:
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    _need_reason(reason)
+    if certificate.status != S.VALID:
+        raise _refuse(certificate, _("暂扣"))
+    return _move(certificate, S.SUSPENDED, Kind.SUSPENDED, actor, reason)
+
+
+@transaction.atomic
+def certificate_reinstate(*, certificate: Certificate, reason: str, actor, today: dt.date | None = None) -> Certificate:
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    _need_reason(reason)
+    if certificate.status != S.SUSPENDED:
+        raise _refuse(certificate, _("恢复"))
+    if certificate.valid_until < _today(today):
+        raise Conflict(_("证件已过有效期，不能恢复，请重新考试取证。"), code="past_validity")
+    return _move(certificate, S.VALID, Kind.REINSTATED, actor, reason)
+
+
+@transaction.atomic
+def certificate_revoke(*, certificate: Certificate, reason: str, actor) -> Certificate:
+    """Final: e.g. lending the certificate out, or using one that failed its review."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    _need_reason(reason)
+    if certificate.status not in HELD:
+        raise _refuse(certificate, _("吊销"))
+    return _move(certificate, S.REVOKED, Kind.REVOKED, actor, reason)
+
+
+@transaction.atomic
+def certificate_return(*, certificate: Certificate, reason: str, actor) -> Certificate:
+    """收回 when the holder leaves enforcement work (retired or transferred)."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    if certificate.status not in HELD:
+        raise _refuse(certificate, _("收回"))
+    if certificate.holder.status not in (InspectorStatus.RETIRED, InspectorStatus.TRANSFERRED):
+        raise Conflict(_("持证人仍在执法岗位，不能收回证件；请先变更其人员状态。"), code="holder_still_active")
+    return _move(certificate, S.RETURNED, Kind.RETURNED, actor, reason or certificate.holder.get_status_display())
+
+
+def _need_reason(reason: str) -> None:
+    if not (reason or "").strip():
+        raise ValidationFailed(_("请填写理由。"), fields={"reason": [_("请填写理由。")]})
+
+
+def _move(certificate: Certificate, to: str, kind: str, actor, reason: str) -> Certificate:
+    before = certificate.status
+    certificate.status = to
+    certificate.save(update_fields=["status", "updated_at"])
+    _event(certificate, kind, actor, reason, from_status=before)
+    return certificate
+
+
+def renewal_eligible(*, certificate: Certificate, today: dt.date | None = None) -> tuple[bool, str]:
+    """Near expiry (settings.CERTIFICATE_RENEWAL_WINDOW_DAYS) and the holder's latest
+    qualification or annual exam, taken within the last year, was passed."""
+    today = _today(today)
+    if certificate.status != S.VALID:
+        return False, _("证件状态为“%(s)s”，不能换发。") % {"s": certificate.get_status_display()}
+    window = dt.timedelta(days=settings.CERTIFICATE_RENEWAL_WINDOW_DAYS)
+    if certificate.valid_until - today > window:
+        return False, _("距有效期届满超过 %(d)d 天，尚不能换发。") % {"d": window.days}
+    latest = (
+        Result.objects.filter(
+            inspector_id=certificate.holder_id,
+            absent=False,
+            exam__kind__in=(ExamKind.QUALIFICATION, ExamKind.ANNUAL),
+        )
+        .select_related("sitting")
+        .order_by("-sitting__held_on", "-id")
+        .first()
+    )
+    if latest is None or latest.sitting.held_on < today - dt.timedelta(days=366):
+        return False, _("近一年内没有执法资格考试或年度考核考试成绩。")
+    if not latest.passed:
+        return False, _("最近一次考试（%(d)s）未通过。") % {"d": latest.sitting.held_on.isoformat()}
+    return True, ""
+
+
+@transaction.atomic
+def certificate_renew(*, certificate: Certificate, actor, today: dt.date | None = None) -> Certificate:
+    """Reissue near expiry: the validity restarts from the old expiry date."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    ok, why = renewal_eligible(certificate=certificate, today=today)
+    if not ok:
+        code = "illegal_transition" if certificate.status != S.VALID else "not_eligible"
+        raise Conflict(why, code=code)
+    before = certificate.valid_until
+    certificate.valid_until = _add_years(before, settings.CERTIFICATE_VALIDITY_YEARS)
+    certificate.renewal_count += 1
+    certificate.save(update_fields=["valid_until", "renewal_count", "updated_at"])
+    _event(
+        certificate,
+        Kind.RENEWED,
+        actor,
+        _("有效期由 %(a)s 延至 %(b)s") % {"a": before.isoformat(), "b": certificate.valid_until.isoformat()},
+        from_status=S.VALID,
+    )
+    return certificate
+
+
+@transaction.atomic
+def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualReview:
+    """年审 for a year: passes when the holder is active and completed the required training
+    hours that year; a failed review suspends the certificate. Recorded once per year."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    if certificate.status not in HELD:
+        raise _refuse(certificate, _("年审"))
+    if AnnualReview.objects.filter(certificate=certificate, year=year).exists():
+        raise Conflict(_("%(y)d 年度已年审。") % {"y": year}, code="already_reviewed")
+    system = actor if actor is not None else _system_actor()
+    row = inspector_hours_list(actor=system, year=year).filter(pk=certificate.holder_id).first()
+    hours, required = (row.hours, row.required) if row else (Decimal("0"), Decimal("0"))
+    active = certificate.holder.status == InspectorStatus.ACTIVE
+    passed = active and hours >= required
+    note = ""
+    if not active:
+        note = _("持证人状态为“%(s)s”") % {"s": certificate.holder.get_status_display()}
+    elif not passed:
+        note = _("年度学时 %(h)s，未达到 %(r)s 学时") % {"h": hours, "r": required}
+    review = AnnualReview.objects.create(
+        certificate=certificate,
+        year=year,
+        passed=passed,
+        hours=hours,
+        required_hours=required,
+        note=note,
+        reviewed_by_id=_actor_id(actor),
+    )
+    verdict = (
+        _("%(y)d 年度年审通过") % {"y": year} if passed else _("%(y)d 年度年审未通过：%(n)s") % {"y": year, "n": note}
+    )
+    _event(certificate, Kind.REVIEWED, actor, verdict, from_status=certificate.status)
+    if not passed and certificate.status == S.VALID:
+        _move(certificate, S.SUSPENDED, Kind.SUSPENDED, actor, verdict)
+    return review
+
+
+def _system_actor():
+    """Reads made on behalf of the system (beat tasks) see everything."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()(username="system", is_superuser=True, is_active=True)
+
+
+def certificates_expire(*, today: dt.date | None = None) -> int:
+    """Nightly: valid or suspended certificates past their date become expired, each with one
+    event. Rows are claimed with SKIP LOCKED, so two runs at once never touch the same one."""
+    today = _today(today)
+    with transaction.atomic():
+        due = list(
+            Certificate.objects.select_for_update(skip_locked=True)
+            .filter(status__in=HELD, valid_until__lt=today)
+            .values_list("pk", "status")
+        )
+        if not due:
+            return 0
+        ids = [pk for pk, _s in due]
+        changed = Certificate.objects.filter(pk__in=ids, status__in=HELD).update(
+            status=S.EXPIRED, updated_at=timezone.now()
+        )
+        CertificateEvent.objects.bulk_create(
+            [
+                CertificateEvent(
+                    certificate_id=pk,
+                    kind=Kind.EXPIRED,
+                    reason=_("有效期届满"),
+                    from_status=status,
+                    to_status=S.EXPIRED,
+                )
+                for pk, status in due
+            ]
+        )
+    return changed
+
+
+REMINDER_DAYS = (7, 30, 90)
+
+
+def certificate_reminders_send(*, today: dt.date | None = None) -> int:
+    """E-mail holders 90, 30 and 7 days before expiry: the nearest threshold only, each once
+    per expiry date (a unique row claims it before the mail is sent)."""
+    from django.core.mail import send_mail
+
+    today = _today(today)
+    horizon = today + dt.timedelta(days=max(REMINDER_DAYS))
+    due = Certificate.objects.filter(status=S.VALID, valid_until__gte=today, valid_until__lte=horizon).select_related(
+        "holder", "holder__user"
+    )
+    sent = 0
+    for certificate in due.iterator(chunk_size=500):
+        left = (certificate.valid_until - today).days
+        threshold = next(d for d in REMINDER_DAYS if left <= d)
+        user = certificate.holder.user
+        if user is None or not user.email:
+            continue
+        try:
+            with transaction.atomic():
+                ExpiryReminder.objects.create(
+                    certificate=certificate, days_before=threshold, valid_until=certificate.valid_until
+                )
+                send_mail(
+                    subject=_("行政执法证到期提醒：还有 %(d)d 天") % {"d": left},
+                    message=_(
+                        "%(name)s 您好：\n\n您的行政执法证（证号 %(no)s）将于 %(until)s 到期，"
+                        "请及时参加考试并办理换证。\n"
+                    )
+                    % {"name": certificate.holder.name, "no": certificate.number, "until": certificate.valid_until},
+                    from_email=None,
+                    recipient_list=[user.email],
+                )
+                _event(certificate, Kind.REMINDED, None, _("提前 %(d)d 天提醒") % {"d": threshold}, S.VALID)
+        except IntegrityError:
+            continue  # another run sent this one
+        sent += 1
+    return sent

@@ -134,16 +134,16 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def _read_rows(data: bytes, filename: str) -> Iterator[list]:
+def read_rows(data: bytes, filename: str) -> Iterator[list]:
     name = (filename or "").lower()
     if name.endswith((".csv", ".txt")):
-        return _read_csv(data)
+        return read_csv(data)
     if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or name.endswith((".xlsx", ".xls")):
-        return _read_excel(data)
+        return read_excel(data)
     raise RosterFileError(_("不支持的文件类型：请上传 .xlsx、.xls 或 .csv 文件。"))
 
 
-def _read_excel(data: bytes) -> Iterator[list]:
+def read_excel(data: bytes) -> Iterator[list]:
     import python_calamine
 
     try:
@@ -160,7 +160,7 @@ def _read_excel(data: bytes) -> Iterator[list]:
     return iter(rows)
 
 
-def _read_csv(data: bytes) -> Iterator[list]:
+def read_csv(data: bytes) -> Iterator[list]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -177,7 +177,7 @@ def _read_csv(data: bytes) -> Iterator[list]:
         raise RosterFileError(_("CSV 文件格式错误：%(e)s") % {"e": exc}) from None
 
 
-def _cell_text(value) -> str:
+def cell_text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -191,13 +191,13 @@ def _locate_header(rows: Iterator[list], errors: list[RowError]) -> tuple[int, d
         row = next(rows, None)
         if row is None:
             break
-        keys = {i: _ALIAS_TO_KEY.get(_cell_text(v).lower()) for i, v in enumerate(row)}
+        keys = {i: _ALIAS_TO_KEY.get(cell_text(v).lower()) for i, v in enumerate(row)}
         if "name" not in keys.values() or "national_id" not in keys.values():
             continue
         mapping: dict[int, str] = {}
         seen: dict[str, int] = {}
         for i, value in enumerate(row):
-            header = _cell_text(value)
+            header = cell_text(value)
             if not header or header.lower() in IGNORED_HEADERS:
                 continue
             key = keys[i]
@@ -255,7 +255,7 @@ def _parse_date(value) -> dt.date | None:
         if 1 <= value < 2958466:
             return dt.date(1899, 12, 30) + dt.timedelta(days=int(value))
         raise ValueError
-    text = _cell_text(value)
+    text = cell_text(value)
     match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text) or re.fullmatch(
         r"(\d{4})(\d{2})(\d{2})", text
     )
@@ -280,7 +280,7 @@ def _validate(
     for offset, row in enumerate(rows, start=1):
         number = header_row + offset
         raw = {key: (row[i] if i < len(row) else None) for i, key in mapping.items()}
-        if all(_cell_text(v) == "" for v in raw.values()):
+        if all(cell_text(v) == "" for v in raw.values()):
             continue
         count += 1
         if count > max_rows:
@@ -293,19 +293,19 @@ def _validate(
 
         values: dict = {}
         for col in COLUMNS:
-            if col.key in columns and col.required and _cell_text(raw.get(col.key)) == "":
+            if col.key in columns and col.required and cell_text(raw.get(col.key)) == "":
                 fail(col.key, _("必填项为空"))
 
-        name = _cell_text(raw.get("name"))
+        name = cell_text(raw.get("name"))
         if name:
             if len(name) > 64:
                 fail("name", _("姓名过长（最多64个字符）"))
             values["name"] = name
 
         id_raw = raw.get("national_id")
-        if isinstance(id_raw, float | int) and not isinstance(id_raw, bool) and len(_cell_text(id_raw)) >= 15:
+        if isinstance(id_raw, float | int) and not isinstance(id_raw, bool) and len(cell_text(id_raw)) >= 15:
             fail("national_id", _("身份证号被保存为数字，已丢失精度；请将该列设为文本格式后重新录入"))
-        elif _cell_text(id_raw):
+        elif cell_text(id_raw):
             try:
                 parsed = idcard.parse(id_raw)
             except idcard.IdNumberError as exc:
@@ -318,7 +318,7 @@ def _validate(
                 if previous != number:
                     fail("national_id", _("身份证号与第%(r)d行重复") % {"r": previous})
 
-        region_text = _cell_text(raw.get("region"))
+        region_text = cell_text(raw.get("region"))
         if region_text:
             region, message = regions.resolve(region_text)
             if region is None:
@@ -328,7 +328,7 @@ def _validate(
             else:
                 values["region"] = region
 
-        sector_text = _cell_text(raw.get("sector"))
+        sector_text = cell_text(raw.get("sector"))
         if sector_text:
             sector = sector_from_text(sector_text)
             if sector is None:
@@ -336,21 +336,21 @@ def _validate(
             values["sector"] = sector
 
         if "position" in columns:
-            position = _cell_text(raw.get("position"))
+            position = cell_text(raw.get("position"))
             if len(position) > 64:
                 fail("position", _("职务过长（最多64个字符）"))
             elif position:
                 values["position"] = position
 
         if "phone" in columns:
-            phone = _cell_text(raw.get("phone"))
+            phone = cell_text(raw.get("phone"))
             if phone and not _PHONE.fullmatch(phone):
                 fail("phone", _("手机号码格式不正确"))
             elif phone:
                 values["phone"] = phone
 
         if "status" in columns:
-            status_text = _cell_text(raw.get("status"))
+            status_text = cell_text(raw.get("status"))
             if status_text:
                 status = status_from_text(status_text)
                 if status is None:
@@ -359,11 +359,11 @@ def _validate(
 
         if "hired_on" in columns:
             hired = raw.get("hired_on")
-            if _cell_text(hired):
+            if cell_text(hired):
                 try:
                     values["hired_on"] = _parse_date(hired)
                 except (ValueError, OverflowError):
-                    fail("hired_on", _("“%(t)s”不是有效日期") % {"t": _cell_text(hired)})
+                    fail("hired_on", _("“%(t)s”不是有效日期") % {"t": cell_text(hired)})
 
         if row_errors:
             errors.extend(row_errors)
@@ -401,7 +401,7 @@ def roster_import(*, actor, data: bytes, filename: str, dry_run: bool = False) -
         )
         return result
     try:
-        rows = _read_rows(data, filename)
+        rows = read_rows(data, filename)
         located = _locate_header(rows, result.errors)
     except RosterFileError as exc:
         result.errors.append(RowError(0, "", str(exc)))

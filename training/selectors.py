@@ -95,7 +95,7 @@ def _path(region) -> str:
     if isinstance(region, Region):
         return region.path
     path = Region.objects.filter(code=region).values_list("path", flat=True).first()
-    return path or "\x00no-such-region"
+    return path or "no-such-region/"  # matches no path (all digits); PostgreSQL refuses a NUL byte
 
 
 def batch_get_for_actor(*, actor, batch_id) -> Batch:
@@ -214,8 +214,9 @@ def region_hours_summary(*, actor, year: int, region: Region | None = None) -> d
     qs = inspector_hours_list(actor=actor, year=year, filters=filters)
     agg = qs.aggregate(
         inspectors=Count("id"),
-        met=Count("id", filter=Q(met=True)),
+        met_count=Count("id", filter=Q(met=True)),  # an alias named "met" would shadow the annotation
     )
+    agg["met"] = agg.pop("met_count")
     delivered = enrollment_list(actor=actor, filters={}).filter(status=S.COMPLETED, batch__ends_on__year=year)
     if region is not None:
         delivered = delivered.filter(inspector__region__path__startswith=region.path)

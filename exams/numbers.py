@@ -1,7 +1,7 @@
 """Certificate numbers: ``PP`` (province code) + ``YYYY`` (year of issue) + 6-digit serial
 + a check character (ISO 7064 MOD 11-2, the scheme of the ID card: 0-9 or X).
 
-``13 2025 000123 7`` is printed 冀应急执字第1320250001237号. A mistyped digit or two
+``13 2025 000123 3`` is printed 冀应急执字第1320250001233号. A mistyped digit or two
 swapped neighbours changes the check character, so a verifier rejects it before lookup.
 """
 

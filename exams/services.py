@@ -171,7 +171,7 @@ def _record(
     if existing is not None and hasattr(existing, "certificate"):
         raise Conflict(_("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector.name}, code="result_locked")
     others = Result.objects.filter(exam=exam, inspector=inspector).exclude(sitting=sitting)
-    if existing is None and not absent:
+    if (existing is None or existing.absent) and not absent:  # an absence turned into a score is a new attempt
         if others.filter(passed=True).exists():
             raise Conflict(_("%(n)s 已通过该考试，无需再考。") % {"n": inspector.name}, code="already_passed")
         used = others.filter(absent=False).count()

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "personnel",
     "training",
     "exams",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -131,7 +132,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
 
-LOGIN_URL = "admin:login"
+# Inspectors are not staff, so pages log in at /accounts/login/ (the admin keeps its own).
+LOGIN_URL = "login"
 
 # --- E-mail: console by default.
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -160,6 +162,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exams.tasks.expire_certificates",
         "schedule": crontab(hour=0, minute=5),
     },
+    "reports-requeue-stale-exports": {
+        "task": "reports.tasks.requeue_stale_exports",
+        "schedule": 60.0,
+    },
+    "reports-purge-old-exports": {
+        "task": "reports.tasks.purge_old_exports",
+        "schedule": crontab(hour=3, minute=0),
+    },
     "exams-expiry-reminders": {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),
@@ -178,6 +188,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    # Reverse proxies in front of the app. Unset: the client address is REMOTE_ADDR and a
+    # client's own X-Forwarded-For is not believed (per-client rate limits depend on it).
+    "NUM_PROXIES": int(os.environ["DJANGO_NUM_PROXIES"]) if os.environ.get("DJANGO_NUM_PROXIES") else None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -201,6 +214,17 @@ TRAINING_REMINDER_DAYS_BEFORE = env_int("TRAINING_REMINDER_DAYS_BEFORE", 3)
 # and may be renewed this many days before it runs out.
 CERTIFICATE_VALIDITY_YEARS = env_int("CERTIFICATE_VALIDITY_YEARS", 5)
 CERTIFICATE_RENEWAL_WINDOW_DAYS = env_int("CERTIFICATE_RENEWAL_WINDOW_DAYS", 90)
+# Finished export files are deleted after this many days (a beat task); a running export
+# whose worker has not reported for EXPORT_STALE_SECONDS is handed to another worker.
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 120)
+# Test hook for the worker-death test only: sleep this long at each progress step.
+EXPORT_STEP_DELAY_SECONDS = float(os.environ.get("EXPORT_STEP_DELAY_SECONDS", "0"))
+# Public certificate check (/verify/ and its API): lookups per client, page and API together.
+VERIFY_RATE = os.environ.get("VERIFY_RATE", "30/min")
+# Absolute base of links that leave the site (the QR code on a certificate); empty: the
+# host of the current request.
+SITE_URL = os.environ.get("SITE_URL", "")
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -1,0 +1,56 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from personnel.models import Region, TimeStamped
+
+
+class ExportKind(models.TextChoices):
+    YEARLY_TOTALS = "yearly_totals", _("年度统计汇总")
+    ROSTER = "roster", _("执法人员名册")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("生成中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class ExportJob(TimeStamped):
+    """One export request: what, for which scope, by whom, and how far it got."""
+
+    kind = models.CharField(_("类型"), max_length=32, choices=ExportKind.choices)
+    params = models.JSONField(_("参数"), default=dict)
+    region = models.ForeignKey(Region, verbose_name=_("范围"), on_delete=models.PROTECT, related_name="export_jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("申请人"), on_delete=models.PROTECT, related_name="export_jobs"
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("进度（%）"), default=0)
+    stage = models.CharField(_("当前步骤"), max_length=32, blank=True)
+    file = models.FileField(_("文件"), upload_to="exports/%Y/%m/", blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("执行次数"), default=0)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("最近心跳"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导出任务")
+        verbose_name_plural = _("导出任务")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="export_progress_at_most_100"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="export_status_heartbeat")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def filename(self) -> str:
+        year = self.params.get("year", "")
+        suffix = "年度统计汇总" if self.kind == ExportKind.YEARLY_TOTALS else "执法人员名册"
+        return f"{year}年{self.region.name}{suffix}.xlsx"

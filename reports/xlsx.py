@@ -1,0 +1,468 @@
+"""The formatter: writes the yearly totals (from ``reports.figures``) as a streamed workbook.
+
+xlsxwriter in ``constant_memory`` mode: each sheet is written top to bottom and flushed
+row by row, so memory stays flat however many enrollments the year has. Strings are
+written with ``write_string`` (``strings_to_formulas`` off as well), so a name that starts
+with ``=`` stays text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+import xlsxwriter
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from exams.models import HELD, Certificate, CertificateStatus
+from personnel import idcard
+from personnel.models import InspectorStatus, Sector
+from training.models import EnrollmentStatus
+
+from . import figures as f
+
+EXCEL_MAX_ROWS = 1_048_576
+SECTOR_LABELS = {s.value: str(s.label) for s in Sector}
+STATUS_LABELS = {s.value: str(s.label) for s in InspectorStatus}
+ENROLLMENT_LABELS = {s.value: str(s.label) for s in EnrollmentStatus}
+CERT_LABELS = {s.value: str(s.label) for s in CertificateStatus}
+
+Progress = Callable[[float, str], None]
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+class Book:
+    """A workbook with the house formats."""
+
+    def __init__(self, target, *, constant_memory: bool = True):
+        self.wb = xlsxwriter.Workbook(
+            target,
+            {
+                "constant_memory": constant_memory,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "default_date_format": "yyyy-mm-dd",
+            },
+        )
+        add = self.wb.add_format
+        self.title = add({"bold": True, "font_size": 14})
+        self.note = add({"italic": True, "font_color": "#666666"})
+        self.header = add({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
+        self.text = add({})
+        self.indent = add({"indent": 2})
+        self.bold = add({"bold": True})
+        self.int = add({"num_format": "#,##0", "align": "right"})
+        self.dec = add({"num_format": "#,##0.0", "align": "right"})
+        self.pct = add({"num_format": "0.0%", "align": "right"})
+        self.pct_change = add({"num_format": "+0.0%;-0.0%;0.0%", "align": "right"})
+        self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
+
+    def sheet(self, name: str, headers: list[tuple[str, int]], *, title: str | None = None, note: str | None = None):
+        """A sheet with a title line, an optional note, and a frozen header row."""
+        ws = self.wb.add_worksheet(name)
+        for col, (_label, width) in enumerate(headers):
+            ws.set_column(col, col, width)
+        row = 0
+        if title:
+            ws.write_string(row, 0, title, self.title)
+            row += 1
+        if note:
+            ws.write_string(row, 0, note, self.note)
+            row += 1
+        for col, (label, _width) in enumerate(headers):
+            ws.write_string(row, col, label, self.header)
+        ws.freeze_panes(row + 1, 0)
+        return ws, row
+
+    def number(self, ws, row: int, col: int, value, kind: str = "int") -> None:
+        if value is None:
+            ws.write_blank(row, col, None, self.int)
+            return
+        if kind == "pct":
+            ws.write_number(row, col, float(value), self.pct)
+        elif kind == "hours" or isinstance(value, Decimal):
+            ws.write_number(row, col, float(value), self.dec)
+        else:
+            ws.write_number(row, col, value, self.int)
+
+    def close(self) -> None:
+        self.wb.close()
+
+
+# --- the yearly workbook ------------------------------------------------------------------------
+
+
+def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = True, progress: Progress = _noop) -> dict:
+    """Write the six sheets for a year and a region scope to ``target`` (path or file)."""
+    book = Book(target)
+    counts = {}
+    where = f"{scope.region.name}（{scope.region.code}）"
+    progress(0.02, "汇总")
+    _summary_sheet(book, scope, where)
+    progress(0.10, "分行业")
+    _sector_sheet(book, scope, actor, where)
+    progress(0.18, "分地区")
+    _region_sheet(book, scope, where)
+    progress(0.26, "分批次")
+    counts["batches"] = _batch_sheet(book, scope, where)
+    progress(0.32, "学时达标")
+    counts["inspectors"] = _hours_sheet(book, scope, where)
+    if include_detail:
+        progress(0.45, "明细")
+        counts["enrollments"] = _detail_sheets(book, scope, where, progress)
+    progress(0.92, "压缩保存")
+    book.close()
+    progress(1.0, "完成")
+    return counts
+
+
+def _summary_sheet(book: Book, scope: f.Scope, where: str) -> None:
+    rows = f.summary(scope)
+    headers = [("指标", 26), (f"{scope.year}年", 14), (f"{scope.year - 1}年", 14), ("同比", 12), ("说明", 40)]
+    ws, top = book.sheet(
+        "汇总",
+        headers,
+        title=f"{scope.year}年度执法人员培训考核与持证情况汇总 · {where}",
+        note="人次：一人参加多期计多人次；人数：同一人只计一次。比率类指标的同比为百分点差。",
+    )
+    r = top
+    for row in rows:
+        r += 1
+        ws.write_string(r, 0, row["label"])
+        book.number(ws, r, 1, row["current"], row["kind"])
+        book.number(ws, r, 2, row["previous"], row["kind"])
+        if row["kind"] == "pct":
+            if row["points"] is None:
+                ws.write_blank(r, 3, None)
+            else:
+                ws.write_number(r, 3, float(row["points"]), book.pct_change)
+            ws.write_string(r, 4, "百分点差" if row["points"] is not None else "无可比数据")
+        elif row["change"] is None:
+            ws.write_blank(r, 3, None)
+            ws.write_string(r, 4, "上年为0，不计同比" if not row["previous"] else "")
+        else:
+            ws.write_number(r, 3, row["change"], book.pct_change)
+    # A chart of the main counts, this year against last.
+    main = [i for i, row in enumerate(rows) if row["key"] in CHART_FIGURES]
+    chart = book.wb.add_chart({"type": "column"})
+    first, last = top + 1 + main[0], top + 1 + main[-1]
+    for col, name in ((1, f"{scope.year}年"), (2, f"{scope.year - 1}年")):
+        chart.add_series(
+            {
+                "name": name,
+                "categories": ["汇总", first, 0, last, 0],
+                "values": ["汇总", first, col, last, col],
+                "data_labels": {"value": True},
+            }
+        )
+    chart.set_title({"name": f"主要指标同比（{scope.year}年 vs {scope.year - 1}年）"})
+    chart.set_size({"width": 760, "height": 360})
+    ws.insert_chart(top + 1, 6, chart)
+
+
+# Consecutive in SUMMARY_FIGURES, so the chart's range is one block.
+CHART_FIGURES = {"person_times", "persons", "completions", "no_shows"}
+
+
+def _group_headers() -> list[tuple[str, int]]:
+    return [(f.LABELS[k], 11) for k in f.GROUP_FIGURES]
+
+
+def _write_group(book: Book, ws, r: int, c: int, row: dict) -> int:
+    for key in f.GROUP_FIGURES:
+        book.number(ws, r, c, row.get(key), f.KINDS[key])
+        c += 1
+    return c
+
+
+def _sector_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
+    rows = f.by_sector(scope, actor)
+    coverage_headers = []
+    for label in ("公示制度", "全过程记录", "法制审核", "三项全部"):
+        coverage_headers += [(f"{label}·已培训人数", 12), (f"{label}·覆盖率", 10)]
+    headers = [("行业", 14), *_group_headers(), *coverage_headers]
+    ws, top = book.sheet("分行业", headers, title=f"{scope.year}年度分行业情况 · {where}")
+    for i, row in enumerate(rows, start=1):
+        r = top + i
+        ws.write_string(r, 0, row["label"])
+        c = _write_group(book, ws, r, 1, row)
+        for topic in ("publicity", "process_recording", "legal_review", "all_three"):
+            book.number(ws, r, c, row[f"cov_{topic}"])
+            book.number(ws, r, c + 1, row[f"cov_{topic}_rate"], "pct")
+            c += 2
+    ws.autofilter(top, 0, top + len(rows), len(headers) - 1)
+    chart = book.wb.add_chart({"type": "bar"})
+    col = 1 + f.GROUP_FIGURES.index("person_times")
+    chart.add_series(
+        {
+            "name": "培训人次",
+            "categories": ["分行业", top + 1, 0, top + len(rows), 0],
+            "values": ["分行业", top + 1, col, top + len(rows), col],
+            "data_labels": {"value": True},
+        }
+    )
+    chart.set_title({"name": "分行业培训人次"})
+    chart.set_legend({"none": True})
+    ws.insert_chart(top + len(rows) + 2, 0, chart)
+
+
+def _region_sheet(book: Book, scope: f.Scope, where: str) -> None:
+    rows = f.by_region(scope)
+    headers = [("排名", 6), ("地区", 22), ("级别", 6), *_group_headers()]
+    chart_col = len(headers) + 1
+    ws, top = book.sheet(
+        "分地区",
+        headers,
+        title=f"{scope.year}年度分地区情况与量化排名 · {where}",
+        note="排名依据：结业率，其次学时达标率。区县缩进列于所属市之下；“本级”为市局机关。",
+    )
+    ws.write_string(top, chart_col, "图表数据·地区", book.header)
+    ws.write_string(top, chart_col + 1, "图表数据·结业率", book.header)
+    ws.set_column(chart_col, chart_col + 1, 12)
+    cities = [row for row in rows if row["level"] == 0]
+    r = top
+    city_index = 0
+    for row in rows:
+        r += 1
+        if row["rank"] is not None:
+            ws.write_number(r, 0, row["rank"], book.int)
+        else:
+            ws.write_blank(r, 0, None)
+        region = row["region"]
+        if row["level"] == 0:
+            ws.write_string(r, 1, region.name, book.bold)
+        else:
+            name = f"{region.name}本级" if row.get("own_office") else region.name
+            ws.write_string(r, 1, name, book.indent)
+        ws.write_string(r, 2, f.region_level_label(region) if not row.get("own_office") else "本级")
+        _write_group(book, ws, r, 3, row)
+        # The chart's data sits beside the table, one city per row from the top, written as
+        # the rows go by (constant_memory writes each row once, in order).
+        if city_index < len(cities) and r == top + 1 + city_index:
+            city = cities[city_index]
+            ws.write_string(r, chart_col, city["region"].name)
+            book.number(ws, r, chart_col + 1, city["completion_rate"], "pct")
+            city_index += 1
+    ws.autofilter(top, 0, top + len(rows), len(headers) - 1)
+    if cities:
+        chart = book.wb.add_chart({"type": "bar"})
+        chart.add_series(
+            {
+                "name": "结业率",
+                "categories": ["分地区", top + 1, chart_col, top + len(cities), chart_col],
+                "values": ["分地区", top + 1, chart_col + 1, top + len(cities), chart_col + 1],
+                "data_labels": {"value": True, "num_format": "0.0%"},
+            }
+        )
+        chart.set_title({"name": "各地区结业率（按排名）"})
+        chart.set_legend({"none": True})
+        chart.set_y_axis({"reverse": True})
+        chart.set_size({"width": 640, "height": max(320, 26 * len(cities))})
+        ws.insert_chart(top + 1, chart_col + 3, chart)
+
+
+def _batch_sheet(book: Book, scope: f.Scope, where: str) -> int:
+    headers = [
+        ("批次", 14),
+        ("课程", 36),
+        ("专题", 22),
+        ("行业", 12),
+        ("组织单位", 14),
+        ("开始日期", 12),
+        ("结束日期", 12),
+        ("名额", 8),
+        ("报名人次", 10),
+        ("结业", 8),
+        ("缺席", 8),
+        ("候补", 8),
+        ("参考人次", 10),
+        ("考试合格率", 10),
+    ]
+    ws, top = book.sheet("分批次", headers, title=f"{scope.year}年度分批次情况 · {where}")
+    r = top
+    for batch in f.by_batch(scope).iterator(chunk_size=2000):
+        r += 1
+        ws.write_string(r, 0, f"{batch.year}年第{batch.number}批")
+        ws.write_string(r, 1, batch.course.title)
+        ws.write_string(r, 2, f.topic_label(batch))
+        ws.write_string(r, 3, SECTOR_LABELS.get(batch.sector, "综合"))
+        ws.write_string(r, 4, batch.region.name)
+        ws.write_datetime(r, 5, batch.starts_on, book.date)
+        ws.write_datetime(r, 6, batch.ends_on, book.date)
+        ws.write_number(r, 7, batch.capacity, book.int)
+        ws.write_number(r, 8, batch.n_enrolled, book.int)
+        ws.write_number(r, 9, batch.n_completed, book.int)
+        ws.write_number(r, 10, batch.n_no_show, book.int)
+        ws.write_number(r, 11, batch.n_waitlisted, book.int)
+        ws.write_number(r, 12, batch.n_sat or 0, book.int)
+        book.number(ws, r, 13, f._rate(batch.n_passed or 0, batch.n_sat or 0), "pct")
+    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    return r - top
+
+
+def _hours_sheet(book: Book, scope: f.Scope, where: str) -> int:
+    headers = [
+        ("姓名", 10),
+        ("身份证号", 20),
+        ("地区", 14),
+        ("行业", 12),
+        ("状态", 8),
+        (f"{scope.year}年学时", 10),
+        ("应修学时", 10),
+        ("是否达标", 8),
+    ]
+    ws, top = book.sheet("学时达标", headers, title=f"{scope.year}年度执法人员学时达标情况 · {where}")
+    r = top
+    write_string, write_number = ws.write_string, ws.write_number
+    dec, mask = book.dec, idcard.mask
+    for name, national_id, region, sector, status, hours, required in f.hours_rows(scope).iterator(chunk_size=5000):
+        r += 1
+        write_string(r, 0, name)
+        write_string(r, 1, mask(national_id))
+        write_string(r, 2, region)
+        write_string(r, 3, SECTOR_LABELS.get(sector, sector))
+        write_string(r, 4, STATUS_LABELS.get(status, status))
+        write_number(r, 5, float(hours), dec)
+        write_number(r, 6, float(required), dec)
+        write_string(r, 7, "达标" if hours >= required else "未达标")
+    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    return r - top
+
+
+DETAIL_HEADERS = [
+    ("年度", 6),
+    ("批次", 6),
+    ("课程", 36),
+    ("组织单位", 14),
+    ("开始日期", 12),
+    ("结束日期", 12),
+    ("姓名", 10),
+    ("身份证号", 20),
+    ("所属地区", 14),
+    ("行业", 12),
+    ("状态", 8),
+    ("认定学时", 8),
+]
+
+
+def _detail_sheets(book: Book, scope: f.Scope, where: str, progress: Progress) -> int:
+    total = f.detail_rows(scope).count()
+    rows = f.detail_rows(scope).iterator(chunk_size=5000)
+    return write_detail(book, rows, total=total, title=f"{scope.year}年度报名明细 · {where}", progress=progress)
+
+
+def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, progress: Progress = _noop) -> int:
+    """Stream detail rows, continuing on 明细(2), 明细(3)... past Excel's row limit."""
+    sheet_no = 1
+    ws, top = book.sheet("明细", DETAIL_HEADERS, title=title)
+    limit = EXCEL_MAX_ROWS - 1
+    r = top
+    written = 0
+    write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
+    date_fmt, dec, mask = book.date, book.dec, idcard.mask
+    labels, sectors = ENROLLMENT_LABELS, SECTOR_LABELS
+    step = max(total // 40, 1)
+    for year, number, course, organizer, start, end, name, nid, region, sector, status, hours in rows:
+        if r >= limit:
+            ws.autofilter(top, 0, r, len(DETAIL_HEADERS) - 1)
+            sheet_no += 1
+            ws, top = book.sheet(f"明细({sheet_no})", DETAIL_HEADERS, title=f"{title}（续{sheet_no - 1}）")
+            write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
+            r = top
+        r += 1
+        write_number(r, 0, year)
+        write_number(r, 1, number)
+        write_string(r, 2, course)
+        write_string(r, 3, organizer)
+        write_datetime(r, 4, start, date_fmt)
+        write_datetime(r, 5, end, date_fmt)
+        write_string(r, 6, name)
+        write_string(r, 7, mask(nid))
+        write_string(r, 8, region)
+        write_string(r, 9, sectors.get(sector, sector))
+        write_string(r, 10, labels.get(status, status))
+        write_number(r, 11, float(hours), dec)
+        written += 1
+        if written % step == 0 and total:
+            progress(0.45 + 0.45 * written / total, "明细")
+    ws.autofilter(top, 0, max(r, top), len(DETAIL_HEADERS) - 1)
+    return written
+
+
+# --- the roster export ------------------------------------------------------------------------------
+
+
+def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> int:
+    """Inspectors in scope with sector, region, certificate status and hours this year."""
+    book = Book(target)
+    headers = [
+        ("姓名", 10),
+        ("身份证号", 20),
+        ("所属地区", 14),
+        ("行业", 12),
+        ("职务", 16),
+        ("状态", 8),
+        ("执法证号", 16),
+        ("证件状态", 8),
+        ("有效期至", 12),
+        (f"{scope.year}年学时", 10),
+        ("应修学时", 10),
+    ]
+    ws, top = book.sheet("名册", headers, title=f"执法人员名册（{scope.year}年学时） · {scope.region.name}")
+    # The certificate shown is the one held (valid or suspended), else the latest one.
+    held = Certificate.objects.filter(holder=OuterRef("pk"), status__in=HELD).order_by("-issued_on")
+    latest = Certificate.objects.filter(holder=OuterRef("pk")).order_by("-issued_on", "-id")
+
+    def pick(field):
+        return Coalesce(Subquery(held.values(field)[:1]), Subquery(latest.values(field)[:1]))
+
+    rows = (
+        f._inspectors(scope)
+        .annotate(
+            cert_number=pick("number"),
+            cert_status=pick("status"),
+            cert_until=pick("valid_until"),
+            h=f.hours_this_year(scope.year),
+            req=f.required_hours_expression(year=scope.year),
+        )
+        .order_by("region__path", "name", "id")
+        .values_list(
+            "name",
+            "national_id",
+            "region__name",
+            "sector",
+            "position",
+            "status",
+            "cert_number",
+            "cert_status",
+            "cert_until",
+            "h",
+            "req",
+        )
+    )
+    r = top
+    for name, nid, region, sector, position, status, number, cstatus, until, hours, req in rows.iterator(2000):
+        r += 1
+        ws.write_string(r, 0, name)
+        ws.write_string(r, 1, idcard.mask(nid))
+        ws.write_string(r, 2, region)
+        ws.write_string(r, 3, SECTOR_LABELS.get(sector, sector))
+        ws.write_string(r, 4, position or "")
+        ws.write_string(r, 5, STATUS_LABELS.get(status, status))
+        ws.write_string(r, 6, number or "")
+        ws.write_string(r, 7, CERT_LABELS.get(cstatus, "无证") if cstatus else "无证")
+        if until:
+            ws.write_datetime(r, 8, until, book.date)
+        else:
+            ws.write_blank(r, 8, None)
+        ws.write_number(r, 9, float(hours), book.dec)
+        ws.write_number(r, 10, float(req), book.dec)
+    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    progress(0.9, "压缩保存")
+    book.close()
+    return r - top

@@ -202,6 +202,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set after its model so the schema
+    # is stable (otherwise drf-spectacular invents hashed names like Status5afEnum).
+    "ENUM_NAME_OVERRIDES": {
+        "CertificateStatusEnum": "exams.models.CertificateStatus",
+    },
 }
 
 # --- Domain settings (policy, editable per deployment).
@@ -218,6 +223,8 @@ CERTIFICATE_RENEWAL_WINDOW_DAYS = env_int("CERTIFICATE_RENEWAL_WINDOW_DAYS", 90)
 # whose worker has not reported for EXPORT_STALE_SECONDS is handed to another worker.
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 120)
+# The Celery queue export jobs go to (a deployment may give exports their own workers).
+EXPORT_QUEUE = os.environ.get("EXPORT_QUEUE", "celery")
 # Test hook for the worker-death test only: sleep this long at each progress step.
 EXPORT_STEP_DELAY_SECONDS = float(os.environ.get("EXPORT_STEP_DELAY_SECONDS", "0"))
 # Public certificate check (/verify/ and its API): lookups per client, page and API together.

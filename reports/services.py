@@ -68,8 +68,6 @@ def export_job_create(
     *, actor, kind: str, year, region_code: str | None = None, include_detail: bool = True
 ) -> ExportJob:
     """Queue an export; the worker starts it once this transaction commits."""
-    from .tasks import run_export
-
     if kind not in ExportKind.values:
         raise ValidationFailed(_("未知的导出类型。"), fields={"kind": [_("未知的导出类型。")]})
     scope = export_scope(actor=actor, year=year, region_code=region_code)
@@ -79,8 +77,15 @@ def export_job_create(
         region=scope.region,
         requested_by=actor,
     )
-    run_export.delay_on_commit(job.pk)
+    transaction.on_commit(lambda: dispatch(job.pk))
     return job
+
+
+def dispatch(job_id: int) -> None:
+    """Send a job to the export queue (the worker, or in-process when eager)."""
+    from .tasks import run_export
+
+    run_export.apply_async((job_id,), queue=settings.EXPORT_QUEUE)
 
 
 def _claim(job_id: int) -> ExportJob | str | None:
@@ -160,8 +165,6 @@ def export_job_run(*, job_id: int) -> ExportJob | str | None:
 
 def export_jobs_requeue_stale(*, now: dt.datetime | None = None) -> int:
     """Hand jobs whose worker died (no heartbeat) or whose message was lost to a worker again."""
-    from .tasks import run_export
-
     now = now or timezone.now()
     stale = now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
     ids = list(
@@ -169,7 +172,7 @@ def export_jobs_requeue_stale(*, now: dt.datetime | None = None) -> int:
     )
     ids += list(ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True))
     for pk in ids:
-        run_export.delay(pk)
+        dispatch(pk)
     return len(ids)
 
 

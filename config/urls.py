@@ -14,6 +14,8 @@ router.register("inspectors", InspectorViewSet, basename="inspector")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Before the admin, whose catch-all would answer 404 for it.
+    path("admin/overview/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(router.urls)),

@@ -1,0 +1,233 @@
+"""Pages of the reports app: the admins' overview of a year in their region.
+
+The figures come from ``reports.figures`` (the same GROUP BY queries as the workbook), so
+the page and the 汇总 sheet never disagree. Charts are inline SVG whose geometry is
+computed here: no script, no outside service, nothing to download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.errors import ValidationFailed
+from exams.selectors import certificate_list
+from personnel import access
+from personnel.selectors import region_list
+from training.models import BatchStatus
+from training.selectors import batch_counts, batch_list
+
+from . import figures, services
+
+# The figures shown as cards at the top; every figure is in the table below them.
+HEADLINE = (
+    "person_times",
+    "persons",
+    "completion_rate",
+    "hours",
+    "hours_met_rate",
+    "pass_rate",
+    "certs_issued",
+    "certs_valid_year_end",
+)
+EXPIRING_WITHIN_DAYS = 90
+EXPIRING_SHOWN = 20
+UPCOMING_SHOWN = 10
+YEARS_OFFERED = 6
+
+
+@never_cache
+@require_GET
+def overview(request):
+    """Key figures of a year against the previous one, by sector and by city, with the
+    certificates about to expire and the batches about to start, for an admin's region."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not (user.is_staff and access.scope_for(user).is_admin):
+        raise PermissionDenied
+    today = timezone.localdate()
+    default_year = today.year - 1
+    year_error = None
+    try:
+        scope = services.export_scope(
+            actor=user, year=request.GET.get("year") or default_year, region_code=request.GET.get("region") or None
+        )
+    except ValidationFailed as exc:
+        if "region" in exc.fields:
+            # The same answer for "no such region" and "not yours".
+            raise Http404 from None
+        year_error = exc.detail
+        scope = services.export_scope(actor=user, year=default_year, region_code=request.GET.get("region") or None)
+
+    summary = figures.summary(scope)
+    sectors = figures.by_sector(scope, user)
+    cities = [row for row in figures.by_region(scope) if row["level"] == 0]
+
+    region = scope.region
+    expiring = certificate_list(
+        actor=user, filters={"expiring_within": EXPIRING_WITHIN_DAYS, "region": region.code}, today=today
+    ).order_by("valid_until", "number")
+    upcoming = (
+        batch_counts(batch_list(actor=user, filters={"region": region}))
+        .filter(starts_on__gte=today)
+        .exclude(status=BatchStatus.CANCELLED)
+        .order_by("starts_on", "region__path", "number")
+    )
+    expiring_shown = [{"certificate": c, "days_left": (c.valid_until - today).days} for c in expiring[:EXPIRING_SHOWN]]
+
+    context = {
+        **admin.site.each_context(request),
+        "title": "统计概览",
+        "subtitle": f"{region.name} · {scope.year}年",
+        "scope": scope,
+        "region": region,
+        "year": scope.year,
+        "previous_year": scope.year - 1,
+        "year_error": year_error,
+        "years": list(range(today.year, today.year - YEARS_OFFERED, -1)),
+        "regions": region_list(actor=user).select_related(None).order_by("path").only("code", "name", "depth"),
+        "headline": [_display(row) for row in summary if row["key"] in HEADLINE],
+        "summary": [_display(row) for row in summary],
+        "sector_chart": bar_chart(
+            [(row["label"], (row["person_times"], row["hours_met_rate"])) for row in sectors],
+            panels=(Panel("培训人次", "int", "#417690"), Panel("学时达标率", "pct", "#e0a030")),
+            label="分行业培训人次与学时达标率",
+        ),
+        "city_chart": bar_chart(
+            [(row["region"].name, (row["completion_rate"], row["hours_met_rate"])) for row in cities],
+            panels=(Panel("结业率", "pct", "#417690"), Panel("学时达标率", "pct", "#e0a030")),
+            label="各地区结业率与学时达标率",
+        ),
+        "cities": [
+            {
+                "rank": row["rank"],
+                "name": row["region"].name,
+                "inspectors": row["inspectors"],
+                "hours_met": row["hours_met"],
+                "hours_met_rate": fmt(row["hours_met_rate"], "pct"),
+                "hours": fmt(row["hours"], "hours"),
+                "completion_rate": fmt(row["completion_rate"], "pct"),
+            }
+            for row in cities
+        ],
+        "expiring": expiring_shown,
+        "expiring_count": expiring.count(),
+        "expiring_within": EXPIRING_WITHIN_DAYS,
+        "upcoming": list(upcoming[:UPCOMING_SHOWN]),
+        "upcoming_count": upcoming.count(),
+    }
+    return render(request, "reports/overview.html", context)
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+
+def fmt(value, kind: str) -> str:
+    """A figure as shown on the page: 1,234 · 1,234.5 · 12.3% · — (no data)."""
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{float(value):.1%}"
+    if kind == "hours":
+        return f"{float(value):,.1f}"
+    return f"{value:,}"
+
+
+def _display(row: dict) -> dict:
+    """A summary row with its figures formatted and the change as text and direction."""
+    if row["kind"] == "pct":
+        points = row["points"]
+        change = "—" if points is None else f"{points * 100:+.1f} 个百分点"
+        delta = points
+    else:
+        delta = row["change"]
+        change = "上年为0" if delta is None and not row["previous"] else ("—" if delta is None else f"{delta:+.1%}")
+    return {
+        **row,
+        "current_display": fmt(row["current"], row["kind"]),
+        "previous_display": fmt(row["previous"], row["kind"]),
+        "change_display": change,
+        "trend": "flat" if not delta else ("up" if delta > 0 else "down"),
+    }
+
+
+# --- charts: horizontal bars as inline SVG ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One measure of a chart: bars on their own scale (counts to the largest, rates to 100%)."""
+
+    title: str
+    kind: str
+    color: str
+
+
+LABEL_WIDTH = 104
+PANEL_WIDTH = 320
+VALUE_WIDTH = 68  # room for the figure printed after the longest bar
+PANEL_GAP = 28
+HEAD_HEIGHT = 30
+ROW_HEIGHT = 30
+BAR_HEIGHT = 16
+
+
+def bar_chart(rows: list[tuple[str, tuple]], *, panels: tuple[Panel, ...], label: str) -> dict:
+    """Geometry for ``reports/_bar_chart.html``: one row per category, one panel per measure."""
+    width = LABEL_WIDTH + len(panels) * PANEL_WIDTH + (len(panels) - 1) * PANEL_GAP
+    height = HEAD_HEIGHT + max(len(rows), 1) * ROW_HEIGHT + 8
+    span = PANEL_WIDTH - VALUE_WIDTH
+    out_panels = []
+    for j, panel in enumerate(panels):
+        largest = max((float(v[j]) for _name, v in rows if v[j] is not None), default=0.0)
+        scale = 1.0 if panel.kind == "pct" else (largest or 1.0)
+        x = LABEL_WIDTH + j * (PANEL_WIDTH + PANEL_GAP)
+        out_panels.append(
+            {
+                "title": panel.title,
+                "color": panel.color,
+                "x": x,
+                "grid": [round(x + span * k / 4, 1) for k in range(5)],
+                "scale": scale,
+            }
+        )
+    out_rows = []
+    for i, (name, values) in enumerate(rows):
+        y = HEAD_HEIGHT + i * ROW_HEIGHT
+        bars = []
+        for panel, spec, value in zip(out_panels, panels, values, strict=True):
+            length = 0.0 if value is None else round(span * min(float(value) / panel["scale"], 1.0), 1)
+            bars.append(
+                {
+                    "x": panel["x"],
+                    "y": y + (ROW_HEIGHT - BAR_HEIGHT) / 2,
+                    "width": length,
+                    "color": panel["color"],
+                    "text": fmt(value, spec.kind),
+                    "text_x": round(panel["x"] + length + 6, 1),
+                    "title": f"{name} · {spec.title}：{fmt(value, spec.kind)}",
+                }
+            )
+        out_rows.append({"label": name, "text_y": y + ROW_HEIGHT / 2 + 5, "bars": bars})
+    return {
+        "label": label,
+        "width": width,
+        "height": height,
+        "bar_height": BAR_HEIGHT,
+        "label_x": LABEL_WIDTH - 10,
+        "head_y": HEAD_HEIGHT - 12,
+        "grid_top": HEAD_HEIGHT - 4,
+        "grid_bottom": height - 6,
+        "panels": out_panels,
+        "rows": out_rows,
+    }

@@ -206,6 +206,8 @@ SPECTACULAR_SETTINGS = {
     # is stable (otherwise drf-spectacular invents hashed names like Status5afEnum).
     "ENUM_NAME_OVERRIDES": {
         "CertificateStatusEnum": "exams.models.CertificateStatus",
+        "ExamKindEnum": "exams.models.ExamKind",
+        "SittingStatusEnum": "exams.models.SittingStatus",
     },
 }
 

@@ -5,12 +5,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from personnel.api import InspectorViewSet, RegionViewSet
 from training.views import calendar_feed
 
 router = DefaultRouter()
 router.register("regions", RegionViewSet, basename="region")
 router.register("inspectors", InspectorViewSet, basename="inspector")
+router.register("exams", ExamViewSet, basename="exam")
+router.register("sittings", SittingViewSet, basename="sitting")
+router.register("results", ResultViewSet, basename="result")
+router.register("certificates", CertificateViewSet, basename="certificate")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -61,6 +61,8 @@ class Entry:
     scores: dict[str, Any]
     absent: bool | None
     label: str  # how messages name this row, e.g. "第5行"
+    problems: list[tuple[str, str | None, str]] = field(default_factory=list)  # (field, part id, message)
+    # found by the caller while reading the row; any of them keeps the whole lot from being written
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,22 @@ class ScoresOutcome:
 
 def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+@dataclass
+class GridRow:
+    inspector: Inspector
+    result: Result | None
+
+
+def grid_read(*, sitting: Sitting) -> tuple[list[ExamPart], list[GridRow]]:
+    """The score grid of a sitting: its parts, and one row per candidate (the batch's
+    completed inspectors and anyone already recorded) with their result, if any. Three
+    queries whatever the size. The caller has fetched the sitting through its selector."""
+    parts = list(sitting.exam.parts.all())
+    results = {r.inspector_id: r for r in Result.objects.filter(sitting=sitting)}
+    rows = [GridRow(p, results.get(p.pk)) for p in services.sitting_candidates(sitting=sitting)]
+    return parts, rows
 
 
 def require_open_sitting(*, sitting: Sitting, actor) -> None:
@@ -162,6 +180,9 @@ def _check(sitting: Sitting, entries: list[Entry], outcome: ScoresOutcome) -> tu
 
         def fail(field_name, message, part_id=None, index=index):
             errors.append(EntryError(index, field_name, part_id, message))
+
+        for field_name, part_id, message in entry.problems:
+            fail(field_name, message, part_id)
 
         given = {str(k): v for k, v in entry.scores.items() if not _blank(v)}
         for key in sorted(set(given) - part_ids):

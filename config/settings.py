@@ -208,6 +208,9 @@ SPECTACULAR_SETTINGS = {
         "CertificateStatusEnum": "exams.models.CertificateStatus",
         "ExamKindEnum": "exams.models.ExamKind",
         "SittingStatusEnum": "exams.models.SittingStatus",
+        "InspectorStatusEnum": "personnel.models.InspectorStatus",
+        "BatchStatusEnum": "training.models.BatchStatus",
+        "EnrollmentStatusEnum": "training.models.EnrollmentStatus",
     },
 }
 

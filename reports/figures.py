@@ -26,7 +26,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from exams.models import Certificate, CertificateEvent, Result
+from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
 from training.models import THREE_SYSTEMS, Batch, BatchStatus, Enrollment, EnrollmentStatus, Topic
 from training.selectors import coverage, hours_this_year, required_hours_expression
@@ -128,10 +128,12 @@ def _certificates(scope: Scope):
 
 
 def _year_end_status(scope: Scope):
-    """The status each certificate had at the end of the year, from its event log."""
+    """The status each certificate had at the end of the year, from its event log. With no
+    event recorded by then it still had the status it was issued with: an issue is often
+    recorded after its date (a qualification exam's certificate is dated the exam day)."""
     end = timezone.make_aware(dt.datetime.combine(scope.end, dt.time.max))
     last = CertificateEvent.objects.filter(certificate=OuterRef("pk"), at__lte=end).order_by("-at", "-id")
-    return Subquery(last.values("to_status")[:1])
+    return Coalesce(Subquery(last.values("to_status")[:1]), Value(CertificateStatus.VALID.value))
 
 
 # --- grouped figures -----------------------------------------------------------------------------

@@ -1,0 +1,479 @@
+"""The training API: courses, batches and their workflow verbs, enrollments, hours,
+coverage of the three systems, hours policies and the caller's calendar link.
+
+Views validate input with serializers, read through the scoped selectors and hand
+every write to a service; the rules live there, not here.
+"""
+
+import datetime as dt
+from collections import Counter
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from config.errors import NotFound
+from personnel import access
+from personnel.models import Inspector
+from personnel.selectors import inspector_get_for_actor, region_get_for_actor, scope_filter
+
+from . import selectors, services
+from .models import Attendance, EnrollmentStatus, HoursPolicy
+from .serializers import (
+    AttendanceGridSerializer,
+    AttendanceInputSerializer,
+    BatchFilterSerializer,
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    BatchUpdateSerializer,
+    BulkEnrollInputSerializer,
+    BulkEnrollResultSerializer,
+    CalendarLinkSerializer,
+    CancelInputSerializer,
+    CompleteInputSerializer,
+    CompleteResultSerializer,
+    CourseFilterSerializer,
+    CourseInputSerializer,
+    CourseSerializer,
+    CourseUpdateSerializer,
+    CoverageMissingFilterSerializer,
+    CoverageRowSerializer,
+    EnrollInputSerializer,
+    EnrollmentEventSerializer,
+    EnrollmentFilterSerializer,
+    EnrollmentOutputSerializer,
+    HoursFilterSerializer,
+    HoursPolicyFilterSerializer,
+    HoursPolicyInputSerializer,
+    HoursPolicySerializer,
+    HoursPolicyUpdateSerializer,
+    HoursSummarySerializer,
+    InspectorBriefSerializer,
+    InspectorHoursSerializer,
+    YearRegionFilterSerializer,
+)
+
+ID = r"\d+"
+BATCH_ORDER = ("-year", "region__path", "number", "id")
+INSPECTOR_ORDER = ("region__path", "name", "id")
+
+
+def _params(serializer_class, request):
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+def _region(actor, code: str | None):
+    """A region code from the query or body, as a Region the actor may see (404 otherwise)."""
+    return region_get_for_actor(actor=actor, code=code) if code else None
+
+
+# --- courses ------------------------------------------------------------------------------------
+
+
+class CourseViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Courses: every role reads them; provincial admins create and edit them."""
+
+    serializer_class = CourseSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        filters = _params(CourseFilterSerializer, self.request) if self.action == "list" else {}
+        return selectors.course_list(actor=self.request.user, filters=filters)
+
+    def get_object(self):
+        course = selectors.course_list(actor=self.request.user).filter(pk=self.kwargs["pk"]).first()
+        if course is None:
+            raise NotFound()
+        return course
+
+    @extend_schema(parameters=[CourseFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=CourseInputSerializer, responses={201: CourseSerializer})
+    def create(self, request, *args, **kwargs):
+        data = CourseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        course = services.course_save(actor=request.user, data=data.validated_data)
+        return Response(CourseSerializer(course).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CourseUpdateSerializer, responses={200: CourseSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        course = self.get_object()
+        data = CourseUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        course = services.course_save(actor=request.user, course=course, data=data.validated_data)
+        return Response(CourseSerializer(course).data)
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+class BatchViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Batches in the caller's scope, each with its enrollment counts; admins of the
+    organising region schedule and run them, inspectors see theirs and the open ones."""
+
+    serializer_class = BatchOutputSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        filters = _params(BatchFilterSerializer, self.request) if self.action == "list" else {}
+        qs = selectors.batch_counts(selectors.batch_list(actor=self.request.user, filters=filters))
+        # Meta.ordering does not apply to a GROUP BY query; pages need a stable order.
+        return qs.order_by(*BATCH_ORDER)
+
+    def get_object(self):
+        return selectors.batch_get_for_actor(actor=self.request.user, batch_id=self.kwargs["pk"])
+
+    def _with_counts(self, batch_id):
+        batch = selectors.batch_counts(selectors.batch_list(actor=self.request.user)).filter(pk=batch_id).first()
+        if batch is None:
+            raise NotFound()
+        return batch
+
+    def _out(self, batch, **kwargs):
+        return Response(BatchOutputSerializer(self._with_counts(batch.pk)).data, **kwargs)
+
+    @extend_schema(parameters=[BatchFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(BatchOutputSerializer(self._with_counts(self.kwargs["pk"])).data)
+
+    @extend_schema(request=BatchInputSerializer, responses={201: BatchOutputSerializer})
+    def create(self, request, *args, **kwargs):
+        data = BatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = services.batch_create(actor=request.user, data=data.validated_data)
+        return self._out(batch, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BatchUpdateSerializer, responses={200: BatchOutputSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        batch = self.get_object()
+        data = BatchUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        batch = services.batch_update(actor=request.user, batch=batch, data=data.validated_data)
+        return self._out(batch)
+
+    @extend_schema(
+        request=EnrollInputSerializer,
+        responses={
+            201: OpenApiResponse(EnrollmentOutputSerializer, description="已报名，或名额已满时进入候补"),
+            404: OpenApiResponse(description="批次或人员不存在，或不在您的范围内"),
+            409: OpenApiResponse(
+                description="拒绝报名：deadline_passed / batch_not_open / sector_mismatch / inspector_inactive / "
+                "already_enrolled / date_overlap / out_of_region"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def enroll(self, request, pk=None):
+        """Enroll one inspector (an inspector enrolls themself with their own id)."""
+        batch = self.get_object()
+        data = EnrollInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        inspector = inspector_get_for_actor(actor=request.user, inspector_id=data.validated_data["inspector"])
+        enrollment = services.enrollment_create(batch=batch, inspector=inspector, actor=request.user)
+        enrollment = selectors.enrollment_get_for_actor(actor=request.user, enrollment_id=enrollment.pk)
+        body = EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BulkEnrollInputSerializer, responses={200: BulkEnrollResultSerializer})
+    @action(detail=True, methods=["post"], url_path="bulk-enroll")
+    def bulk_enroll(self, request, pk=None):
+        """Enroll all active inspectors of a sector in a region subtree (or the listed ones);
+        each one's outcome says enrolled, waitlisted or refused and why."""
+        batch = self.get_object()
+        data = BulkEnrollInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcomes = services.batch_bulk_enroll(
+            batch=batch,
+            actor=request.user,
+            sector=data.validated_data.get("sector"),
+            region=_region(request.user, data.validated_data.get("region")),
+            inspector_ids=data.validated_data.get("inspectors"),
+        )
+        tally = Counter(o.status for o in outcomes)
+        summary = {key: tally.get(key, 0) for key in ("enrolled", "waitlisted", "refused")}
+        return Response({"summary": summary, "outcomes": [o.as_dict() for o in outcomes]})
+
+    @extend_schema(methods=["GET"], responses={200: AttendanceGridSerializer})
+    @extend_schema(methods=["POST"], request=AttendanceInputSerializer, responses={200: AttendanceGridSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def attendance(self, request, pk=None):
+        """GET: the attendance grid (per enrolled inspector, the days present). POST: mark one day."""
+        batch = self.get_object()
+        marked = None
+        if request.method == "POST":
+            data = AttendanceInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            marked = services.attendance_mark(batch=batch, actor=request.user, **data.validated_data)
+        grid = _attendance_grid(actor=request.user, batch=batch)
+        if marked is not None:
+            grid["marked"] = marked
+        return Response(AttendanceGridSerializer(grid).data)
+
+    @extend_schema(request=CompleteInputSerializer, responses={200: CompleteResultSerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        """Close the batch by attendance; ``overrides`` completes the listed inspectors anyway (reason required)."""
+        batch = self.get_object()
+        data = CompleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        counts = services.batch_complete(batch=batch, actor=request.user, overrides=data.validated_data["overrides"])
+        return Response(counts)
+
+
+_SEATED = (EnrollmentStatus.ENROLLED, EnrollmentStatus.COMPLETED, EnrollmentStatus.NO_SHOW)
+
+
+def _attendance_grid(*, actor, batch) -> dict:
+    """Rows for the inspectors holding a seat that the actor may see (an inspector: their own)."""
+    enrollments = list(
+        selectors.enrollment_list(actor=actor, filters={"batch": batch.pk})
+        .filter(status__in=_SEATED)
+        .order_by("inspector__region__path", "inspector__name", "id")
+    )
+    marks: dict[int, dict[bool, list]] = {e.pk: {True: [], False: []} for e in enrollments}
+    for enrollment_id, day, present in (
+        Attendance.objects.filter(enrollment_id__in=list(marks))
+        .order_by("day")
+        .values_list("enrollment_id", "day", "present")
+    ):
+        marks[enrollment_id][present].append(day)
+    days = [batch.starts_on + dt.timedelta(days=i) for i in range(batch.days)]
+    rows = [
+        {
+            "inspector": e.inspector_id,
+            "name": e.inspector.name,
+            "enrollment": e.pk,
+            "status": e.status,
+            "days_present": marks[e.pk][True],
+            "days_absent": marks[e.pk][False],
+        }
+        for e in enrollments
+    ]
+    return {"batch": batch.pk, "days": days, "rows": rows}
+
+
+# --- enrollments -------------------------------------------------------------------------------
+
+
+class EnrollmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Enrollments of the inspectors in the caller's scope (an inspector: their own)."""
+
+    serializer_class = EnrollmentOutputSerializer
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        filters = _params(EnrollmentFilterSerializer, self.request) if self.action == "list" else {}
+        return selectors.enrollment_list(actor=self.request.user, filters=filters)
+
+    def get_object(self):
+        return selectors.enrollment_get_for_actor(actor=self.request.user, enrollment_id=self.kwargs["pk"])
+
+    @extend_schema(parameters=[EnrollmentFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=CancelInputSerializer, responses={200: EnrollmentOutputSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel; a freed seat goes to the first on the waitlist."""
+        enrollment = self.get_object()
+        data = CancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.enrollment_cancel(enrollment=enrollment, actor=request.user, reason=data.validated_data["reason"])
+        enrollment = self.get_object()
+        return Response(EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses={200: EnrollmentEventSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The audit trail: who did what to this enrollment, oldest first."""
+        enrollment = self.get_object()
+        events = enrollment.events.select_related("actor").order_by("at", "id")
+        return Response(EnrollmentEventSerializer(events, many=True).data)
+
+
+# --- hours and coverage ---------------------------------------------------------------------------
+
+
+class HoursViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Each inspector's training hours in a year against the required hours of their region."""
+
+    serializer_class = InspectorHoursSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # The required-hours expression reads the policies; the schema needs no database.
+            return Inspector.objects.none()
+        params = _params(HoursFilterSerializer, self.request)
+        filters = {k: params[k] for k in ("region", "sector", "met") if params.get(k) is not None}
+        qs = selectors.inspector_hours_list(actor=self.request.user, year=params["year"], filters=filters)
+        return qs.order_by(*INSPECTOR_ORDER)  # Meta.ordering does not apply to a GROUP BY query
+
+    @extend_schema(parameters=[HoursFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[YearRegionFilterSerializer], responses={200: HoursSummarySerializer})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def summary(self, request):
+        """Active inspectors in scope (or a region in it), how many meet the yearly hours, hours delivered."""
+        params = _params(YearRegionFilterSerializer, request)
+        region = _region(request.user, params.get("region"))
+        body = selectors.region_hours_summary(actor=request.user, year=params["year"], region=region)
+        body = {"year": params["year"], "region": region.code if region else None, **body}
+        return Response(HoursSummarySerializer(body).data)
+
+
+class CoverageViewSet(viewsets.GenericViewSet):
+    """Sector x three systems: who has completed a course on each system in a year."""
+
+    serializer_class = CoverageRowSerializer
+    pagination_class = None
+    filter_backends = []  # parameters are validated by serializers; there is no queryset to introspect
+
+    @extend_schema(parameters=[YearRegionFilterSerializer], responses={200: CoverageRowSerializer(many=True)})
+    def list(self, request):
+        """Per sector: active inspectors, and how many completed each of the three systems (and all three)."""
+        params = _params(YearRegionFilterSerializer, request)
+        rows = selectors.coverage(
+            actor=request.user, year=params["year"], region=_region(request.user, params.get("region"))
+        )
+        return Response(CoverageRowSerializer(rows, many=True).data)
+
+    @extend_schema(parameters=[CoverageMissingFilterSerializer], responses={200: InspectorBriefSerializer(many=True)})
+    @action(
+        detail=False,
+        methods=["get"],
+        pagination_class=api_settings.DEFAULT_PAGINATION_CLASS,
+        serializer_class=InspectorBriefSerializer,
+    )
+    def missing(self, request):
+        """Active inspectors who have not completed a course on the topic that year."""
+        params = _params(CoverageMissingFilterSerializer, request)
+        qs = selectors.coverage_missing(
+            actor=request.user,
+            year=params["year"],
+            topic=params["topic"],
+            sector=params.get("sector"),
+            region=_region(request.user, params.get("region")),
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(InspectorBriefSerializer(page, many=True, context={"request": request}).data)
+
+
+# --- hours policies --------------------------------------------------------------------------------
+
+
+class HoursPolicyViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Required yearly hours per region (the nearest ancestor's policy applies), for the admins of that region."""
+
+    serializer_class = HoursPolicySerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        qs = HoursPolicy.objects.select_related("region")
+        q = scope_filter(actor=self.request.user, region_field="region")
+        if q is not None:
+            qs = qs.filter(q)
+        if self.action == "list":
+            year = _params(HoursPolicyFilterSerializer, self.request).get("year")
+            if year:
+                qs = qs.filter(year=year)
+        return qs
+
+    def get_object(self):
+        policy = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if policy is None:
+            raise NotFound()
+        return policy
+
+    @extend_schema(parameters=[HoursPolicyFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=HoursPolicyInputSerializer, responses={201: HoursPolicySerializer})
+    def create(self, request, *args, **kwargs):
+        """Set the required hours of a region for a year (replaces an existing figure)."""
+        data = HoursPolicyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = services.hours_policy_set(actor=request.user, **data.validated_data)
+        return Response(HoursPolicySerializer(policy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=HoursPolicyUpdateSerializer, responses={200: HoursPolicySerializer})
+    def partial_update(self, request, *args, **kwargs):
+        policy = self.get_object()
+        data = HoursPolicyUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = services.hours_policy_set(
+            actor=request.user,
+            region=policy.region,
+            year=policy.year,
+            required_hours=data.validated_data["required_hours"],
+        )
+        return Response(HoursPolicySerializer(policy).data)
+
+
+# --- the caller's own calendar ----------------------------------------------------------------------
+
+
+class MeViewSet(viewsets.GenericViewSet):
+    """Things that belong to the signed-in inspector."""
+
+    serializer_class = CalendarLinkSerializer
+    pagination_class = None
+
+    def _inspector(self):
+        scope = access.scope_for(self.request.user)
+        if scope.kind != access.SELF:
+            raise NotFound(_("只有执法人员账号有培训日历。"))
+        return inspector_get_for_actor(actor=self.request.user, inspector_id=scope.inspector_id)
+
+    def _link(self, token):
+        path = reverse("calendar-feed", kwargs={"token": token.token})
+        return Response(CalendarLinkSerializer({"path": path, "url": self.request.build_absolute_uri(path)}).data)
+
+    @extend_schema(responses={200: CalendarLinkSerializer, 404: OpenApiResponse(description="不是执法人员账号")})
+    @action(detail=False, methods=["get"])
+    def calendar(self, request):
+        """The secret URL of the inspector's training calendar (iCal), for a calendar app to subscribe to."""
+        return self._link(services.calendar_token_for(inspector=self._inspector()))
+
+    @extend_schema(
+        request=None,
+        responses={200: CalendarLinkSerializer, 404: OpenApiResponse(description="不是执法人员账号")},
+    )
+    @action(detail=False, methods=["post"], url_path="calendar/rotate")
+    def calendar_rotate(self, request):
+        """Issue a new secret URL; the old one stops working."""
+        return self._link(services.calendar_token_rotate(inspector=self._inspector()))

@@ -1,0 +1,425 @@
+"""Shapes of the training API: output rows, validated input handed to services, and
+the query parameters of each list (validated here, applied by the scoped selectors)."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from personnel.models import Sector
+from personnel.serializers import InspectorOutputSerializer, RegionBriefSerializer, RegionCodeField
+
+from .models import (
+    THREE_SYSTEMS,
+    Batch,
+    BatchStatus,
+    Course,
+    Delivery,
+    Enrollment,
+    EnrollmentEvent,
+    EnrollmentStatus,
+    HoursPolicy,
+    Topic,
+)
+
+
+def current_year() -> int:
+    return timezone.localdate().year
+
+
+REGION_CODE = r"^\d{6}$"
+
+
+# --- courses ----------------------------------------------------------------------------------
+
+
+class TopicsField(serializers.ListField):
+    child = serializers.ChoiceField(choices=Topic.choices)
+
+
+class CourseSerializer(serializers.ModelSerializer):
+    topics = TopicsField(read_only=True)
+    delivery_display = serializers.CharField(source="get_delivery_display", read_only=True)
+    covers_three_systems = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Course
+        fields = [
+            "id",
+            "code",
+            "title",
+            "topics",
+            "covers_three_systems",
+            "hours",
+            "delivery",
+            "delivery_display",
+            "description",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CourseBriefSerializer(serializers.ModelSerializer):
+    topics = TopicsField(read_only=True)
+
+    class Meta:
+        model = Course
+        fields = ["id", "code", "title", "topics", "hours", "delivery"]
+        read_only_fields = fields
+
+
+class CourseInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32, label=_("课程编号"))
+    title = serializers.CharField(max_length=200, label=_("课程名称"))
+    topics = TopicsField(allow_empty=False, label=_("专题"))
+    hours = serializers.DecimalField(max_digits=5, decimal_places=1, label=_("学时"))
+    delivery = serializers.ChoiceField(choices=Delivery.choices, required=False, label=_("授课方式"))
+    description = serializers.CharField(required=False, allow_blank=True, label=_("课程简介"))
+    active = serializers.BooleanField(required=False, label=_("启用"))
+
+
+class CourseUpdateSerializer(CourseInputSerializer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class CourseFilterSerializer(serializers.Serializer):
+    topic = serializers.ChoiceField(choices=Topic.choices, required=False, label=_("专题"))
+    # allow_null makes an absent ?active= mean "either", not False.
+    active = serializers.BooleanField(required=False, allow_null=True, default=None, label=_("启用"))
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+class BatchCountsSerializer(serializers.Serializer):
+    """The per-status counts that ``selectors.batch_counts`` annotates on each batch."""
+
+    enrolled = serializers.IntegerField(source="enrolled_count")
+    waitlisted = serializers.IntegerField(source="waitlisted_count")
+    cancelled = serializers.IntegerField(source="cancelled_count")
+    completed = serializers.IntegerField(source="completed_count")
+    no_show = serializers.IntegerField(source="no_show_count")
+
+
+class BatchOutputSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True)
+    course = CourseBriefSerializer(read_only=True)
+    region = RegionBriefSerializer(read_only=True)
+    sector_display = serializers.SerializerMethodField()
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    days = serializers.IntegerField(read_only=True)
+    counts = BatchCountsSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "label",
+            "course",
+            "year",
+            "number",
+            "sector",
+            "sector_display",
+            "region",
+            "starts_on",
+            "ends_on",
+            "days",
+            "place",
+            "capacity",
+            "enrollment_deadline",
+            "status",
+            "status_display",
+            "counts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_sector_display(self, obj) -> str:
+        return obj.get_sector_display() if obj.sector else str(_("综合"))
+
+
+class BatchBriefSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True)
+    course = CourseBriefSerializer(read_only=True)
+    region = RegionBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Batch
+        fields = ["id", "label", "course", "region", "sector", "starts_on", "ends_on", "status"]
+        read_only_fields = fields
+
+
+class CourseCodeField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Course.objects.all(), **kwargs)
+
+
+class BatchInputSerializer(serializers.Serializer):
+    course = CourseCodeField(label=_("课程编号"))
+    year = serializers.IntegerField(required=False, min_value=2000, max_value=2100, label=_("年度（默认取开始日期）"))
+    number = serializers.IntegerField(required=False, min_value=1, label=_("批次（默认下一个）"))
+    sector = serializers.ChoiceField(
+        choices=Sector.choices, required=False, allow_blank=True, label=_("面向行业（留空为综合）")
+    )
+    region = RegionCodeField(label=_("组织单位地区代码"))
+    starts_on = serializers.DateField(label=_("开始日期"))
+    ends_on = serializers.DateField(label=_("结束日期"))
+    place = serializers.CharField(max_length=200, required=False, allow_blank=True, label=_("地点"))
+    capacity = serializers.IntegerField(min_value=1, label=_("名额"))
+    enrollment_deadline = serializers.DateField(label=_("报名截止日期"))
+    status = serializers.ChoiceField(
+        choices=[(BatchStatus.DRAFT.value, BatchStatus.DRAFT.label), (BatchStatus.OPEN.value, BatchStatus.OPEN.label)],
+        required=False,
+        label=_("状态"),
+    )
+
+
+class BatchUpdateSerializer(BatchInputSerializer):
+    # Completing has its own action (attendance decides who completes).
+    status = serializers.ChoiceField(
+        choices=[c for c in BatchStatus.choices if c[0] != BatchStatus.COMPLETED], required=False, label=_("状态")
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class BatchFilterSerializer(serializers.Serializer):
+    year = serializers.IntegerField(required=False, label=_("年度"))
+    sector = serializers.ChoiceField(
+        choices=Sector.choices, required=False, allow_blank=True, label=_("面向行业（空值为综合批次）")
+    )
+    region = serializers.RegexField(REGION_CODE, required=False, label=_("组织单位地区代码（含下级）"))
+    status = serializers.ChoiceField(choices=BatchStatus.choices, required=False, label=_("状态"))
+    topic = serializers.ChoiceField(choices=Topic.choices, required=False, label=_("课程专题"))
+    course = serializers.CharField(required=False, max_length=32, label=_("课程编号"))
+
+
+class EnrollInputSerializer(serializers.Serializer):
+    inspector = serializers.IntegerField(label=_("执法人员ID（本人报名填自己的ID）"))
+
+
+class BulkEnrollInputSerializer(serializers.Serializer):
+    sector = serializers.ChoiceField(choices=Sector.choices, required=False, label=_("行业（默认取批次行业）"))
+    region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（默认组织单位，含下级）"))
+    inspectors = serializers.ListField(
+        child=serializers.IntegerField(), required=False, allow_empty=False, label=_("只报这些人员（ID）")
+    )
+
+
+class OutcomeSerializer(serializers.Serializer):
+    inspector = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["enrolled", "waitlisted", "refused"])
+    code = serializers.CharField(help_text=_("拒绝原因代码，报名成功时为空"))
+    detail = serializers.CharField()
+    enrollment = serializers.IntegerField(allow_null=True)
+    waitlist_position = serializers.IntegerField(allow_null=True)
+
+
+class BulkEnrollSummarySerializer(serializers.Serializer):
+    enrolled = serializers.IntegerField()
+    waitlisted = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class BulkEnrollResultSerializer(serializers.Serializer):
+    summary = BulkEnrollSummarySerializer()
+    outcomes = OutcomeSerializer(many=True)
+
+
+class AttendanceInputSerializer(serializers.Serializer):
+    day = serializers.DateField(label=_("日期"))
+    present = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, label=_("出勤"))
+    absent = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, label=_("缺勤"))
+    all_present = serializers.BooleanField(required=False, default=False, label=_("除缺勤者外全部出勤"))
+
+
+class AttendanceRowSerializer(serializers.Serializer):
+    inspector = serializers.IntegerField()
+    name = serializers.CharField()
+    enrollment = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EnrollmentStatus.choices)
+    days_present = serializers.ListField(child=serializers.DateField())
+    days_absent = serializers.ListField(child=serializers.DateField())
+
+
+class AttendanceGridSerializer(serializers.Serializer):
+    batch = serializers.IntegerField()
+    days = serializers.ListField(child=serializers.DateField())
+    marked = serializers.IntegerField(required=False, help_text=_("本次登记的人数（仅登记时返回）"))
+    rows = AttendanceRowSerializer(many=True)
+
+
+class CompleteInputSerializer(serializers.Serializer):
+    overrides = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=200),
+        required=False,
+        default=dict,
+        label=_("特批结业：{执法人员ID: 理由}"),
+    )
+
+    def validate_overrides(self, value):
+        try:
+            return {int(k): v for k, v in value.items()}
+        except (TypeError, ValueError):
+            raise serializers.ValidationError(_("键应为执法人员ID。")) from None
+
+
+class CompleteResultSerializer(serializers.Serializer):
+    completed = serializers.IntegerField()
+    no_show = serializers.IntegerField()
+    excused = serializers.IntegerField()
+
+
+# --- enrollments ------------------------------------------------------------------------------
+
+
+class InspectorBriefSerializer(InspectorOutputSerializer):
+    """An inspector inside a training row; the ID number is masked by the personnel rule."""
+
+    class Meta(InspectorOutputSerializer.Meta):
+        fields = ["id", "name", "national_id", "region", "sector", "sector_display", "status", "status_display"]
+        read_only_fields = fields
+
+
+class EnrollmentOutputSerializer(serializers.ModelSerializer):
+    batch = BatchBriefSerializer(read_only=True)
+    inspector = InspectorBriefSerializer(read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = Enrollment
+        fields = [
+            "id",
+            "batch",
+            "inspector",
+            "status",
+            "status_display",
+            "waitlist_position",
+            "hours_credited",
+            "completed_on",
+            "override_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EnrollmentFilterSerializer(serializers.Serializer):
+    inspector = serializers.IntegerField(required=False, label=_("执法人员ID"))
+    batch = serializers.IntegerField(required=False, label=_("批次ID"))
+    status = serializers.ChoiceField(choices=EnrollmentStatus.choices, required=False, label=_("状态"))
+    year = serializers.IntegerField(required=False, label=_("年度"))
+
+
+class CancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", label=_("原因"))
+
+
+class EnrollmentEventSerializer(serializers.ModelSerializer):
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnrollmentEvent
+        fields = ["id", "kind", "kind_display", "reason", "actor", "at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, obj):
+        return obj.actor.get_username() if obj.actor_id else None
+
+
+# --- hours, coverage, policies --------------------------------------------------------------
+
+
+class InspectorHoursSerializer(InspectorBriefSerializer):
+    hours = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True)
+    required = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True)
+    met = serializers.BooleanField(read_only=True)
+
+    class Meta(InspectorBriefSerializer.Meta):
+        fields = [*InspectorBriefSerializer.Meta.fields, "hours", "required", "met"]
+        read_only_fields = fields
+
+
+class HoursFilterSerializer(serializers.Serializer):
+    year = serializers.IntegerField(required=False, default=current_year, label=_("年度（默认今年）"))
+    region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（含下级）"))
+    sector = serializers.ChoiceField(choices=Sector.choices, required=False, label=_("行业"))
+    met = serializers.BooleanField(required=False, allow_null=True, default=None, label=_("是否达标"))
+
+
+class YearRegionFilterSerializer(serializers.Serializer):
+    year = serializers.IntegerField(required=False, default=current_year, label=_("年度（默认今年）"))
+    region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（含下级）"))
+
+
+class HoursSummarySerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    region = serializers.CharField(allow_null=True)
+    inspectors = serializers.IntegerField(help_text=_("在岗人数"))
+    met = serializers.IntegerField(help_text=_("达标人数"))
+    met_rate = serializers.FloatField(allow_null=True, help_text=_("达标率（%）"))
+    hours_delivered = serializers.DecimalField(max_digits=12, decimal_places=1, help_text=_("已认定学时合计"))
+
+
+class CoverageRowSerializer(serializers.Serializer):
+    sector = serializers.ChoiceField(choices=Sector.choices)
+    sector_display = serializers.CharField()
+    inspectors = serializers.IntegerField()
+    publicity = serializers.IntegerField(help_text=_("完成行政执法公示课程的人数"))
+    publicity_rate = serializers.FloatField(allow_null=True)
+    process_recording = serializers.IntegerField(help_text=_("完成执法全过程记录课程的人数"))
+    process_recording_rate = serializers.FloatField(allow_null=True)
+    legal_review = serializers.IntegerField(help_text=_("完成重大执法决定法制审核课程的人数"))
+    legal_review_rate = serializers.FloatField(allow_null=True)
+    all_three = serializers.IntegerField(help_text=_("三项均完成的人数"))
+    all_three_rate = serializers.FloatField(allow_null=True)
+
+
+class CoverageSerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    region = serializers.CharField(allow_null=True)
+    rows = CoverageRowSerializer(many=True)
+
+
+class CoverageMissingFilterSerializer(YearRegionFilterSerializer):
+    topic = serializers.ChoiceField(choices=[(t.value, t.label) for t in THREE_SYSTEMS], label=_("专题"))
+    sector = serializers.ChoiceField(choices=Sector.choices, required=False, label=_("行业"))
+
+
+class HoursPolicySerializer(serializers.ModelSerializer):
+    region = RegionBriefSerializer(read_only=True)
+
+    class Meta:
+        model = HoursPolicy
+        fields = ["id", "region", "year", "required_hours", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class HoursPolicyInputSerializer(serializers.Serializer):
+    region = RegionCodeField(label=_("地区代码"))
+    year = serializers.IntegerField(min_value=2000, max_value=2100, label=_("年度"))
+    required_hours = serializers.DecimalField(max_digits=5, decimal_places=1, label=_("年度应修学时"))
+
+
+class HoursPolicyUpdateSerializer(serializers.Serializer):
+    required_hours = serializers.DecimalField(max_digits=5, decimal_places=1, label=_("年度应修学时"))
+
+
+class HoursPolicyFilterSerializer(serializers.Serializer):
+    year = serializers.IntegerField(required=False, label=_("年度"))
+
+
+class CalendarLinkSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text=_("/calendar/<token>.ics"))
+    url = serializers.URLField(help_text=_("完整订阅地址"))

@@ -7,11 +7,27 @@ from rest_framework.routers import DefaultRouter
 
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from personnel.api import InspectorViewSet, RegionViewSet
+from training.api import (
+    BatchViewSet,
+    CourseViewSet,
+    CoverageViewSet,
+    EnrollmentViewSet,
+    HoursPolicyViewSet,
+    HoursViewSet,
+    MeViewSet,
+)
 from training.views import calendar_feed
 
 router = DefaultRouter()
 router.register("regions", RegionViewSet, basename="region")
 router.register("inspectors", InspectorViewSet, basename="inspector")
+router.register("courses", CourseViewSet, basename="course")
+router.register("batches", BatchViewSet, basename="batch")
+router.register("enrollments", EnrollmentViewSet, basename="enrollment")
+router.register("hours", HoursViewSet, basename="hours")
+router.register("coverage", CoverageViewSet, basename="coverage")
+router.register("hours-policies", HoursPolicyViewSet, basename="hours-policy")
+router.register("me", MeViewSet, basename="me")
 router.register("exams", ExamViewSet, basename="exam")
 router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")

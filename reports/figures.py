@@ -336,8 +336,10 @@ def by_region(scope: Scope) -> list[dict]:
 
 def by_batch(scope: Scope):
     """One row per batch of the year with an enrollee in scope (counts of those enrollees)."""
-    sat = Count("sittings__results", filter=Q(sittings__results__absent=False), distinct=True)
-    passed = Count("sittings__results", filter=Q(sittings__results__passed=True), distinct=True)
+    # A province batch's sitting has candidates from every city: count the scope's only.
+    mine = Q(sittings__results__inspector__region__path__startswith=scope.path)
+    sat = Count("sittings__results", filter=mine & Q(sittings__results__absent=False), distinct=True)
+    passed = Count("sittings__results", filter=mine & Q(sittings__results__passed=True), distinct=True)
     seats = (
         Enrollment.objects.filter(batch=OuterRef("pk"), inspector__region__path__startswith=scope.path)
         .order_by()

@@ -1,0 +1,508 @@
+"""The training admin: courses, batches (with their enrollments and workflow actions),
+hours policies and a read-only enrollment log. Every write goes through a service;
+a refusal becomes a message on the page, never a server error."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import AccessDenied, DomainError
+from personnel import access
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.models import Sector
+from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
+
+from . import selectors, services
+from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, Topic
+
+
+class _Refused(Exception):
+    """A service said no while saving a form; the message is already queued."""
+
+
+class ServiceFormMixin:
+    """Admin forms whose save calls a service: a domain refusal goes back to the form as a
+    message (access refusals become 403, like personnel's admin)."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused:
+            return HttpResponseRedirect(request.get_full_path())
+
+    def call_service(self, request, service, **kwargs):
+        try:
+            return service(**kwargs)
+        except AccessDenied as exc:
+            raise PermissionDenied(exc.detail) from exc
+        except DomainError as exc:
+            messages.error(request, describe(exc))
+            raise _Refused from exc
+
+
+def describe(exc: DomainError) -> str:
+    """The message of a domain error; when it only says "invalid", the field messages say why."""
+    if not exc.fields or exc.detail != str(type(exc).default_detail):
+        return exc.detail
+    messages_ = [str(m) for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [msgs])]
+    return "；".join([exc.detail, *messages_])
+
+
+# --- courses ------------------------------------------------------------------------------------
+
+
+class ProvincialOnlyMixin:
+    """Courses are shared by the whole province: every admin reads them, provincial admins edit."""
+
+    def has_add_permission(self, request):
+        return access.scope_for(request.user).kind == access.ALL
+
+    def has_change_permission(self, request, obj=None):
+        return access.scope_for(request.user).kind == access.ALL
+
+
+@admin.register(Course)
+class CourseAdmin(ServiceFormMixin, ProvincialOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "code",
+        "title",
+        "covers_publicity",
+        "covers_process_recording",
+        "covers_legal_review",
+        "covers_other",
+        "hours",
+        "delivery",
+        "active",
+    ]
+    list_filter = [
+        "covers_publicity",
+        "covers_process_recording",
+        "covers_legal_review",
+        "covers_other",
+        "active",
+        "delivery",
+    ]
+    search_fields = ["code", "title"]
+    fields = [
+        "code",
+        "title",
+        ("covers_publicity", "covers_process_recording", "covers_legal_review", "covers_other"),
+        "hours",
+        "delivery",
+        "description",
+        "active",
+    ]
+
+    def get_queryset(self, request):
+        return selectors.course_list(actor=request.user)
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in ("code", "title", "hours", "delivery", "description", "active")}
+        data["topics"] = [t.value for t in Topic if form.cleaned_data.get(f"covers_{t.value}")]
+        saved = self.call_service(
+            request, services.course_save, actor=request.user, course=obj if change else None, data=data
+        )
+        obj.pk = saved.pk
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+class BatchRegionFilter(RegionLevelFilter):
+    title = _("组织单位")
+
+
+class BatchSectorFilter(admin.SimpleListFilter):
+    title = _("面向行业")
+    parameter_name = "sector"
+    MIXED = "mixed"
+
+    def lookups(self, request, model_admin):
+        return [(self.MIXED, _("综合")), *Sector.choices]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(sector="" if value == self.MIXED else value)
+
+
+class EnrollmentInline(admin.TabularInline):
+    """Existing enrollments are shown, not edited (cancel and complete are workflow steps);
+    a new row enrolls an inspector through the enrollment service."""
+
+    model = Enrollment
+    fields = ["inspector", "status", "waitlist_position", "hours_credited", "completed_on", "override_reason"]
+    readonly_fields = ["status", "waitlist_position", "hours_credited", "completed_on", "override_reason"]
+    raw_id_fields = ["inspector"]
+    extra = 0
+    show_change_link = True
+    verbose_name = _("报名")
+    verbose_name_plural = _("报名名单")
+
+    def get_queryset(self, request):
+        return selectors.enrollment_list(actor=request.user).order_by("status", "waitlist_position", "id")
+
+    def has_view_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin
+
+    def has_add_permission(self, request, obj=None):
+        return obj is not None and access.scope_for(request.user).is_admin
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "inspector":
+            kwargs["queryset"] = inspector_list(actor=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class BatchAdminForm(forms.ModelForm):
+    class Meta:
+        model = Batch
+        fields = [
+            "course",
+            "year",
+            "number",
+            "sector",
+            "region",
+            "starts_on",
+            "ends_on",
+            "place",
+            "capacity",
+            "enrollment_deadline",
+            "status",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The service derives the year from the start date and takes the next free number.
+        self.fields["year"].required = False
+        self.fields["number"].required = False
+        self.fields["year"].help_text = _("留空取开始日期所在年份")
+        self.fields["number"].help_text = _("留空取本年度下一个批次号")
+
+
+class BulkEnrollForm(forms.Form):
+    sector = forms.ChoiceField(label=_("行业"), required=False)
+    region = forms.ChoiceField(label=_("地区（含下级）"), required=False)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sector"].choices = [("", _("按批次面向的行业")), *Sector.choices]
+        regions = region_list(actor=actor).order_by("path")
+        self.fields["region"].choices = [("", _("按批次组织单位"))] + [
+            (r.code, ("　" * r.depth) + r.name) for r in regions
+        ]
+
+
+@admin.register(Batch)
+class BatchAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+    form = BatchAdminForm
+    list_display = [
+        "label_display",
+        "course",
+        "region",
+        "sector_display",
+        "starts_on",
+        "ends_on",
+        "capacity",
+        "status",
+        "enrolled_count",
+        "waitlisted_count",
+        "completed_count",
+        "no_show_count",
+        "cancelled_count",
+    ]
+    list_filter = ["year", "status", BatchSectorFilter, BatchRegionFilter]
+    list_select_related = ["course", "region"]
+    search_fields = ["course__title", "course__code", "place"]
+    date_hierarchy = "starts_on"
+    inlines = [EnrollmentInline]
+    actions = ["open_enrollment", "close_enrollment", "complete_by_attendance", "cancel_batches", "bulk_enroll"]
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return selectors.batch_counts(selectors.batch_list(actor=request.user))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "region":
+            kwargs["queryset"] = region_list(actor=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("批次"), ordering="year")
+    def label_display(self, obj):
+        return obj.label
+
+    @admin.display(description=_("面向行业"), ordering="sector")
+    def sector_display(self, obj):
+        return obj.get_sector_display() if obj.sector else _("综合")
+
+    @admin.display(description=_("已报名"), ordering="enrolled_count")
+    def enrolled_count(self, obj):
+        return obj.enrolled_count
+
+    @admin.display(description=_("候补"), ordering="waitlisted_count")
+    def waitlisted_count(self, obj):
+        return obj.waitlisted_count
+
+    @admin.display(description=_("已结业"), ordering="completed_count")
+    def completed_count(self, obj):
+        return obj.completed_count
+
+    @admin.display(description=_("缺席"), ordering="no_show_count")
+    def no_show_count(self, obj):
+        return obj.no_show_count
+
+    @admin.display(description=_("已取消"), ordering="cancelled_count")
+    def cancelled_count(self, obj):
+        return obj.cancelled_count
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            data = {f: form.cleaned_data[f] for f in form.changed_data if form.cleaned_data[f] is not None}
+            saved = self.call_service(request, services.batch_update, actor=request.user, batch=obj, data=data)
+        else:
+            data = {f: v for f, v in form.cleaned_data.items() if v is not None}
+            saved = self.call_service(request, services.batch_create, actor=request.user, data=data)
+        obj.pk, obj.year, obj.number, obj.status = saved.pk, saved.year, saved.number, saved.status
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Enrollment:
+            return super().save_formset(request, form, formset, change)
+        for row in formset.save(commit=False):
+            try:
+                enrollment = services.enrollment_create(
+                    batch=form.instance, inspector=row.inspector, actor=request.user
+                )
+            except DomainError as exc:
+                messages.error(request, f"{row.inspector.name}：{describe(exc)}")
+            else:
+                messages.success(
+                    request,
+                    _("%(n)s：%(s)s") % {"n": row.inspector.name, "s": enrollment.get_status_display()},
+                )
+        return None
+
+    # --- workflow actions: each batch on its own; a refusal is reported, the rest go on.
+
+    def _each(self, request, queryset, verb, ok_message):
+        done = 0
+        for batch in queryset:
+            try:
+                verb(batch)
+            except DomainError as exc:
+                messages.error(request, f"{batch.label} {batch.course.title}：{describe(exc)}")
+            else:
+                done += 1
+        if done:
+            messages.success(request, ok_message % {"n": done})
+
+    def _set_status(self, request, queryset, status, ok_message):
+        def verb(batch):
+            services.batch_update(actor=request.user, batch=batch, data={"status": status})
+
+        self._each(request, queryset, verb, ok_message)
+
+    @admin.action(description=_("开放报名"))
+    def open_enrollment(self, request, queryset):
+        self._set_status(request, queryset, BatchStatus.OPEN, _("已开放报名：%(n)d 个批次。"))
+
+    @admin.action(description=_("截止报名"))
+    def close_enrollment(self, request, queryset):
+        self._set_status(request, queryset, BatchStatus.CLOSED, _("已截止报名：%(n)d 个批次。"))
+
+    @admin.action(description=_("取消批次"))
+    def cancel_batches(self, request, queryset):
+        self._set_status(request, queryset, BatchStatus.CANCELLED, _("已取消：%(n)d 个批次（其报名一并取消）。"))
+
+    @admin.action(description=_("结业（按考勤）"))
+    def complete_by_attendance(self, request, queryset):
+        def verb(batch):
+            counts = services.batch_complete(batch=batch, actor=request.user)
+            messages.info(
+                request,
+                _("%(b)s：结业 %(c)d 人（其中特批 %(e)d 人），缺席 %(x)d 人。")
+                % {"b": batch.label, "c": counts["completed"], "e": counts["excused"], "x": counts["no_show"]},
+            )
+
+        self._each(request, queryset, verb, _("已结业：%(n)d 个批次。"))
+
+    @admin.action(description=_("批量报名（按行业与地区）"))
+    def bulk_enroll(self, request, queryset):
+        form = BulkEnrollForm(request.POST if "apply" in request.POST else None, actor=request.user)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("批量报名"),
+                "form": form,
+                "batches": queryset,
+                "action": "bulk_enroll",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/training/batch/bulk_enroll.html", context)
+        sector = form.cleaned_data["sector"] or None
+        code = form.cleaned_data["region"]
+
+        def verb(batch):
+            region = region_get_for_actor(actor=request.user, code=code) if code else None
+            outcomes = services.batch_bulk_enroll(batch=batch, actor=request.user, sector=sector, region=region)
+            tally = {"enrolled": 0, "waitlisted": 0, "refused": 0}
+            reasons: dict[str, int] = {}
+            for o in outcomes:
+                tally[o.status] = tally.get(o.status, 0) + 1
+                if o.status == "refused":
+                    reasons[o.detail] = reasons.get(o.detail, 0) + 1
+            messages.info(
+                request,
+                _("%(b)s：报名 %(e)d 人，候补 %(w)d 人，未报名 %(r)d 人。")
+                % {"b": batch.label, "e": tally["enrolled"], "w": tally["waitlisted"], "r": tally["refused"]},
+            )
+            for detail, n in list(reasons.items())[:10]:
+                messages.warning(request, f"{batch.label}：{detail}" + (f"（{n} 人）" if n > 1 else ""))
+
+        self._each(request, queryset, verb, _("批量报名完成：%(n)d 个批次。"))
+        return None
+
+
+# --- hours policies -----------------------------------------------------------------------------
+
+
+class HoursPolicyForm(forms.ModelForm):
+    class Meta:
+        model = HoursPolicy
+        fields = ["region", "year", "required_hours"]
+
+
+@admin.register(HoursPolicy)
+class HoursPolicyAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+    form = HoursPolicyForm
+    list_display = ["region", "year", "required_hours", "updated_at"]
+    list_filter = ["year"]
+    list_select_related = ["region"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("region")
+        q = scope_filter(actor=request.user, region_field="region")
+        return qs if q is None else qs.filter(q)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A policy belongs to one region and year; another region or year is another policy.
+        return ["region", "year"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "region":
+            kwargs["queryset"] = region_list(actor=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        saved = self.call_service(
+            request,
+            services.hours_policy_set,
+            actor=request.user,
+            region=obj.region,
+            year=obj.year,
+            required_hours=form.cleaned_data["required_hours"],
+        )
+        obj.pk = saved.pk
+
+
+# --- enrollments (read only) ----------------------------------------------------------------------
+
+
+class EnrollmentEventInline(admin.TabularInline):
+    model = EnrollmentEvent
+    fields = ["at", "kind", "reason", "actor"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("报名记录（谁在何时做了什么）")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_view_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class InspectorRegionFilter(RegionLevelFilter):
+    def queryset(self, request, queryset):
+        code = self.value()
+        if not code:
+            return queryset
+        region = region_list(actor=request.user).filter(code=code).first()
+        if region is None:
+            return queryset.none()
+        return queryset.filter(inspector__region__path__startswith=region.path)
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """The log of who is in which batch; changes happen on the batch (or through the API)."""
+
+    list_display = [
+        "inspector_name",
+        "inspector_region",
+        "batch_label",
+        "course_title",
+        "status",
+        "waitlist_position",
+        "hours_credited",
+        "completed_on",
+    ]
+    list_filter = ["status", "batch__year", "inspector__sector", InspectorRegionFilter]
+    search_fields = ["inspector__name"]
+    fields = [
+        "batch",
+        "inspector",
+        "status",
+        "waitlist_position",
+        "hours_credited",
+        "completed_on",
+        "override_reason",
+        "reminder_sent_at",
+    ]
+    inlines = [EnrollmentEventInline]
+    list_per_page = 100
+
+    def get_queryset(self, request):
+        return selectors.enrollment_list(actor=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("执法人员"), ordering="inspector__name")
+    def inspector_name(self, obj):
+        return obj.inspector.name
+
+    @admin.display(description=_("所属地区"), ordering="inspector__region__path")
+    def inspector_region(self, obj):
+        return obj.inspector.region.name
+
+    @admin.display(description=_("批次"), ordering="batch__starts_on")
+    def batch_label(self, obj):
+        return obj.batch.label
+
+    @admin.display(description=_("课程"), ordering="batch__course__title")
+    def course_title(self, obj):
+        return obj.batch.course.title

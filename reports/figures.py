@@ -299,9 +299,10 @@ def by_sector(scope: Scope, actor) -> list[dict]:
     return rows
 
 
-def by_region(scope: Scope) -> list[dict]:
+def by_region(scope: Scope, *, include_own_office: bool = False) -> list[dict]:
     """Cities (or the scope's children) with their counties under them, each rolled up
-    from the per-region aggregates, ranked by completion rate then hours compliance."""
+    from the per-region aggregates, ranked by completion rate then hours compliance;
+    with ``include_own_office``, a last unranked row for the scope region's own staff."""
     per = figures(scope, by="region")
     regions = list(Region.objects.filter(path__startswith=scope.path).order_by("path"))
     totals: dict[int, dict] = {}
@@ -331,6 +332,11 @@ def by_region(scope: Scope) -> list[dict]:
             rows.append({"region": city, "level": 1, "rank": None, "own_office": True, **_derive(own_office)})
         for county in children:
             rows.append({"region": county, "level": 1, "rank": None, **totals[county.pk]})
+    own = per.get(scope.region.pk)
+    if include_own_office and own and top != [scope.region]:
+        # The scope's own office (the province's or a city's staff) is in no city or county
+        # below it: without this row a table's rows would not add up to the scope's totals.
+        rows.append({"region": scope.region, "level": 0, "rank": None, "own_office": True, **_derive(own)})
     return rows
 
 

@@ -212,19 +212,19 @@ def _sector_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
 
 
 def _region_sheet(book: Book, scope: f.Scope, where: str) -> None:
-    rows = f.by_region(scope)
+    rows = f.by_region(scope, include_own_office=True)
     headers = [("排名", 6), ("地区", 22), ("级别", 6), *_group_headers()]
     chart_col = len(headers) + 1
     ws, top = book.sheet(
         "分地区",
         headers,
         title=f"{scope.year}年度分地区情况与量化排名 · {where}",
-        note="排名依据：结业率，其次学时达标率。区县缩进列于所属市之下；“本级”为市局机关。",
+        note="排名依据：结业率，其次学时达标率。区县缩进列于所属市之下；“本级”为该地区机关本身（不含下辖地区）。",
     )
     ws.write_string(top, chart_col, "图表数据·地区", book.header)
     ws.write_string(top, chart_col + 1, "图表数据·结业率", book.header)
     ws.set_column(chart_col, chart_col + 1, 12)
-    cities = [row for row in rows if row["level"] == 0]
+    cities = [row for row in rows if row["rank"] is not None]
     r = top
     city_index = 0
     for row in rows:
@@ -234,11 +234,8 @@ def _region_sheet(book: Book, scope: f.Scope, where: str) -> None:
         else:
             ws.write_blank(r, 0, None)
         region = row["region"]
-        if row["level"] == 0:
-            ws.write_string(r, 1, region.name, book.bold)
-        else:
-            name = f"{region.name}本级" if row.get("own_office") else region.name
-            ws.write_string(r, 1, name, book.indent)
+        name = f"{region.name}本级" if row.get("own_office") else region.name
+        ws.write_string(r, 1, name, book.bold if row["level"] == 0 else book.indent)
         ws.write_string(r, 2, f.region_level_label(region) if not row.get("own_office") else "本级")
         _write_group(book, ws, r, 3, row)
         # The chart's data sits beside the table, one city per row from the top, written as

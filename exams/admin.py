@@ -1,0 +1,821 @@
+"""The exams admin: exams with their parts, sittings with a score grid page and a score
+import page, read-only results with their history, and certificates whose actions
+(暂扣/恢复/吊销/收回/换发/年审) go through the one state machine in exams.services.
+
+Every list is scoped by exams.selectors for the signed-in admin; every write goes to a
+service, and a refusal is shown as a message, never as a server error.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import AccessDenied, DomainError, NotFound, ValidationFailed
+from personnel import access, idcard
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.selectors import can_see_full_national_id, region_list
+from training.selectors import batch_list
+
+from . import selectors, services
+from .imports import (
+    Entry,
+    candidate_pool,
+    expected_headers,
+    grid_read,
+    require_open_sitting,
+    scores_import,
+    scores_save,
+)
+from .models import (
+    Certificate,
+    CertificateEvent,
+    Exam,
+    ExamPart,
+    Result,
+    ResultChange,
+    Sitting,
+    SittingStatus,
+)
+
+try:  # the QR code of the public verify page, when that part of the app is installed
+    from .qr import qr_svg, verify_url
+except ImportError:  # pragma: no cover
+    qr_svg = verify_url = None
+
+
+def _describe(exc: DomainError) -> str:
+    """A domain error's message; when it only says "invalid", its field messages say why."""
+    details = [str(m) for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [msgs])]
+    if details and exc.detail == str(type(exc).default_detail):
+        return "；".join([exc.detail, *details])
+    return exc.detail
+
+
+class _Refused(Exception):
+    """A service said no while an admin form was saved; the message is already queued."""
+
+
+class ServiceSaveMixin:
+    """Change forms whose save calls a service: a refusal goes back to the page as a
+    message (an access refusal is a 403, like the personnel admin)."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused:
+            return HttpResponseRedirect(request.get_full_path())
+
+    def call_service(self, request, service, **kwargs):
+        try:
+            return service(**kwargs)
+        except AccessDenied as exc:
+            raise PermissionDenied(exc.detail) from exc
+        except DomainError as exc:
+            messages.error(request, _describe(exc))
+            raise _Refused from exc
+
+
+class ReadOnlyInlineMixin:
+    """Inlines of history: shown to the admins who see the parent, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- exams ----------------------------------------------------------------------------------
+
+
+def _has_results(exam: Exam | None) -> bool:
+    return exam is not None and exam.pk is not None and exam.results.exists()
+
+
+class ExamPartFormSet(BaseInlineFormSet):
+    """What exams.services.exam_create would refuse, shown next to the parts before saving."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or not self.forms or "name" not in self.forms[0].fields:
+            return  # parts shown read-only: nothing to check
+        parts = [
+            f.cleaned_data
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
+        ]
+        if not parts:
+            raise ValidationError(_("至少需要一个考试科目。"))
+        names = [p["name"] for p in parts]
+        if len(set(names)) != len(names):
+            raise ValidationError(_("科目名称重复。"))
+        total = sum(p["max_score"] for p in parts)
+        pass_mark = getattr(self.instance, "pass_mark", None)
+        if pass_mark is not None and pass_mark > total:
+            raise ValidationError(
+                _("及格分 %(p)s 高于满分 %(t)s。") % {"p": pass_mark.normalize(), "t": total.normalize()}
+            )
+
+
+class ExamPartInline(admin.TabularInline):
+    model = ExamPart
+    formset = ExamPartFormSet
+    fields = ["name", "max_score", "order"]
+    extra = 0
+    min_num = 1
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0
+
+    def has_view_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin
+
+    # Once scores are recorded the paper is fixed: its parts are shown, not edited.
+    def has_add_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin and not _has_results(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin and not _has_results(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return access.scope_for(request.user).is_admin and not _has_results(obj)
+
+
+@admin.register(Exam)
+class ExamModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "kind", "region", "course", "parts_display", "pass_mark", "max_attempts"]
+    list_filter = ["kind"]
+    search_fields = ["title"]
+    fields = ["title", "kind", "course", "region", "pass_mark", "max_attempts"]
+    inlines = [ExamPartInline]
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return selectors.exam_list(actor=request.user)
+
+    @admin.display(description=_("科目（满分）"))
+    def parts_display(self, obj):
+        return "、".join(str(p) for p in obj.parts.all())
+
+    def get_readonly_fields(self, request, obj=None):
+        if _has_results(obj):
+            return ["kind", "course", "region"]
+        return []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "region":
+            kwargs["queryset"] = region_list(actor=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+        # A new exam is created with its parts in save_related, through the service.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            return super().save_related(request, form, formsets, change)
+        parts_formset = next(f for f in formsets if f.model is ExamPart)
+        parts = [
+            (f.cleaned_data["name"], f.cleaned_data["max_score"])
+            for f in sorted(parts_formset.forms, key=lambda f: f.cleaned_data.get("order") or 0)
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
+        ]
+        data = form.cleaned_data
+        exam = self.call_service(
+            request,
+            services.exam_create,
+            actor=request.user,
+            title=data["title"],
+            kind=data["kind"],
+            region=data["region"],
+            parts=parts,
+            course=data.get("course"),
+            pass_mark=data["pass_mark"],
+            max_attempts=data["max_attempts"],
+        )
+        form.instance.pk = exam.pk
+        form.instance._state.adding = False
+        for formset in formsets:  # saved by the service, nothing left for the change message
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
+# --- sittings, the score grid and the score import ------------------------------------------
+
+
+class ScoreUploadForm(forms.Form):
+    file = forms.FileField(label=_("成绩文件（.xlsx 或 .csv）"))
+    dry_run = forms.BooleanField(label=_("仅校验，不写入"), required=False)
+
+
+NEW_ROWS = 5  # blank rows on the grid of a sitting without a batch, for candidates not yet listed
+
+
+@admin.register(Sitting)
+class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["exam", "held_on", "place", "batch", "status", "result_count", "score_links"]
+    list_filter = ["status", "exam__kind"]
+    search_fields = ["exam__title", "place"]
+    date_hierarchy = "held_on"
+    fields = ["exam", "held_on", "place", "batch", "status"]
+    actions = ["start_grading", "confirm_scores", "reopen_grading", "cancel_sittings"]
+    change_form_template = "admin/exams/sitting/change_form.html"
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return selectors.sitting_list(actor=request.user).annotate(result_count=Count("results"))
+
+    @admin.display(description=_("成绩数"), ordering="result_count")
+    def result_count(self, obj):
+        return obj.result_count
+
+    @admin.display(description=_("成绩"))
+    def score_links(self, obj):
+        return format_html(
+            '<a href="{}">{}</a> | <a href="{}">{}</a>',
+            reverse("admin:exams_sitting_grid", args=[obj.pk]),
+            _("成绩录入"),
+            reverse("admin:exams_sitting_import", args=[obj.pk]),
+            _("导入成绩"),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["status"]
+        readonly = ["exam", "batch", "status"]
+        if obj.results.exists():
+            readonly.append("held_on")  # attempts are numbered in date order
+        return readonly
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "exam":
+            kwargs["queryset"] = selectors.exam_list(actor=request.user)
+        if db_field.name == "batch":
+            kwargs["queryset"] = batch_list(actor=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        data = form.cleaned_data
+        sitting = self.call_service(
+            request,
+            services.sitting_create,
+            actor=request.user,
+            exam=data["exam"],
+            held_on=data["held_on"],
+            place=data.get("place") or "",
+            batch=data.get("batch"),
+        )
+        obj.pk = sitting.pk
+        obj._state.adding = False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "grid_url": reverse("admin:exams_sitting_grid", args=[object_id]),
+            "import_url": reverse("admin:exams_sitting_import", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # actions: the sitting's status through the service
+
+    def _set_status(self, request, queryset, status):
+        done = 0
+        for sitting in queryset:
+            try:
+                services.sitting_set_status(actor=request.user, sitting=sitting, status=status)
+                done += 1
+            except DomainError as exc:
+                messages.error(request, f"{sitting}：{_describe(exc)}")
+        if done:
+            messages.success(request, _t("已更新 %(n)d 个场次。") % {"n": done})
+
+    @admin.action(description=_("开始录入成绩"))
+    def start_grading(self, request, queryset):
+        self._set_status(request, queryset, SittingStatus.GRADING)
+
+    @admin.action(description=_("确认成绩（不再修改）"))
+    def confirm_scores(self, request, queryset):
+        self._set_status(request, queryset, SittingStatus.CLOSED)
+
+    @admin.action(description=_("重新开放录入"))
+    def reopen_grading(self, request, queryset):
+        self._set_status(request, queryset, SittingStatus.GRADING)
+
+    @admin.action(description=_("取消场次"))
+    def cancel_sittings(self, request, queryset):
+        self._set_status(request, queryset, SittingStatus.CANCELLED)
+
+    # the two score pages
+
+    def get_urls(self):
+        urls = [
+            path("<int:object_id>/grid/", self.admin_site.admin_view(self.grid_view), name="exams_sitting_grid"),
+            path("<int:object_id>/import/", self.admin_site.admin_view(self.import_view), name="exams_sitting_import"),
+        ]
+        return urls + super().get_urls()
+
+    def _sitting(self, request, object_id) -> Sitting:
+        if not access.scope_for(request.user).is_admin:
+            raise PermissionDenied
+        try:
+            return selectors.sitting_get_for_actor(actor=request.user, sitting_id=object_id)
+        except NotFound:
+            raise Http404 from None
+
+    def _page(self, request, sitting, title, **context):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": sitting,
+            "sitting": sitting,
+            "title": title,
+            "grid_url": reverse("admin:exams_sitting_grid", args=[sitting.pk]),
+            "import_url": reverse("admin:exams_sitting_import", args=[sitting.pk]),
+            "change_url": reverse("admin:exams_sitting_change", args=[sitting.pk]),
+            **context,
+        }
+
+    def grid_view(self, request, object_id):
+        """成绩录入: one row per candidate, an input per part and a 缺考 box. On POST every
+        row is checked; any error is shown next to its row and nothing is written."""
+        sitting = self._sitting(request, object_id)
+        parts, candidates = grid_read(sitting=sitting)
+        try:
+            require_open_sitting(sitting=sitting, actor=request.user)
+            editable, closed_reason = True, ""
+        except DomainError as exc:
+            editable, closed_reason = False, exc.detail
+        new_rows = NEW_ROWS if editable and not sitting.batch_id else 0
+        rows = [_grid_row_from_result(request.user, parts, c.inspector, c.result) for c in candidates]
+        rows += [_blank_new_row(parts, k) for k in range(new_rows)]
+
+        if request.method == "POST" and editable:
+            for row in rows:
+                _read_posted(row, parts, request.POST)
+            entries, entry_rows = _entries(request.user, sitting, parts, rows)
+            outcome = None
+            try:
+                outcome = scores_save(sitting=sitting, actor=request.user, entries=entries, source="grid")
+            except DomainError as exc:
+                messages.error(request, _describe(exc))
+            if outcome is not None and outcome.ok:
+                messages.success(
+                    request,
+                    _t("成绩已保存：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，发证 %(k)d 本。")
+                    % {"c": outcome.created, "u": outcome.updated, "n": outcome.unchanged, "k": outcome.certificates},
+                )
+                return redirect("admin:exams_sitting_grid", sitting.pk)
+            if outcome is not None:
+                by_part = {str(p.pk): p.name for p in parts}
+                for error in outcome.errors:
+                    row = entry_rows[error.index]
+                    if error.field == "scores" and error.part_id in row["cells_by_part"]:
+                        row["cells_by_part"][error.part_id]["error"] = True
+                    prefix = by_part.get(error.part_id, "") if error.field == "scores" else ""
+                    row["errors"].append(f"{prefix}：{error.message}" if prefix else error.message)
+                messages.error(
+                    request,
+                    _t("有 %(n)d 处错误，未写入任何成绩；请按行修改后重新保存。") % {"n": len(outcome.errors)},
+                )
+        context = self._page(
+            request,
+            sitting,
+            _t("成绩录入：%(s)s") % {"s": sitting},
+            parts=parts,
+            rows=rows,
+            editable=editable,
+            closed_reason=closed_reason,
+        )
+        return TemplateResponse(request, "admin/exams/sitting/grid.html", context)
+
+    def import_view(self, request, object_id):
+        """导入成绩: upload a score file; every bad cell is listed, nothing written if any."""
+        sitting = self._sitting(request, object_id)
+        result = None
+        form = ScoreUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            result = scores_import(
+                sitting=sitting,
+                actor=request.user,
+                data=upload.read(),
+                filename=upload.name,
+                dry_run=form.cleaned_data["dry_run"],
+            )
+            if result.ok and not result.dry_run:
+                messages.success(
+                    request,
+                    _t("导入完成：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，缺考 %(a)d 人，发证 %(k)d 本。")
+                    % {
+                        "c": result.created,
+                        "u": result.updated,
+                        "n": result.unchanged,
+                        "a": result.absent,
+                        "k": result.certificates,
+                    },
+                )
+                return redirect("admin:exams_sitting_grid", sitting.pk)
+        context = self._page(
+            request,
+            sitting,
+            _t("导入成绩：%(s)s") % {"s": sitting},
+            form=form,
+            result=result,
+            headers=expected_headers(sitting),
+        )
+        return TemplateResponse(request, "admin/exams/sitting/import.html", context)
+
+
+def _grid_row_from_result(actor, parts, inspector, result) -> dict:
+    scores = result.part_scores if result else {}
+    cells = [
+        {"part": p, "name": f"s-{inspector.pk}-{p.pk}", "value": scores.get(str(p.pk), ""), "error": False}
+        for p in parts
+    ]
+    shown_id = inspector.national_id if can_see_full_national_id(actor=actor, inspector=inspector) else None
+    return {
+        "key": str(inspector.pk),
+        "inspector": inspector,
+        "national_id": shown_id or inspector.masked_national_id,
+        "result": result,
+        "had_result": result is not None,
+        "new": False,
+        "id_name": "",
+        "id_value": "",
+        "absent_name": f"a-{inspector.pk}",
+        "absent": bool(result and result.absent),
+        "cells": cells,
+        "cells_by_part": {str(c["part"].pk): c for c in cells},
+        "errors": [],
+    }
+
+
+def _blank_new_row(parts, k: int) -> dict:
+    cells = [{"part": p, "name": f"n{k}-{p.pk}", "value": "", "error": False} for p in parts]
+    return {
+        "key": f"n{k}",
+        "inspector": None,
+        "national_id": "",
+        "result": None,
+        "had_result": False,
+        "new": True,
+        "id_name": f"n{k}-id",
+        "id_value": "",
+        "absent_name": f"n{k}-a",
+        "absent": False,
+        "cells": cells,
+        "cells_by_part": {str(c["part"].pk): c for c in cells},
+        "errors": [],
+    }
+
+
+def _read_posted(row: dict, parts, post) -> None:
+    for cell in row["cells"]:
+        cell["value"] = post.get(cell["name"], "").strip()
+    row["absent"] = bool(post.get(row["absent_name"]))
+    if row["new"]:
+        row["id_value"] = post.get(row["id_name"], "").strip()
+
+
+def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
+    """The posted grid as entries for the one score check; blank rows of candidates not yet
+    scored are skipped, and new rows are found by their ID number among whom the admin may name."""
+    entries: list[Entry] = []
+    entry_rows: list[dict] = []
+    wanted: dict[str, str] = {}
+    for row in rows:
+        if row["new"] and row["id_value"]:
+            try:
+                wanted[row["key"]] = idcard.parse(row["id_value"]).value
+            except idcard.IdNumberError as exc:
+                row["errors"].append(str(exc))
+    found = {
+        p.national_id: p for p in candidate_pool(sitting=sitting, actor=actor).filter(national_id__in=wanted.values())
+    }
+    for row in rows:
+        typed = any(c["value"] for c in row["cells"]) or row["absent"]
+        problems = []
+        if row["new"]:
+            if not typed and not row["id_value"]:
+                continue
+            inspector = found.get(wanted.get(row["key"], ""))
+            if row["errors"]:
+                problems.append(("inspector", None, row["errors"].pop()))
+            elif not row["id_value"]:
+                problems.append(("inspector", None, _t("请填写身份证号")))
+            elif inspector is None:
+                problems.append(("inspector", None, _t("未找到该身份证号的执法人员（或不在您的管辖范围内）")))
+            label = _t("新增第%(k)d行") % {"k": int(row["key"][1:]) + 1}
+        else:
+            if not typed:
+                if row["had_result"]:
+                    problems.append(("scores", None, _t("已录入的成绩不能清空；缺考请勾选“缺考”")))
+                else:
+                    continue  # not entered yet
+            inspector = row["inspector"]
+            label = inspector.name
+        scores = {key: cell["value"] for key, cell in row["cells_by_part"].items()}
+        entries.append(Entry(inspector=inspector, scores=scores, absent=row["absent"], label=label, problems=problems))
+        entry_rows.append(row)
+    return entries, entry_rows
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+class ResultChangeInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = ResultChange
+    fields = ["at", "actor", "source", "old_score", "new_score", "old_absent", "new_absent", "old_parts", "new_parts"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+
+@admin.register(Result)
+class ResultModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Read-only: scores are written on the sitting's grid or by import, with history."""
+
+    list_display = ["inspector", "exam", "held_on", "score", "absent", "passed", "attempt"]
+    list_filter = ["passed", "absent", "exam__kind"]
+    search_fields = ["inspector__name", "=inspector__national_id", "exam__title"]
+    fields = ["sitting", "exam", "inspector", "part_scores", "score", "absent", "passed", "attempt", "pass_mark"]
+    readonly_fields = fields
+    inlines = [ResultChangeInline]
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return selectors.result_list(actor=request.user)
+
+    @admin.display(description=_("考试日期"), ordering="sitting__held_on")
+    def held_on(self, obj):
+        return obj.sitting.held_on
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+class HolderRegionFilter(RegionLevelFilter):
+    title = _("持证人地区")
+
+    def queryset(self, request, queryset):
+        code = self.value()
+        if not code:
+            return queryset
+        region = region_list(actor=request.user).filter(code=code).first()
+        if region is None:
+            return queryset.none()
+        return queryset.filter(holder__region__path__startswith=region.path)
+
+
+class CertificateEventInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = CertificateEvent
+    fields = ["at", "kind", "from_status", "to_status", "reason", "actor"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(label=_("理由"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ReviewForm(forms.Form):
+    year = forms.IntegerField(label=_("年审年度"), min_value=2000, max_value=2100)
+
+
+# verb: (label, the form that asks for what the service needs; None: a confirmation only)
+VERBS = {
+    "suspend": (_("暂扣"), TransitionForm),
+    "reinstate": (_("恢复"), TransitionForm),
+    "revoke": (_("吊销"), TransitionForm),
+    "return": (_("收回"), TransitionForm),
+    "renew": (_("换发"), None),
+    "review": (_("年审"), ReviewForm),
+}
+
+
+def _apply(verb: str, certificate: Certificate, actor, data: dict):
+    if verb == "suspend":
+        return services.certificate_suspend(certificate=certificate, reason=data["reason"], actor=actor)
+    if verb == "reinstate":
+        return services.certificate_reinstate(certificate=certificate, reason=data["reason"], actor=actor)
+    if verb == "revoke":
+        return services.certificate_revoke(certificate=certificate, reason=data["reason"], actor=actor)
+    if verb == "return":
+        return services.certificate_return(certificate=certificate, reason=data["reason"], actor=actor)
+    if verb == "renew":
+        return services.certificate_renew(certificate=certificate, actor=actor)
+    if verb == "review":
+        return services.certificate_review(certificate=certificate, year=data["year"], actor=actor)
+    raise Http404
+
+
+@admin.register(Certificate)
+class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """行政执法证: read-only records; their status moves only through the actions."""
+
+    list_display = ["number", "holder", "holder_region", "region", "issued_on", "valid_until", "status"]
+    list_filter = ["status", HolderRegionFilter]
+    search_fields = ["number", "holder__name"]
+    fields = ["number", "holder", "holder_region", "region", "issued_on", "valid_until", "status", "renewal_count"]
+    readonly_fields = fields
+    inlines = [CertificateEventInline]
+    actions = ["suspend", "reinstate", "revoke", "return_", "renew", "review"]
+    change_form_template = "admin/exams/certificate/change_form.html"
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return selectors.certificate_list(actor=request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        # A number is typed as printed (冀应急执字第…号, full-width digits): search its digits.
+        from .numbers import normalize
+
+        term = search_term.strip()
+        digits = normalize(term)
+        if digits and digits != term and digits[:2].isdigit():
+            term = digits
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description=_("持证人地区"), ordering="holder__region__path")
+    def holder_region(self, obj):
+        return obj.holder.region.name
+
+    def has_add_permission(self, request):
+        return False  # issued by passing the qualification exam
+
+    def has_change_permission(self, request, obj=None):
+        return False  # see the actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not access.scope_for(request.user).is_admin:
+            return {}
+        return actions
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:object_id>/do/<str:verb>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="exams_certificate_transition",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {**(extra_context or {}), "transitions": [], "qr_svg": "", "verify_link": ""}
+        if str(object_id).isdigit():
+            context["transitions"] = [
+                (label, reverse("admin:exams_certificate_transition", args=[object_id, verb]))
+                for verb, (label, _form) in VERBS.items()
+            ]
+            certificate = selectors.certificate_list(actor=request.user).filter(pk=object_id).first()
+            if certificate is not None:
+                context.update(_qr(request, certificate))
+        return super().change_view(request, object_id, form_url, context)
+
+    # one certificate, from its page
+
+    def transition_view(self, request, object_id, verb):
+        if verb not in VERBS or not access.scope_for(request.user).is_admin:
+            raise Http404
+        try:
+            certificate = selectors.certificate_get_for_actor(actor=request.user, certificate_id=object_id)
+        except NotFound:
+            raise Http404 from None
+        label, form_class = VERBS[verb]
+        form = _form(form_class, request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                _apply(verb, certificate, request.user, form.cleaned_data)
+            except DomainError as exc:
+                self._refusal_to_form(request, form, exc, certificate)
+            else:
+                messages.success(request, _t("证件 %(n)s 已%(v)s。") % {"n": certificate.number, "v": label})
+                return redirect("admin:exams_certificate_change", certificate.pk)
+        return self._transition_page(request, verb, [certificate], form)
+
+    def _transition_page(self, request, verb, certificates, form, action_name=""):
+        label, _form_class = VERBS[verb]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _t("%(v)s行政执法证") % {"v": label},
+            "verb": verb,
+            "verb_label": label,
+            "certificates": certificates,
+            "form": form,
+            "action_name": action_name,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/exams/certificate/transition.html", context)
+
+    def _refusal_to_form(self, request, form, exc: DomainError, certificate):
+        if isinstance(exc, ValidationFailed) and exc.fields:
+            for name, msgs in exc.fields.items():
+                target = name if name in form.fields else None
+                for message in msgs if isinstance(msgs, list) else [msgs]:
+                    form.add_error(target, str(message))
+        else:
+            messages.error(request, f"{certificate.number}：{_describe(exc)}")
+
+    # the changelist actions: each asks on an intermediate page, then runs per certificate
+
+    def _run_action(self, request, queryset, verb, action_name):
+        certificates = list(queryset)
+        label, form_class = VERBS[verb]
+        form = _form(form_class, request.POST if "apply" in request.POST else None)
+        if "apply" not in request.POST or not form.is_valid():
+            return self._transition_page(request, verb, certificates, form, action_name)
+        done = 0
+        for certificate in certificates:
+            try:
+                _apply(verb, certificate, request.user, form.cleaned_data)
+                done += 1
+            except DomainError as exc:
+                if isinstance(exc, ValidationFailed) and done == 0 and "reason" in exc.fields:
+                    # the same for every certificate: ask again instead of repeating it
+                    self._refusal_to_form(request, form, exc, certificate)
+                    return self._transition_page(request, verb, certificates, form, action_name)
+                messages.error(request, f"{certificate.number}：{_describe(exc)}")
+        if done:
+            messages.success(request, _t("已%(v)s %(n)d 本证件。") % {"v": label, "n": done})
+        return None
+
+    @admin.action(description=_("暂扣所选证件"))
+    def suspend(self, request, queryset):
+        return self._run_action(request, queryset, "suspend", "suspend")
+
+    @admin.action(description=_("恢复所选证件"))
+    def reinstate(self, request, queryset):
+        return self._run_action(request, queryset, "reinstate", "reinstate")
+
+    @admin.action(description=_("吊销所选证件"))
+    def revoke(self, request, queryset):
+        return self._run_action(request, queryset, "revoke", "revoke")
+
+    @admin.action(description=_("收回所选证件（持证人已退休或调离）"))
+    def return_(self, request, queryset):
+        return self._run_action(request, queryset, "return", "return_")
+
+    @admin.action(description=_("换发所选证件"))
+    def renew(self, request, queryset):
+        return self._run_action(request, queryset, "renew", "renew")
+
+    @admin.action(description=_("年审所选证件"))
+    def review(self, request, queryset):
+        return self._run_action(request, queryset, "review", "review")
+
+
+def _form(form_class, data):
+    if form_class is None:
+        return forms.Form(data)
+    initial = {"year": timezone.localdate().year - 1} if form_class is ReviewForm else None
+    return form_class(data, initial=initial)
+
+
+def _qr(request, certificate: Certificate) -> dict:
+    if qr_svg is None:
+        return {}
+    try:
+        url = verify_url(request, certificate.number)
+    except NoReverseMatch:
+        return {}
+    return {"qr_svg": mark_safe(qr_svg(url)), "verify_link": url}  # noqa: S308 - segno's own SVG markup

@@ -1,0 +1,271 @@
+"""Bulk enroll benchmark: services.batch_bulk_enroll against the naive one-by-one loop.
+
+    .venv/bin/python -m bench.bulk_enroll [--inspectors 10000] [--capacity 6000]
+
+1. Creates the region tree of bench.roster_import and N active inspectors (bulk_create,
+   gender and birth date derived from the ID number by personnel.idcard).
+2. Creates two batches of one course, identical but for their dates (so an inspector may
+   be in both), with fewer seats than inspectors, so both seats and the waitlist are used.
+3. Times ``services.batch_bulk_enroll`` of everyone into the first batch (one call, one
+   transaction), then ``services.enrollment_create`` called once per inspector, in the
+   same order, into the second (one transaction each): what a loop over the API would do.
+4. Checks that both batches end the same: the same inspectors seated, the same waitlist
+   positions, one event row each. Prints seconds, rows/s, queries and the ratio, and
+   writes bench/out/bulk_enroll.json.
+
+The database is a throwaway one (bench.roster_import.setup_django): a SQLite file in a
+temporary directory, or, when DATABASE_URL names a PostgreSQL server, a scratch database
+created on that server and dropped afterwards. A real database is never written to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+from bench.roster_import import REGIONS, BenchError, Measure, make_fixtures, setup_django
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+OUT_FILE = OUT_DIR / "bulk_enroll.json"
+TODAY = dt.date(2025, 6, 1)  # before both batches' enrollment deadlines
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰建国志红亮"
+
+
+def make_inspectors(count: int, seed: int = 20250601) -> int:
+    """``count`` active inspectors spread over the region tree, in one bulk_create."""
+    from personnel import idcard
+    from personnel.models import Inspector, Region, Sector
+
+    rng = random.Random(seed)
+    regions = list(Region.objects.filter(code__in=[code for code, *_ in REGIONS]))
+    sectors = [s.value for s in Sector]
+    seen: set[str] = set()
+    rows = []
+    while len(rows) < count:
+        region = rng.choice(regions)
+        birth = dt.date(1962, 1, 1) + dt.timedelta(days=rng.randrange(38 * 365))
+        first17 = f"{region.code}{birth:%Y%m%d}{rng.randrange(1000):03d}"
+        if first17 in seen:
+            continue
+        seen.add(first17)
+        parsed = idcard.parse(idcard.make(first17))
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+        rows.append(
+            Inspector(
+                name=name,
+                national_id=parsed.value,
+                gender=parsed.gender,
+                birth_date=parsed.birth_date,
+                region=region,
+                sector=rng.choice(sectors),
+                status="active",
+            )
+        )
+    Inspector.objects.bulk_create(rows, batch_size=2000)
+    return Inspector.objects.filter(status="active").count()
+
+
+def make_batches(capacity: int):
+    """Two open, mixed-sector province batches of the same course, a month apart."""
+    from personnel.models import Region
+    from training.models import Batch, Course
+
+    course = Course.objects.create(
+        code="BENCH-SZ",
+        title="行政执法三项制度专题培训",
+        covers_publicity=True,
+        covers_process_recording=True,
+        covers_legal_review=True,
+        hours=Decimal("16"),
+    )
+    province = Region.objects.get(parent__isnull=True)
+    batches = []
+    for number, month in ((1, 6), (2, 7)):
+        starts_on = dt.date(2025, month, 10)
+        batches.append(
+            Batch.objects.create(
+                course=course,
+                year=2025,
+                number=number,
+                sector="",
+                region=province,
+                starts_on=starts_on,
+                ends_on=starts_on + dt.timedelta(days=2),
+                enrollment_deadline=starts_on - dt.timedelta(days=5),
+                capacity=capacity,
+                status="open",
+            )
+        )
+    return batches
+
+
+@contextmanager
+def count_queries(counter: dict):
+    """Count the statements sent to the database (DEBUG stays off: no query log)."""
+    from django.db import connection
+
+    def wrapper(execute, sql, params, many, context):
+        counter["queries"] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def run_bulk(batch, actor, expected: int) -> dict:
+    from training import services
+
+    counter = {"queries": 0}
+    with Measure() as measure, count_queries(counter):
+        outcomes = services.batch_bulk_enroll(batch=batch, actor=actor, today=TODAY)
+    refused = [o for o in outcomes if o.status == "refused"]
+    if refused or len(outcomes) != expected:
+        raise BenchError(f"bulk enroll: {len(outcomes)} outcomes, {len(refused)} refused, e.g. {refused[:3]}")
+    return _run("services.batch_bulk_enroll (one call)", measure, expected, counter)
+
+
+def run_naive(batch, actor, expected: int) -> dict:
+    from personnel.models import Inspector
+    from training import services
+
+    # The order bulk enroll uses, so both batches should end up the same.
+    inspectors = list(Inspector.objects.filter(status="active").order_by("region__path", "name", "id"))
+    if len(inspectors) != expected:
+        raise BenchError(f"naive loop: {len(inspectors)} inspectors, expected {expected}")
+    counter = {"queries": 0}
+    with Measure() as measure, count_queries(counter):
+        for inspector in inspectors:
+            services.enrollment_create(batch=batch, inspector=inspector, actor=actor, today=TODAY)
+    return _run("services.enrollment_create x N (loop)", measure, expected, counter)
+
+
+def _run(tool: str, measure: Measure, rows: int, counter: dict) -> dict:
+    return {
+        "tool": tool,
+        "seconds": round(measure.seconds, 3),
+        "rows": rows,
+        "rows_per_s": round(rows / measure.seconds) if measure.seconds else None,
+        "queries": counter["queries"],
+        "peak_rss_delta_mb": measure.peak_rss_delta_mb,
+    }
+
+
+def outcome_of(batch) -> dict:
+    """What a batch ended with: counts, who is seated, who waits where, events written."""
+    from django.db.models import Count
+
+    from training.models import EnrollmentEvent
+
+    enrollments = batch.enrollments.all()
+    counts = dict(enrollments.values_list("status").annotate(n=Count("id")).order_by())
+    return {
+        "counts": counts,
+        "seated": set(enrollments.filter(status="enrolled").values_list("inspector_id", flat=True)),
+        "waitlist": dict(enrollments.filter(status="waitlisted").values_list("inspector_id", "waitlist_position")),
+        "events": EnrollmentEvent.objects.filter(enrollment__batch=batch).count(),
+    }
+
+
+def check_same(bulk: dict, naive: dict, inspectors: int, capacity: int) -> dict:
+    seats = min(capacity, inspectors)
+    expected = {"enrolled": seats, **({"waitlisted": inspectors - seats} if inspectors > seats else {})}
+    for label, result in (("bulk", bulk), ("naive", naive)):
+        if result["counts"] != expected:
+            raise BenchError(f"{label}: counts {result['counts']}, expected {expected}")
+        if sorted(result["waitlist"].values()) != list(range(1, inspectors - seats + 1)):
+            raise BenchError(f"{label}: the waitlist positions are not 1..{inspectors - seats}")
+        if result["events"] != inspectors:
+            raise BenchError(f"{label}: {result['events']} events, expected {inspectors}")
+    if bulk["seated"] != naive["seated"]:
+        raise BenchError(f"{len(bulk['seated'] ^ naive['seated'])} inspectors seated in one batch only")
+    if bulk["waitlist"] != naive["waitlist"]:
+        raise BenchError("the two waitlists differ")
+    return expected
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("Django", "psycopg"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bulk_enroll", description=__doc__.splitlines()[0])
+    parser.add_argument("--inspectors", type=int, default=10_000, help="active inspectors to enroll (default 10000)")
+    parser.add_argument("--capacity", type=int, help="seats per batch (default 60%% of the inspectors)")
+    parser.add_argument("--output", type=Path, default=OUT_FILE, help=f"JSON results (default {OUT_FILE})")
+    args = parser.parse_args(argv)
+    if args.inspectors < 1:
+        parser.error("--inspectors must be at least 1")
+    capacity = args.capacity or max(1, args.inspectors * 6 // 10)
+
+    report: dict = {
+        "benchmark": "bulk_enroll",
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
+        "versions": versions(),
+        "inspectors": args.inspectors,
+        "capacity": capacity,
+    }
+    print(f"bulk_enroll benchmark: {args.inspectors:,} inspectors, {capacity:,} seats per batch")
+
+    tmpdir = tempfile.mkdtemp(prefix="bench-enroll-")
+    teardown = None
+    try:
+        database, teardown = setup_django(tmpdir)
+        report["database"] = database
+        print(f"database: {database}")
+        actor = make_fixtures()
+        with Measure() as measure:
+            inspectors = make_inspectors(args.inspectors)
+        print(f"created {inspectors:,} inspectors in {measure.seconds:.2f} s")
+        first, second = make_batches(capacity)
+
+        bulk = run_bulk(first, actor, inspectors)
+        naive = run_naive(second, actor, inspectors)
+        report["counts"] = check_same(outcome_of(first), outcome_of(second), inspectors, capacity)
+        report["runs"] = [bulk, naive]
+        report["speedup"] = round(naive["seconds"] / bulk["seconds"], 1)
+    finally:
+        if teardown is not None:
+            teardown()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    header = f"{'':<40} {'seconds':>8} {'rows/s':>9} {'queries':>8} {'peak RSS +MB':>13}"
+    print("\n" + header)
+    print("-" * len(header))
+    for run in report["runs"]:
+        rss = f"{run['peak_rss_delta_mb']:.1f}" if run["peak_rss_delta_mb"] is not None else "n/a"
+        print(f"{run['tool']:<40} {run['seconds']:>8.3f} {run['rows_per_s']:>9,} {run['queries']:>8,} {rss:>13}")
+    print(f"\nboth batches: {report['counts']}, same inspectors seated, same waitlist")
+    print(f"bulk enroll is {report['speedup']}x the one-by-one loop")
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"results written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -214,11 +214,12 @@ def _check(sitting: Sitting, entries: list[Entry], outcome: ScoresOutcome) -> tu
             continue
         part_scores = {k: str(v) for k, v in clean.items()}
         total = None if entry.absent else sum(clean.values(), Decimal("0"))
-        mine = previous.get((inspector.pk, sitting.pk))
+        theirs = previous.get(inspector.pk, {})
+        mine = theirs.get(sitting.pk)
         if mine is not None and (mine.score, mine.absent, mine.part_scores) == (total, entry.absent, part_scores):
             outcome.unchanged += 1
             continue
-        refusal = _refusal(sitting, inspector, entry.absent, mine, previous)
+        refusal = _refusal(sitting, inspector, entry.absent, mine, theirs)
         if refusal:
             fail("inspector", refusal)
             continue
@@ -242,21 +243,23 @@ class _Previous:
     certified: bool
 
 
-def _previous_results(*, exam_id: int, inspector_ids: set[int]) -> dict[tuple[int, int], _Previous]:
-    found: dict[tuple[int, int], _Previous] = {}
+def _previous_results(*, exam_id: int, inspector_ids: set[int]) -> dict[int, dict[int, _Previous]]:
+    """Each person's results of this exam, by sitting."""
+    found: dict[int, dict[int, _Previous]] = {}
     ids = sorted(inspector_ids)
-    for start in range(0, len(ids), 5000):
-        qs = Result.objects.filter(exam_id=exam_id, inspector_id__in=ids[start : start + 5000]).values_list(
+    for start in range(0, len(ids), _CHUNK):
+        qs = Result.objects.filter(exam_id=exam_id, inspector_id__in=ids[start : start + _CHUNK]).values_list(
             "inspector_id", "sitting_id", "score", "absent", "passed", "part_scores", "certificate__id"
         )
         for inspector_id, sitting_id, score, absent, passed, part_scores, cert in qs:
-            found[(inspector_id, sitting_id)] = _Previous(
-                sitting_id, score, absent, passed, part_scores, cert is not None
-            )
+            previous = _Previous(sitting_id, score, absent, passed, part_scores, cert is not None)
+            found.setdefault(inspector_id, {})[sitting_id] = previous
     return found
 
 
-def _refusal(sitting: Sitting, inspector: Inspector, absent: bool, mine: _Previous | None, previous: dict) -> str:
+def _refusal(
+    sitting: Sitting, inspector: Inspector, absent: bool, mine: _Previous | None, theirs: dict[int, _Previous]
+) -> str:
     """The service's rules for one changed row, checked up front so every row is reported."""
     exam = sitting.exam
     if mine is not None and mine.certified:
@@ -264,7 +267,7 @@ def _refusal(sitting: Sitting, inspector: Inspector, absent: bool, mine: _Previo
     if absent or (mine is not None and not mine.absent):
         return ""
     # A new score (or an absence turned into a score) uses an attempt.
-    others = [p for (who, where), p in previous.items() if who == inspector.pk and where != sitting.pk]
+    others = [p for where, p in theirs.items() if where != sitting.pk]
     if any(p.passed for p in others):
         return _("%(n)s 已通过该考试，无需再考") % {"n": inspector.name}
     used = sum(1 for p in others if not p.absent)
@@ -311,6 +314,7 @@ _FIXED = {
 # Descriptive columns a score sheet often carries; they identify nobody and are ignored.
 _INFO_HEADERS = {"单位", "工作单位", "所属地区", "地区", "行业", "职务", "准考证号", "考号", "备注", "remark"}
 _SINGLE_PART_ALIASES = ("分数", "成绩", "score")
+_CHUNK = 5000  # values per IN (...) query, well under SQLite's limit
 _YES = {"是", "√", "✓", "✔", "y", "yes", "1", "缺考", "true"}
 _NO = {"否", "n", "no", "0", "false"}
 
@@ -453,8 +457,13 @@ def _identify(
 
     national_ids = sorted({r.national_id for r in file_rows if r.national_id})
     cert_numbers = sorted({r.certificate for r in file_rows if r.certificate})
-    holder_of = dict(Certificate.objects.filter(number__in=cert_numbers).values_list("number", "holder_id"))
-    people = pool.filter(Q(national_id__in=national_ids) | Q(pk__in=set(holder_of.values())))
+    holder_of: dict[str, int] = {}
+    people: list[Inspector] = []
+    for start in range(0, max(len(national_ids), len(cert_numbers)), _CHUNK):
+        chunk = cert_numbers[start : start + _CHUNK]
+        holders = dict(Certificate.objects.filter(number__in=chunk).values_list("number", "holder_id"))
+        holder_of.update(holders)
+        people += pool.filter(Q(national_id__in=national_ids[start : start + _CHUNK]) | Q(pk__in=holders.values()))
     by_nid = {p.national_id: p for p in people}
     by_pk = {p.pk: p for p in people}
 

@@ -120,19 +120,22 @@ class ExamPartFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        if any(self.errors) or not self.forms or "name" not in self.forms[0].fields:
-            return  # parts shown read-only: nothing to check
-        parts = [
-            f.cleaned_data
-            for f in self.forms
-            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
-        ]
-        if not parts:
-            raise ValidationError(_("至少需要一个考试科目。"))
-        names = [p["name"] for p in parts]
-        if len(set(names)) != len(names):
-            raise ValidationError(_("科目名称重复。"))
-        total = sum(p["max_score"] for p in parts)
+        if any(self.errors):
+            return
+        if self.forms and "name" not in self.forms[0].fields:  # parts shown read-only: as saved
+            total = sum(p.max_score for p in ExamPart.objects.filter(exam=self.instance))
+        else:
+            parts = [
+                f.cleaned_data
+                for f in self.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
+            ]
+            if not parts:
+                raise ValidationError(_("至少需要一个考试科目。"))
+            names = [p["name"] for p in parts]
+            if len(set(names)) != len(names):
+                raise ValidationError(_("科目名称重复。"))
+            total = sum(p["max_score"] for p in parts)
         pass_mark = getattr(self.instance, "pass_mark", None)
         if pass_mark is not None and pass_mark > total:
             raise ValidationError(

@@ -378,3 +378,32 @@ def test_result_history_is_shown_read_only(browser, sitting, people, city_admin)
     assert "成绩变更记录" in page
     assert "sjz_admin" in page
     assert 'name="_save"' not in page
+
+
+def test_once_scores_exist_the_parts_are_fixed_and_the_pass_mark_stays_within_them(browser, sitting, people):
+    # given
+    ResultFactory(sitting=sitting, inspector=people["li"])
+    exam = sitting.exam
+    url = f"{ADMIN}/exam/{exam.pk}/change/"
+    page = browser.get(url).content.decode()
+    assert 'name="parts-0-name"' not in page  # shown, not editable
+    form = {
+        "title": exam.title,
+        "pass_mark": "120",
+        "max_attempts": "3",
+        "parts-TOTAL_FORMS": "2",
+        "parts-INITIAL_FORMS": "2",
+        "parts-MIN_NUM_FORMS": "1",
+        "parts-MAX_NUM_FORMS": "1000",
+    }
+    for i, part in enumerate(exam.parts.all()):
+        form[f"parts-{i}-id"] = str(part.pk)
+        form[f"parts-{i}-exam"] = str(exam.pk)
+    # when
+    refused = browser.post(url, form)
+    saved = browser.post(url, {**form, "pass_mark": "65"})
+    # then
+    assert refused.status_code == 200 and "高于满分" in refused.content.decode()
+    assert saved.status_code == 302
+    exam.refresh_from_db()
+    assert exam.pass_mark == Decimal("65")

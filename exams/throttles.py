@@ -1,0 +1,39 @@
+"""Rate limit of the public certificate check, per client, shared by the page and the API.
+
+Both doors count against one budget (settings.VERIFY_RATE, e.g. ``30/min``), so walking
+the number space cannot be sped up by alternating between them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class VerifyRateThrottle(SimpleRateThrottle):
+    scope = "verify"
+
+    def get_rate(self) -> str | None:
+        # Read on every request (throttles are built per request), so a deployment or a test
+        # can change the setting without touching REST_FRAMEWORK's cached rates.
+        return getattr(settings, "VERIFY_RATE", "30/min") or None
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def get_ident(self, request) -> str:
+        # DRF trusts a client's own X-Forwarded-For when NUM_PROXIES is unset, which would let
+        # anyone pick a fresh identity per request. Unset here means "no proxy in front".
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR") or ""
+        return super().get_ident(request)
+
+
+def verify_allowed(request) -> tuple[bool, int | None]:
+    """For the page: count this request; ``(allowed, seconds to wait)``."""
+    throttle = VerifyRateThrottle()
+    if throttle.allow_request(request, None):
+        return True, None
+    wait = throttle.wait()
+    return False, int(wait) + 1 if wait is not None else None

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -6,6 +7,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
+from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
 from personnel.api import InspectorViewSet, RegionViewSet
 from training.api import (
     BatchViewSet,
@@ -39,7 +41,21 @@ urlpatterns = [
     path("admin/overview/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Before the router, so its "me" prefix and any "certificates" viewset do not capture these.
+    path("api/v1/certificates/verify/<str:number>/", CertificateVerifyAPIView.as_view(), name="api-certificate-verify"),
+    path("api/v1/me/", MeAPIView.as_view(), name="api-me"),
     path("api/v1/", include(router.urls)),
+    path("verify/", verify_form, name="verify-form"),
+    path("verify/<str:number>/", verify_page, name="verify"),
+    path("me/", me_page, name="me"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="exams/login.html", next_page="me", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

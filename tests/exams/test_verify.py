@@ -1,0 +1,308 @@
+"""Public certificate verification: the page, the API, what they reveal (and do not), the
+rate limit per client, and the QR code's URL."""
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from exams import numbers, services
+from exams.qr import qr_svg, verify_url
+from tests.factories import InspectorFactory
+
+PHONE = "13912345678"
+VERIFY_FIELDS = {"number", "status", "status_display", "holder", "region", "issued_on", "valid_until"}
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # The rate limit counts in the default cache; each test starts with a clean budget.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def holder(regions):
+    return InspectorFactory(name="张小三", region=regions["changan"], phone=PHONE)
+
+
+@pytest.fixture
+def certificate(holder, regions):
+    return services.certificate_issue(
+        holder=holder, region=regions["sjz"], actor=None, issued_on=timezone.localdate() - dt.timedelta(days=30)
+    )
+
+
+def unknown_number() -> str:
+    """Well formed, right check character, never issued."""
+    return numbers.make(province_prefix="13", year=2001, serial=999_999)
+
+
+def api_url(number):
+    return reverse("api-certificate-verify", kwargs={"number": number})
+
+
+def page_url(number):
+    return reverse("verify", kwargs={"number": number})
+
+
+# --- what verification shows -----------------------------------------------------------------
+
+
+def test_api_returns_exactly_the_public_fields(api_client, certificate, holder):
+    # when
+    response = api_client.get(api_url(certificate.number))
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == VERIFY_FIELDS
+    assert body["number"] == certificate.number
+    assert body["status"] == "valid"
+    assert body["status_display"] == "有效"
+    assert body["holder"] == "张*三"
+    assert body["region"] == "石家庄市"
+    assert body["valid_until"] == certificate.valid_until.isoformat()
+    text = response.content.decode()
+    assert holder.national_id not in text
+    assert PHONE not in text
+    assert "张小三" not in text
+
+
+def test_api_needs_no_login_and_ignores_credentials(certificate, inspector_user):
+    # given: a client with a session of someone else; the answer must not depend on it
+    client = Client()
+    client.force_login(inspector_user)
+
+    # when
+    anonymous = Client().get(api_url(certificate.number))
+    signed_in = client.get(api_url(certificate.number))
+
+    # then
+    assert anonymous.status_code == signed_in.status_code == 200
+    assert anonymous.json() == signed_in.json()
+
+
+def test_page_shows_status_masked_holder_region_and_validity(client, certificate, holder):
+    # when
+    response = client.get(page_url(certificate.number))
+
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<meta charset="utf-8">' in html
+    assert 'name="viewport"' in html
+    assert "张*三" in html
+    assert "有效" in html
+    assert "石家庄市" in html
+    assert f"{certificate.valid_until.year}年{certificate.valid_until.month}月{certificate.valid_until.day}日" in html
+    assert "tone-green" in html
+    assert holder.national_id not in html
+    assert PHONE not in html
+    assert "张小三" not in html
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "label", "tone"),
+    [
+        (
+            lambda c: services.certificate_suspend(certificate=c, reason="案卷评查不合格", actor=None),
+            "suspended",
+            "暂扣",
+            "red",
+        ),
+        (lambda c: services.certificate_revoke(certificate=c, reason="出借证件", actor=None), "revoked", "吊销", "red"),
+    ],
+)
+def test_page_and_api_show_a_changed_status(client, certificate, change, status, label, tone):
+    # given
+    change(certificate)
+
+    # when
+    page = client.get(page_url(certificate.number))
+    api = client.get(api_url(certificate.number))
+
+    # then
+    assert f"tone-{tone}" in page.content.decode()
+    assert label in page.content.decode()
+    assert api.json()["status"] == status
+    assert api.json()["status_display"] == label
+
+
+def test_number_is_found_however_it_is_typed(client, certificate):
+    # given: the printed form, with full-width digits and spaces
+    n = certificate.number
+    typed = f"冀应急执字第 {n[:2]} {n[2:6]} {n[6:12]} {n[12]}号".translate(
+        str.maketrans("0123456789", "０１２３４５６７８９")
+    )
+
+    # when
+    api = client.get(api_url(typed))
+    form = client.get(reverse("verify-form"), {"number": typed})
+
+    # then
+    assert api.status_code == 200
+    assert api.json()["number"] == n
+    assert form.status_code == 302
+    assert form["Location"] == page_url(n)
+
+
+def test_the_form_page_is_chinese_and_has_a_number_box(client, db):
+    response = client.get(reverse("verify-form"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<meta charset="utf-8">' in html
+    assert 'name="number"' in html
+    assert "行政执法证核验" in html
+
+
+# --- misses reveal nothing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["malformed", "bad-check", "unknown"])
+def test_unknown_and_malformed_numbers_get_the_same_404(client, certificate, other):
+    # given
+    candidates = {
+        "malformed": "abc",
+        "bad-check": certificate.number[:-1] + ("0" if certificate.number[-1] != "0" else "1"),
+        "unknown": unknown_number(),
+    }
+    reference = unknown_number()
+
+    # when
+    api_other, api_ref = client.get(api_url(candidates[other])), client.get(api_url(reference))
+    page_other, page_ref = client.get(page_url(candidates[other])), client.get(page_url(reference))
+
+    # then
+    assert api_other.status_code == api_ref.status_code == 404
+    assert api_other.content == api_ref.content
+    assert api_other.json() == {"code": "not_found", "detail": "未找到该证号。", "fields": {}}
+    assert page_other.status_code == page_ref.status_code == 404
+    assert page_other.content == page_ref.content
+    assert candidates[other] not in page_other.content.decode()
+
+
+def test_a_malformed_number_in_the_form_is_the_same_404(client, certificate):
+    # when
+    from_form = client.get(reverse("verify-form"), {"number": "<script>1</script>"})
+    unknown = client.get(page_url(unknown_number()))
+
+    # then
+    assert from_form.status_code == 404
+    assert from_form.content == unknown.content
+
+
+# --- the rate limit ------------------------------------------------------------------------
+
+
+def test_api_is_throttled_per_client_after_the_limit(client, certificate, settings):
+    # given
+    settings.VERIFY_RATE = "3/min"
+    url = api_url(certificate.number)
+
+    # when
+    codes = [client.get(url).status_code for _ in range(4)]
+    throttled = client.get(url)
+
+    # then
+    assert codes == [200, 200, 200, 429]
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == "throttled"
+    assert int(throttled["Retry-After"]) > 0
+
+
+def test_misses_count_against_the_limit_too(client, certificate, settings):
+    # given: walking the number space is what the limit is for
+    settings.VERIFY_RATE = "2/min"
+
+    # when
+    codes = [client.get(api_url(unknown_number())).status_code for _ in range(3)]
+
+    # then
+    assert codes == [404, 404, 429]
+
+
+def test_page_is_throttled_with_a_chinese_429(client, certificate, settings):
+    # given
+    settings.VERIFY_RATE = "2/min"
+    url = page_url(certificate.number)
+
+    # when
+    codes = [client.get(url).status_code for _ in range(2)]
+    throttled = client.get(url)
+
+    # then
+    assert codes == [200, 200]
+    assert throttled.status_code == 429
+    html = throttled.content.decode()
+    assert "查询过于频繁" in html
+    assert '<meta charset="utf-8">' in html
+    assert "张*三" not in html
+    assert int(throttled["Retry-After"]) > 0
+
+
+def test_page_and_api_share_one_budget(client, certificate, settings):
+    # given
+    settings.VERIFY_RATE = "2/min"
+
+    # when
+    first = client.get(page_url(certificate.number))
+    second = client.get(api_url(certificate.number))
+    third_page = client.get(page_url(certificate.number))
+    third_api = client.get(api_url(certificate.number))
+
+    # then
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (third_page.status_code, third_api.status_code) == (429, 429)
+
+
+def test_clients_are_counted_apart_and_a_forged_forwarded_for_does_not_help(certificate, settings):
+    # given
+    settings.VERIFY_RATE = "1/min"
+    a, b = Client(REMOTE_ADDR="10.0.0.1"), Client(REMOTE_ADDR="10.0.0.2")
+    url = api_url(certificate.number)
+
+    # when
+    a_first = a.get(url)
+    a_forged = a.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    b_first = b.get(url)
+
+    # then
+    assert a_first.status_code == 200
+    assert a_forged.status_code == 429
+    assert b_first.status_code == 200
+
+
+# --- the QR code -------------------------------------------------------------------------------
+
+
+def test_verify_url_prefers_site_url(rf, settings):
+    # given
+    settings.SITE_URL = "https://zhifa.example.gov.cn/"
+
+    # when
+    url = verify_url(rf.get("/", HTTP_HOST="127.0.0.1"), "1320250000017")
+
+    # then
+    assert url == "https://zhifa.example.gov.cn/verify/1320250000017/"
+
+
+def test_verify_url_falls_back_to_the_request_host(rf, settings):
+    settings.SITE_URL = ""
+
+    url = verify_url(rf.get("/", HTTP_HOST="testserver"), "1320250000017")
+
+    assert url == "http://testserver/verify/1320250000017/"
+
+
+def test_qr_svg_is_an_inline_svg():
+    svg = qr_svg("https://zhifa.example.gov.cn/verify/1320250000017/")
+
+    assert svg.startswith("<svg")
+    assert svg.rstrip().endswith("</svg>")
+    assert "<?xml" not in svg

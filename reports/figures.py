@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -359,10 +359,12 @@ def by_batch(scope: Scope):
             output_field=IntegerField(),
         )
 
+    # EXISTS, not a join to the enrollments + DISTINCT: with the join, every subquery below
+    # ran once per enrollment instead of once per batch (minutes at 100k enrollments).
+    has_seat = Enrollment.objects.filter(batch=OuterRef("pk"), inspector__region__path__startswith=scope.path)
     qs = (
-        Batch.objects.filter(year=scope.year, enrollments__inspector__region__path__startswith=scope.path)
+        Batch.objects.filter(Exists(has_seat), year=scope.year)
         .exclude(status=BatchStatus.CANCELLED)
-        .distinct()
         .select_related("course", "region")
         .annotate(
             n_enrolled=count(*SEATED),

@@ -13,7 +13,7 @@ from personnel.models import Inspector
 from personnel.selectors import scope_filter
 
 from . import numbers
-from .models import HELD, Certificate, CertificateEvent, Exam, Result, ResultChange, Sitting
+from .models import HELD, Certificate, CertificateEvent, CertificateStatus, Exam, Result, ResultChange, Sitting
 
 
 def exam_list(*, actor, filters: dict | None = None) -> QuerySet[Exam]:
@@ -157,15 +157,25 @@ def certificate_verify(*, number: str) -> dict | None:
     )
     if certificate is None:
         return None
+    status = effective_status(certificate)
     return {
         "number": certificate.number,
-        "status": certificate.status,
-        "status_display": certificate.get_status_display(),
+        "status": status,
+        "status_display": str(CertificateStatus(status).label),
         "holder": mask_name(certificate.holder.name),
         "region": certificate.region.name,
         "issued_on": certificate.issued_on,
         "valid_until": certificate.valid_until,
     }
+
+
+def effective_status(certificate: Certificate, today: dt.date | None = None) -> str:
+    """The status a verifier must be told: a certificate past its date is expired even
+    before the nightly sweep has written it down."""
+    today = today or timezone.localdate()
+    if certificate.status in HELD and certificate.valid_until < today:
+        return CertificateStatus.EXPIRED
+    return certificate.status
 
 
 def mask_name(name: str) -> str:

@@ -168,8 +168,6 @@ def _record(
 ) -> Result:
     exam = sitting.exam
     existing = Result.objects.select_for_update().filter(sitting=sitting, inspector=inspector).first()
-    if existing is not None and hasattr(existing, "certificate"):
-        raise Conflict(_("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector.name}, code="result_locked")
     others = Result.objects.filter(exam=exam, inspector=inspector).exclude(sitting=sitting)
     if (existing is None or existing.absent) and not absent:  # an absence turned into a score is a new attempt
         if others.filter(passed=True).exists():
@@ -195,6 +193,8 @@ def _record(
         old = (existing.score, existing.absent, existing.part_scores)
         if old == (total, absent, part_scores):
             return existing
+        if hasattr(existing, "certificate"):
+            raise Conflict(_("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector.name}, code="result_locked")
         result = existing
     else:
         result = Result(sitting=sitting, inspector=inspector, exam=exam)

@@ -77,6 +77,7 @@ class InspectorViewSet(
     """Inspectors in the caller's scope. Admins create and edit; inspectors see themselves."""
 
     serializer_class = InspectorOutputSerializer
+    lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

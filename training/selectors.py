@@ -57,14 +57,12 @@ def batch_list(*, actor, filters: dict | None = None) -> QuerySet[Batch]:
     if scope.kind == access.SELF:
         me = Inspector.objects.select_related("region").get(pk=scope.inspector_id)
         ancestors = [p + "/" for p in _prefixes(me.region.path)]
+        # Exists, not a join: a join would leave only the inspector's own enrollment for
+        # batch_counts to count.
+        mine = Exists(Enrollment.objects.filter(batch=OuterRef("pk"), inspector_id=me.pk))
         qs = qs.filter(
-            Q(enrollments__inspector_id=me.pk)
-            | Q(
-                status=BatchStatus.OPEN,
-                region__path__in=ancestors,
-            )
-            & (Q(sector="") | Q(sector=me.sector))
-        ).distinct()
+            mine | Q(status=BatchStatus.OPEN, region__path__in=ancestors) & (Q(sector="") | Q(sector=me.sector))
+        )
     else:
         q = scope_filter(actor=actor, region_field="region")
         if q is not None:

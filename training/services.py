@@ -122,6 +122,8 @@ def batch_create(*, actor, data: dict) -> Batch:
     if unknown:
         raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
     batch = Batch(**{"status": BatchStatus.DRAFT, **data})
+    if batch.status not in (BatchStatus.DRAFT, BatchStatus.OPEN):
+        raise ValidationFailed(_("新批次只能是草稿或报名中。"), fields={"status": [_("新批次只能是草稿或报名中。")]})
     if not batch.year and batch.starts_on:
         batch.year = batch.starts_on.year
     _require_manager(actor=actor, batch=batch)
@@ -306,7 +308,9 @@ def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.da
     if not _may_enroll(actor, batch, inspector):
         raise AccessDenied(_("无权为该人员报名此批次。"))
     refusal = _batch_refusal(batch, _today(today))
-    inspector = Inspector.objects.select_related("region").get(pk=inspector.pk)
+    # Lock the inspector too: two batches on the same dates each hold only their own lock,
+    # and the overlap check must see the other's enrollment.
+    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=inspector.pk)
     current = Enrollment.objects.filter(batch=batch, inspector=inspector).first()
     if refusal is None:
         overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
@@ -367,7 +371,10 @@ def batch_bulk_enroll(
         candidates.select_related(None)
         .select_related("region")
         .only("id", "name", "status", "sector", "region__path", "region__name")
+        .order_by("id")  # rows are locked in id order, so two bulk runs cannot deadlock
+        .select_for_update(of=("self",))
     )
+    candidates.sort(key=lambda i: (i.region.path, i.name, i.pk))
 
     outcomes: list[Outcome] = []
     if wanted is not None:
@@ -566,13 +573,24 @@ def batch_complete(
     for eid, reason in excused.items():
         Enrollment.objects.filter(pk=eid).update(override_reason=reason[:200])
     Enrollment.objects.filter(pk__in=no_show).update(status=EnrollmentStatus.NO_SHOW, updated_at=now)
+    # Whoever is still waiting for a seat did not get one: the batch is over.
+    left_waiting = list(batch.enrollments.filter(status=EnrollmentStatus.WAITLISTED).values_list("id", flat=True))
+    batch.enrollments.filter(pk__in=left_waiting).update(
+        status=EnrollmentStatus.CANCELLED, waitlist_position=None, updated_at=now
+    )
+    _events(left_waiting, Kind.CANCELLED, actor, _("批次结业，候补未获名额"))
     _events(sorted(full), Kind.COMPLETED, actor)
     for eid, reason in excused.items():
         _events([eid], Kind.COMPLETED, actor, _("特批：%(r)s") % {"r": reason})
     _events(sorted(no_show), Kind.NO_SHOW, actor)
     batch.status = BatchStatus.COMPLETED
     batch.save(update_fields=["status", "updated_at"])
-    return {"completed": len(completed), "no_show": len(no_show), "excused": len(excused)}
+    return {
+        "completed": len(completed),
+        "no_show": len(no_show),
+        "excused": len(excused),
+        "waitlist_cancelled": len(left_waiting),
+    }
 
 
 # --- policy and calendar --------------------------------------------------------------------

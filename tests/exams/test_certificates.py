@@ -161,12 +161,6 @@ def test_a_pass_is_never_issued_twice(regions, holder, province_admin):
     assert Certificate.objects.filter(holder=holder).count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Conflict,
-    reason="bug: exams/services.py _record checks result_locked before the unchanged-row early return, "
-    "so re-saving an unchanged certified row (grid, re-import) raises result_locked",
-)
 def test_re_recording_the_same_passing_score_issues_nothing_more(regions, holder, province_admin):
     # given
     exam = make_exam(province_admin, regions["province"])

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exams import numbers, services
+from exams.models import Certificate
 from exams.qr import qr_svg, verify_url
 from tests.factories import InspectorFactory
 
@@ -306,3 +307,14 @@ def test_qr_svg_is_an_inline_svg():
     assert svg.startswith("<svg")
     assert svg.rstrip().endswith("</svg>")
     assert "<?xml" not in svg
+
+
+def test_a_certificate_past_its_date_verifies_as_expired_before_the_nightly_sweep(api_client, certificate):
+    # given: a valid certificate whose date passed yesterday; the nightly sweep has not run
+    Certificate.objects.filter(pk=certificate.pk).update(
+        status="valid", valid_until=timezone.localdate() - dt.timedelta(days=1)
+    )
+    # when
+    body = api_client.get(api_url(certificate.number)).json()
+    # then
+    assert body["status"] == "expired"

@@ -143,11 +143,6 @@ def test_bulk_enroll_racing_single_enrollments(regions, province_admin):
     assert not batch.enrollments.values("inspector").annotate(n=Count("id")).filter(n__gt=1).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: date_overlap is checked under the lock of the batch being enrolled into only, so "
-    "two batches on the same dates can each take the same inspector (services.enrollment_create)",
-)
 def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(regions, province_admin):
     # given: ten inspectors, each trying two batches on the same dates at once. The two
     # calls of a pair meet right after their overlap checks, so the interleaving the race

@@ -612,11 +612,13 @@ def test_completion_credits_course_hours_to_those_present_every_day(running, pro
     # when
     counts = services.batch_complete(batch=batch, actor=province_admin, today=AFTER_END)
     # then
-    assert counts == {"completed": 1, "no_show": 1, "excused": 0}
+    assert counts == {"completed": 1, "no_show": 1, "excused": 0, "waitlist_cancelled": 1}
     done, missed, waiting = (Enrollment.objects.get(pk=e.pk) for e in made)
     assert (done.status, done.hours_credited, done.completed_on) == (S.COMPLETED, Decimal("16.0"), batch.ends_on)
     assert (missed.status, missed.hours_credited, missed.completed_on) == (S.NO_SHOW, Decimal("0"), None)
-    assert waiting.status == S.WAITLISTED
+    # the one still waiting for a seat did not get one: cancelled with the batch over
+    assert (waiting.status, waiting.waitlist_position) == (S.CANCELLED, None)
+    assert kinds(waiting)[-1] == Kind.CANCELLED
     assert kinds(done)[-1] == Kind.COMPLETED
     assert kinds(missed)[-1] == Kind.NO_SHOW
     batch.refresh_from_db()
@@ -638,7 +640,7 @@ def test_an_admin_override_with_a_reason_completes_a_missed_day(running, provinc
         batch=batch, actor=province_admin, overrides={coal[1].pk: "因公出差补学录像"}, today=AFTER_END
     )
     # then
-    assert counts == {"completed": 1, "no_show": 1, "excused": 1}
+    assert counts == {"completed": 1, "no_show": 1, "excused": 1, "waitlist_cancelled": 1}
     excused = Enrollment.objects.get(pk=made[1].pk)
     assert (excused.status, excused.hours_credited, excused.override_reason) == (
         S.COMPLETED,

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
 from personnel.api import InspectorViewSet, RegionViewSet
+from reports.api import ExportJobViewSet
 from training.api import (
     BatchViewSet,
     CourseViewSet,
@@ -34,6 +35,7 @@ router.register("exams", ExamViewSet, basename="exam")
 router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")
 router.register("certificates", CertificateViewSet, basename="certificate")
+router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

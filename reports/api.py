@@ -1,0 +1,82 @@
+"""The export API: request a workbook, follow its progress, download it."""
+
+from django.http import FileResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.errors import Conflict
+
+from . import services
+from .models import ExportStatus
+from .selectors import export_job_get_for_actor, export_job_list
+from .serializers import ExportJobInputSerializer, ExportJobSerializer
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ExportJobViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Export jobs: the yearly totals workbook or the roster, for a year and a region scope.
+    Listed for the requester and for admins of a region containing the job's scope."""
+
+    serializer_class = ExportJobSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return export_job_list(actor=self.request.user)
+
+    def get_object(self):
+        return export_job_get_for_actor(actor=self.request.user, job_id=self.kwargs["pk"])
+
+    @extend_schema(
+        request=ExportJobInputSerializer,
+        responses={
+            202: OpenApiResponse(ExportJobSerializer, description="已受理；在默认的内嵌模式下返回时已生成完毕"),
+            400: OpenApiResponse(description="年度或地区有误（地区不存在与不在管辖范围内的答复相同）"),
+            403: OpenApiResponse(description="只有管理员可以导出"),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        data = ExportJobInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        job = services.export_job_create(
+            actor=request.user,
+            kind=params["kind"],
+            year=params["year"],
+            region_code=params["region"] or None,
+            include_detail=params["include_detail"],
+        )
+        # The worker starts on commit; with an eager (embedded) worker it has already finished.
+        job.refresh_from_db()
+        body = ExportJobSerializer(job, context=self.get_serializer_context()).data
+        location = request.build_absolute_uri(reverse("export-job-detail", kwargs={"pk": job.pk}))
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        responses={
+            (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="工作簿文件"),
+            404: OpenApiResponse(description="任务不存在，或无权下载"),
+            409: OpenApiResponse(description="尚未生成完毕，或文件已按保留期限清理（code 为 not_ready）"),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The workbook of a finished job, for the requester and admins of a region containing its scope."""
+        job = self.get_object()
+        if job.status != ExportStatus.DONE or not job.file:
+            raise Conflict(_("导出文件尚未生成或已被清理。"), code="not_ready")
+        try:
+            handle = job.file.open("rb")
+        except FileNotFoundError:
+            raise Conflict(_("导出文件尚未生成或已被清理。"), code="not_ready") from None
+        return FileResponse(handle, as_attachment=True, filename=job.filename, content_type=XLSX)

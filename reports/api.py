@@ -37,6 +37,11 @@ class ExportJobViewSet(
     def get_object(self):
         return export_job_get_for_actor(actor=self.request.user, job_id=self.kwargs["pk"])
 
+    def perform_content_negotiation(self, request, force=False):
+        # The download answers with the file whatever the client accepts (a client asking
+        # for the spreadsheet type must not get 406); its errors are JSON like everywhere.
+        return super().perform_content_negotiation(request, force=force or self.action == "download")
+
     @extend_schema(
         request=ExportJobInputSerializer,
         responses={

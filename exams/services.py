@@ -167,6 +167,9 @@ def _record(
     source: str,
 ) -> Result:
     exam = sitting.exam
+    # One score at a time per inspector: two sittings of one exam recorded at once would
+    # otherwise both pass the attempts check.
+    Inspector.objects.select_for_update().filter(pk=inspector.pk).first()
     existing = Result.objects.select_for_update().filter(sitting=sitting, inspector=inspector).first()
     others = Result.objects.filter(exam=exam, inspector=inspector).exclude(sitting=sitting)
     if (existing is None or existing.absent) and not absent:  # an absence turned into a score is a new attempt
@@ -332,11 +335,18 @@ def _refuse(certificate: Certificate, action: str) -> Conflict:
 
 @transaction.atomic
 def certificate_issue(
-    *, holder: Inspector, region: Region, actor, issued_on: dt.date | None = None, source_result: Result | None = None
+    *,
+    holder: Inspector,
+    region: Region,
+    actor,
+    issued_on: dt.date | None = None,
+    source_result: Result | None = None,
+    check_access: bool = True,
 ) -> Certificate:
     """Issue a certificate valid for settings.CERTIFICATE_VALIDITY_YEARS. A holder has at
     most one valid or suspended certificate (a partial unique index says so too)."""
-    _require_admin_of(actor=actor, region=holder.region)
+    if check_access:
+        _require_admin_of(actor=actor, region=holder.region)
     issued_on = _today(issued_on)
     Inspector.objects.select_for_update().filter(pk=holder.pk).first()  # one issue per holder at a time
     if Certificate.objects.filter(holder=holder, status__in=HELD).exists():
@@ -377,12 +387,18 @@ def certificate_issue_for_result(*, result: Result, actor) -> Certificate | None
         return None
     if Certificate.objects.filter(holder=result.inspector, status__in=HELD).exists():
         return None
+    if result.inspector.status != InspectorStatus.ACTIVE:
+        # The score stands; the certificate waits until the holder is back at work.
+        return None
+    # The pass itself is the authority (the score was recorded by an admin of the exam's
+    # region); the event still names who recorded it.
     return certificate_issue(
         holder=result.inspector,
         region=result.exam.region,
-        actor=None,
+        actor=actor,
         issued_on=result.sitting.held_on,
         source_result=result,
+        check_access=False,
     )
 
 

@@ -123,7 +123,8 @@ def test_passing_the_qualification_exam_issues_a_certificate(regions, holder, pr
     assert certificate.valid_until == dt.date(2025 + settings.CERTIFICATE_VALIDITY_YEARS, 6, 15)
     assert numbers.is_valid(certificate.number)
     assert certificate.number.startswith("132025")
-    assert events(certificate) == [(Kind.ISSUED, "", S.VALID, None, "通过执法资格考试")]
+    # the event names the admin who recorded the passing score
+    assert events(certificate) == [(Kind.ISSUED, "", S.VALID, province_admin.username, "通过执法资格考试")]
 
 
 def test_failing_the_qualification_exam_issues_nothing(regions, holder, province_admin):

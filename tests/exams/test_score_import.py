@@ -344,11 +344,6 @@ def test_a_refusal_by_the_service_after_the_check_is_reported_against_its_row(
     assert not ResultChange.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.certificate_issue_for_result raises inspector_inactive for a holder not 在岗, and that "
-    "refuses the score itself: a pass by an inspector on leave cannot be recorded at all",
-)
 def test_a_pass_by_an_inspector_on_leave_is_recorded(sitting, people, province_admin):
     # given
     people["li"].status = InspectorStatus.ON_LEAVE

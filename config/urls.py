@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from config.health import healthz
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
 from personnel.api import InspectorViewSet, RegionViewSet
@@ -38,6 +39,7 @@ router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Before the admin, whose catch-all would answer 404 for it.
     path("admin/overview/", include("reports.urls")),

@@ -1,0 +1,70 @@
+"""Brute force against logins is slowed down: axes locks a username from an address after
+AXES_FAILURE_LIMIT failures, and the token endpoint is rate-limited per client."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def victim(db):
+    user = UserFactory(username="victim", is_staff=True, is_superuser=True)
+    user.set_password("right-Password-1")
+    user.save()
+    return user
+
+
+def test_admin_login_locks_after_repeated_failures(victim, settings):
+    # given
+    browser = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        page = browser.post("/admin/login/", {"username": "victim", "password": "wrong"})
+        assert page.status_code == 200  # the form again, with an error
+    # the failure that reaches the limit is answered with the lockout
+    assert browser.post("/admin/login/", {"username": "victim", "password": "wrong"}).status_code == 429
+    # when: the right password now
+    response = browser.post("/admin/login/", {"username": "victim", "password": "right-Password-1"})
+    # then: locked out, not logged in
+    assert response.status_code == 429
+    assert "_auth_user_id" not in browser.session
+
+
+def test_a_success_before_the_limit_resets_the_count(victim, settings):
+    browser = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        browser.post("/admin/login/", {"username": "victim", "password": "wrong"})
+    ok = browser.post("/admin/login/", {"username": "victim", "password": "right-Password-1"})
+    assert ok.status_code == 302
+    assert "_auth_user_id" in browser.session
+
+
+def test_token_login_locks_after_repeated_failures(victim, api_client, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        bad = api_client.post("/api/v1/auth/token/", {"username": "victim", "password": "wrong"})
+        assert bad.status_code == 400
+    api_client.post("/api/v1/auth/token/", {"username": "victim", "password": "wrong"})
+    locked = api_client.post("/api/v1/auth/token/", {"username": "victim", "password": "right-Password-1"})
+    assert locked.status_code in (400, 403, 429)
+    assert "token" not in locked.json()
+
+
+def test_token_endpoint_is_rate_limited_per_client(victim, api_client, settings):
+    # given: a low rate for the test
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "3/min"}}
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import ScopedRateThrottle
+
+    api_settings.reload()
+    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    try:
+        codes = [
+            api_client.post("/api/v1/auth/token/", {"username": f"nobody{i}", "password": "x"}).status_code
+            for i in range(4)
+        ]
+    finally:
+        api_settings.reload()
+        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    # then: the fourth within the minute is refused
+    assert codes[:3] == [400, 400, 400]
+    assert codes[3] == 429

@@ -143,11 +143,13 @@ def test_bulk_enroll_racing_single_enrollments(regions, province_admin):
     assert not batch.enrollments.values("inspector").annotate(n=Count("id")).filter(n__gt=1).exists()
 
 
-def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(regions, province_admin):
-    # given: ten inspectors, each trying two batches on the same dates at once. The two
+@pytest.mark.parametrize("first_call", ["enrollment_create", "batch_bulk_enroll"])
+def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(regions, province_admin, first_call):
+    # given: ten inspectors, each trying two batches on the same dates at once (the first
+    # by a single enrollment or a bulk enroll of them, the second by a single one). The two
     # calls of a pair meet right after their overlap checks, so the interleaving the race
-    # needs happens every run (were the inspector locked, the second call would wait for
-    # the first to commit, and the first would wait out the timeout alone).
+    # needs happens every run (with the inspector locked, the second call waits for the
+    # first to commit, and the first waits out the timeout alone).
     people = [InspectorFactory(region=regions["changan"]) for _ in range(10)]
     pairs = {p.pk: (BatchFactory(region=regions["province"]), BatchFactory(region=regions["province"])) for p in people}
     meet = {p.pk: threading.Barrier(2) for p in people}
@@ -159,13 +161,24 @@ def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(region
             meet[next(iter(inspector_ids))].wait(timeout=3)
         return found
 
-    calls = [enroll_call(batch, p, province_admin) for p in people for batch in pairs[p.pk]]
+    def single(batch, inspector):
+        return enroll_call(batch, inspector, province_admin)
+
+    def bulk(batch, inspector):
+        return lambda: services.batch_bulk_enroll(
+            batch=batch, actor=province_admin, inspector_ids=[inspector.pk], today=TODAY
+        )
+
+    first = single if first_call == "enrollment_create" else bulk
+    calls = [call for p in people for call in (first(pairs[p.pk][0], p), single(pairs[p.pk][1], p))]
     # when
     with mock.patch.object(services, "_overlapping", overlapping_then_meet):
         results = run_all(calls, workers=len(calls))
     # then: per inspector one enrollment and one date_overlap refusal
     unexpected = [r for r in results if isinstance(r, Exception) and getattr(r, "code", "") != "date_overlap"]
     assert unexpected == []
+    bulk_refusals = [o.code for r in results if isinstance(r, list) for o in r if o.status == "refused"]
+    assert set(bulk_refusals) <= {"date_overlap"}
     per_inspector = Counter(Enrollment.objects.values_list("inspector_id", flat=True))
     assert per_inspector == dict.fromkeys((p.pk for p in people), 1)
 

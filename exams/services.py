@@ -167,6 +167,8 @@ def _record(
     source: str,
 ) -> Result:
     exam = sitting.exam
+    if actor is not None and not actor_manages_region(actor=actor, region=inspector.region):
+        raise NotFound(_("考生不存在或不在您的管辖范围内。"))
     # One score at a time per inspector: two sittings of one exam recorded at once would
     # otherwise both pass the attempts check.
     Inspector.objects.select_for_update().filter(pk=inspector.pk).first()

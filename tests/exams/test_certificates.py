@@ -705,3 +705,18 @@ def test_results_are_not_touched_by_the_certificate_lifecycle(regions, holder, p
     certificate.refresh_from_db()
     assert certificate.status == S.EXPIRED
     assert Result.objects.get(pk=result.pk).passed is True
+
+
+def test_an_admin_cannot_record_a_score_for_someone_outside_their_region(regions, city_admin):
+    # given: a sitting of 石家庄 without a batch (open to anyone in scope), and a 唐山 inspector
+    from config.errors import NotFound
+    from tests.exams.factories import ExamFactory, SittingFactory
+
+    sitting = SittingFactory(exam=ExamFactory(region=regions["sjz"]))
+    outsider = InspectorFactory(region=regions["lunan"])
+    part_ids = [str(p.pk) for p in sitting.exam.parts.all()]
+    # when / then
+    with pytest.raises(NotFound):
+        services.result_record(
+            sitting=sitting, inspector=outsider, actor=city_admin, scores=dict.fromkeys(part_ids, "10")
+        )

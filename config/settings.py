@@ -208,7 +208,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     # Reverse proxies in front of the app. Unset: the client address is REMOTE_ADDR and a
     # client's own X-Forwarded-For is not believed (per-client rate limits depend on it).
-    "NUM_PROXIES": int(os.environ["DJANGO_NUM_PROXIES"]) if os.environ.get("DJANGO_NUM_PROXIES") else None,
+    # 0 (the default) trusts no proxy: a client's own X-Forwarded-For is never believed.
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
     # Token logins per client address (django-axes also locks a username after failures).
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/min")},
 }

@@ -196,6 +196,11 @@ class RegionAdminModelAdmin(admin.ModelAdmin):
     autocomplete_fields = ["region"]
     raw_id_fields = ["user"]
 
+    def save_model(self, request, obj, form, change):
+        # Through the service, which also lets the account into the admin (is_staff).
+        binding = services.region_admin_assign(user=obj.user, region=obj.region)
+        obj.pk = binding.pk
+
     def has_module_permission(self, request):
         return request.user.is_superuser
 

@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -170,7 +171,14 @@ def export_jobs_requeue_stale(*, now: dt.datetime | None = None) -> int:
     ids = list(
         ExportJob.objects.filter(status=ExportStatus.RUNNING, heartbeat_at__lt=stale).values_list("pk", flat=True)
     )
-    ids += list(ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True))
+    # A queued job is sent again once per stale period (heartbeat_at records the last send),
+    # so a backlog on a slow queue does not grow by one copy a minute.
+    queued = ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=stale).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    )
+    queued_ids = list(queued.values_list("pk", flat=True))
+    ExportJob.objects.filter(pk__in=queued_ids).update(heartbeat_at=now)
+    ids += queued_ids
     for pk in ids:
         dispatch(pk)
     return len(ids)

@@ -68,3 +68,25 @@ def test_token_endpoint_is_rate_limited_per_client(victim, api_client, settings)
     # then: the fourth within the minute is refused
     assert codes[:3] == [400, 400, 400]
     assert codes[3] == 429
+
+
+def test_a_forged_forwarded_for_header_does_not_buy_a_fresh_budget(victim, api_client, settings):
+    # given: a low login rate, no proxy configured (the default)
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import ScopedRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "2/min"}}
+    api_settings.reload()
+    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    try:
+        codes = [
+            api_client.post(
+                "/api/v1/auth/token/", {"username": f"n{i}", "password": "x"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+            ).status_code
+            for i in range(3)
+        ]
+    finally:
+        api_settings.reload()
+        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    # then: the header is ignored, the third attempt is refused all the same
+    assert codes == [400, 400, 429]

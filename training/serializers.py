@@ -277,6 +277,7 @@ class CompleteResultSerializer(serializers.Serializer):
     completed = serializers.IntegerField()
     no_show = serializers.IntegerField()
     excused = serializers.IntegerField()
+    waitlist_cancelled = serializers.IntegerField(help_text="仍在候补、随结业取消的人数")
 
 
 # --- enrollments ------------------------------------------------------------------------------

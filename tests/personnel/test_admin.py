@@ -92,3 +92,18 @@ def test_add_inspector_through_admin_uses_the_service(browser, city_admin, regio
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Inspector.objects.get(name="新人").region == regions["qiaoxi"]
+
+
+def test_binding_a_region_admin_in_the_admin_lets_them_in(browser, superuser, regions):
+    # given
+    from tests.factories import UserFactory
+
+    newcomer = UserFactory(username="newcomer", is_staff=False)
+    browser.force_login(superuser)
+    # when
+    response = browser.post("/admin/personnel/regionadmin/add/", {"user": newcomer.pk, "region": regions["ts"].pk})
+    # then
+    assert response.status_code == 302, response.content.decode()[:500]
+    newcomer.refresh_from_db()
+    assert newcomer.is_staff
+    assert newcomer.region_admin.region == regions["ts"]

@@ -370,3 +370,19 @@ def test_running_a_finished_job_again_changes_nothing(regions, city_admin, ask):
     assert again is None
     job.refresh_from_db()
     assert (job.file.name, job.finished_at, job.attempts) == (name, finished, 1)
+
+
+def test_a_queued_job_is_sent_again_once_per_stale_period_not_every_sweep(regions, city_admin, client_for, monkeypatch):
+    # given: a job still waiting on a slow queue (the sends are recorded, not run)
+    sent = []
+    monkeypatch.setattr(services, "dispatch", sent.append)
+    job = job_of(client_for(city_admin).post(URL, {"kind": "yearly_totals", "year": Y}, format="json"))
+    stale = dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    late = job.created_at + stale + dt.timedelta(seconds=1)
+    # when: the sweep runs every minute
+    counts = [services.export_jobs_requeue_stale(now=late + dt.timedelta(seconds=60 * i)) for i in range(3)]
+    # then: sent when it became stale, and not again until a stale period later
+    # (the creation's own send is a commit callback, which never runs inside a test transaction)
+    assert counts[0] == 1
+    assert counts[1] == (1 if settings.EXPORT_STALE_SECONDS < 60 else 0)
+    assert sent.count(job.pk) == sum(counts)

@@ -113,11 +113,7 @@ class Batch(TimeStamped):
         indexes = [models.Index(fields=["year", "status"], name="batch_year_status")]
 
     def __str__(self):
-        return _("%(year)d年第%(number)d批 %(title)s") % {
-            "year": self.year,
-            "number": self.number,
-            "title": self.course.title,
-        }
+        return f"{self.label} {self.course.title}"
 
     @property
     def days(self) -> int:
@@ -125,7 +121,9 @@ class Batch(TimeStamped):
 
     @property
     def label(self) -> str:
-        return _("%(year)d年第%(number)d批") % {"year": self.year, "number": self.number}
+        # Year and number may be blank on an admin form (the service fills them in); a form
+        # shown again with its errors still needs a title.
+        return _("%(year)s年第%(number)s批") % {"year": self.year or "", "number": self.number or ""}
 
 
 class EnrollmentStatus(models.TextChoices):

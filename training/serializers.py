@@ -353,14 +353,19 @@ class InspectorHoursSerializer(InspectorBriefSerializer):
 
 
 class HoursFilterSerializer(serializers.Serializer):
-    year = serializers.IntegerField(required=False, default=current_year, label=_("年度（默认今年）"))
+    # Bounded: the year becomes a date range in the query (year 0 or 10**10 is a 500 there).
+    year = serializers.IntegerField(
+        required=False, default=current_year, min_value=2000, max_value=2100, label=_("年度（默认今年）")
+    )
     region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（含下级）"))
     sector = serializers.ChoiceField(choices=Sector.choices, required=False, label=_("行业"))
     met = serializers.BooleanField(required=False, allow_null=True, default=None, label=_("是否达标"))
 
 
 class YearRegionFilterSerializer(serializers.Serializer):
-    year = serializers.IntegerField(required=False, default=current_year, label=_("年度（默认今年）"))
+    year = serializers.IntegerField(
+        required=False, default=current_year, min_value=2000, max_value=2100, label=_("年度（默认今年）")
+    )
     region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（含下级）"))
 
 

@@ -64,3 +64,18 @@ bench: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles bench/out
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +
+
+# Load on gunicorn + PostgreSQL (database `bench_load`, seeded by seed_demo): /api/v1/me/ and
+# the verify API against bare Django views sending the same SQL, driven by Debian's wrk
+# (installed here when missing); about 3 minutes. Appends its figures to bench/README.md.
+.PHONY: bench-load bench-enroll-storm
+BENCH_LOAD_ARGS ?= --readme
+bench-load: venv
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) -m bench.load $(BENCH_LOAD_ARGS)
+
+# 1,000 concurrent enroll calls over HTTP on a batch of 100 seats (gunicorn + PostgreSQL, database
+# `bench_enroll_storm`, created anew); checks 100 enrolled, 900 waitlisted in order, no 5xx.
+BENCH_ENROLL_STORM_ARGS ?= --readme
+bench-enroll-storm: venv
+	$(PY) -m bench.enroll_storm $(BENCH_ENROLL_STORM_ARGS)

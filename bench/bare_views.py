@@ -1,0 +1,73 @@
+"""The baselines of ``bench.load``: plain Django function views, no REST framework.
+
+Each runs the very same SQL as its project twin (``bench.load`` checks that, statement by
+statement, before it starts the server) and answers with ``JsonResponse``:
+
+- ``bare_me`` (``/bare/me/``) is ``/api/v1/me/`` without DRF: the token is looked up with
+  the query ``TokenAuthentication`` sends, then ``exams.me.inspector_dashboard`` assembles
+  the data, and the two URLs the serializer adds are added by hand.
+- ``bare_verify`` (``/bare/verify/<number>/``) is ``/api/v1/certificates/verify/<number>/``
+  without DRF and without the per-client rate limit: ``exams.selectors.certificate_verify``
+  and ``JsonResponse``.
+
+What the project's views pay on top is what the load benchmark measures: ``APIView``
+dispatch, content negotiation, the authentication, permission and throttle classes,
+the serializers and the renderer. Mounted only by ``bench.settings_load``.
+"""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from rest_framework.authtoken.models import Token
+
+from config.errors import NotFound
+from exams.me import inspector_dashboard
+from exams.qr import verify_url
+from exams.selectors import certificate_verify
+
+# What DRF's JSONRenderer writes: UTF-8 as is, no spaces.
+JSON_OPTIONS = {"ensure_ascii": False, "separators": (",", ":")}
+
+
+def _json(data, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, encoder=DjangoJSONEncoder, json_dumps_params=JSON_OPTIONS)
+
+
+def _token_user(request):
+    """The user of an ``Authorization: Token <key>`` header, or None (same query as DRF)."""
+    keyword, _sep, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if keyword != "Token" or not key:
+        return None
+    try:
+        token = Token.objects.select_related("user").get(key=key)
+    except Token.DoesNotExist:
+        return None
+    return token.user if token.user.is_active else None
+
+
+@require_GET
+def bare_me(request):
+    user = _token_user(request)
+    if user is None:
+        return _json({"code": "not_authenticated"}, status=401)
+    try:
+        data = inspector_dashboard(actor=user)
+    except NotFound:
+        return _json({"code": "not_found"}, status=404)
+    certificate = data["certificate"]
+    if certificate is not None:
+        certificate["verify_url"] = verify_url(request, certificate["number"])
+    data["calendar_url"] = request.build_absolute_uri(data.pop("calendar_path"))
+    return _json(data)
+
+
+@require_GET
+def bare_verify(request, number: str):
+    found = certificate_verify(number=number)
+    if found is None:
+        return _json({"code": "not_found"}, status=404)
+    response = _json(found)
+    response["Cache-Control"] = "no-cache, no-store, max-age=0"
+    return response

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -100,6 +101,8 @@ class CertificateVerifyAPIView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [VerifyRateThrottle]
+    # JSON only: no content negotiation on the busiest anonymous endpoint.
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         operation_id="certificates_verify",
@@ -114,7 +117,9 @@ class CertificateVerifyAPIView(APIView):
         found = certificate_verify(number=number)
         if found is None:
             raise NotFound(_("未找到该证号。"))
-        response = Response(VerifySerializer(found).data)
+        # certificate_verify already returns exactly the public fields (VerifySerializer
+        # documents them for the schema); the renderer writes the dates as ISO strings.
+        response = Response(found)
         response["Cache-Control"] = "no-cache, no-store, max-age=0"
         return response
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run as modules: ``.venv/bin/python -m bench.<name>`` (see bench/README.md)."""

@@ -44,26 +44,43 @@ from .serializers import (
 
 ID = r"\d+"
 
-ScoreImportResultSerializer = inline_serializer(
-    "ScoreImportResult",
+
+# One class for the row, so both responses share one schema component.
+ImportErrorRow = type(
+    inline_serializer(
+        "ScoreImportError",
+        fields={
+            "row": serializers.IntegerField(),
+            "column": serializers.CharField(),
+            "message": serializers.CharField(),
+        },
+    )
+)
+
+
+def _score_import_fields(*, required: bool) -> dict:
+    return {
+        "ok": serializers.BooleanField(required=required),
+        "dry_run": serializers.BooleanField(required=required),
+        "total": serializers.IntegerField(required=required),
+        "created": serializers.IntegerField(required=required),
+        "updated": serializers.IntegerField(required=required),
+        "unchanged": serializers.IntegerField(required=required),
+        "absent": serializers.IntegerField(required=required),
+        "certificates": serializers.IntegerField(required=required),
+        "errors": ImportErrorRow(many=True, required=required),
+    }
+
+
+ScoreImportResultSerializer = inline_serializer("ScoreImportResult", fields=_score_import_fields(required=True))
+# A 400 is the error envelope; a file that was read but has errors adds the result to it.
+ScoreImportRefusedSerializer = inline_serializer(
+    "ScoreImportRefused",
     fields={
-        "ok": serializers.BooleanField(),
-        "dry_run": serializers.BooleanField(),
-        "total": serializers.IntegerField(),
-        "created": serializers.IntegerField(),
-        "updated": serializers.IntegerField(),
-        "unchanged": serializers.IntegerField(),
-        "absent": serializers.IntegerField(),
-        "certificates": serializers.IntegerField(),
-        "errors": inline_serializer(
-            "ScoreImportError",
-            fields={
-                "row": serializers.IntegerField(),
-                "column": serializers.CharField(),
-                "message": serializers.CharField(),
-            },
-            many=True,
-        ),
+        "code": serializers.CharField(),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(),
+        **_score_import_fields(required=False),
     },
 )
 
@@ -210,7 +227,7 @@ class SittingViewSet(
         request={"multipart/form-data": ScoreImportSerializer},
         responses={
             200: OpenApiResponse(ScoreImportResultSerializer, description="导入成功（或校验通过的试运行）"),
-            400: OpenApiResponse(ScoreImportResultSerializer, description="有错误，未写入任何数据"),
+            400: OpenApiResponse(ScoreImportRefusedSerializer, description="有错误，未写入任何数据"),
             403: OpenApiResponse(description="无导入权限"),
         },
     )
@@ -328,7 +345,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return super().list(request, *args, **kwargs)
 
     @extend_schema(responses={200: ResultChangeSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole history, not a page
     def history(self, request, pk=None):
         """Every change of the recorded score: old and new values, who and when."""
         changes = selectors.result_history(actor=request.user, result_id=pk)
@@ -425,7 +442,7 @@ class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(body)
 
     @extend_schema(responses={200: CertificateEventSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole log, not a page
     def events(self, request, pk=None):
         """The certificate's event log, oldest first."""
         events = selectors.certificate_events(actor=request.user, certificate_id=pk)

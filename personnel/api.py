@@ -19,24 +19,40 @@ from .serializers import (
     RosterImportSerializer,
 )
 
-ImportResultSerializer = inline_serializer(
-    "RosterImportResult",
+# One class for the row, so both responses share one schema component.
+ImportErrorRow = type(
+    inline_serializer(
+        "RosterImportError",
+        fields={
+            "row": serializers.IntegerField(),
+            "column": serializers.CharField(),
+            "message": serializers.CharField(),
+        },
+    )
+)
+
+
+def _import_result_fields(*, required: bool) -> dict:
+    return {
+        "ok": serializers.BooleanField(required=required),
+        "dry_run": serializers.BooleanField(required=required),
+        "total": serializers.IntegerField(required=required),
+        "created": serializers.IntegerField(required=required),
+        "updated": serializers.IntegerField(required=required),
+        "unchanged": serializers.IntegerField(required=required),
+        "errors": ImportErrorRow(many=True, required=required),
+    }
+
+
+ImportResultSerializer = inline_serializer("RosterImportResult", fields=_import_result_fields(required=True))
+# A 400 is the error envelope; a file that was read but has errors adds the result to it.
+ImportRefusedSerializer = inline_serializer(
+    "RosterImportRefused",
     fields={
-        "ok": serializers.BooleanField(),
-        "dry_run": serializers.BooleanField(),
-        "total": serializers.IntegerField(),
-        "created": serializers.IntegerField(),
-        "updated": serializers.IntegerField(),
-        "unchanged": serializers.IntegerField(),
-        "errors": inline_serializer(
-            "RosterImportError",
-            fields={
-                "row": serializers.IntegerField(),
-                "column": serializers.CharField(),
-                "message": serializers.CharField(),
-            },
-            many=True,
-        ),
+        "code": serializers.CharField(),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(),
+        **_import_result_fields(required=False),
     },
 )
 
@@ -115,7 +131,7 @@ class InspectorViewSet(
         request={"multipart/form-data": RosterImportSerializer},
         responses={
             200: OpenApiResponse(ImportResultSerializer, description="导入成功（或校验通过的试运行）"),
-            400: OpenApiResponse(ImportResultSerializer, description="有错误，未写入任何数据"),
+            400: OpenApiResponse(ImportRefusedSerializer, description="有错误，未写入任何数据"),
             403: OpenApiResponse(description="无导入权限"),
         },
     )

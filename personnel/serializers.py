@@ -8,7 +8,7 @@ from .selectors import can_see_full_national_id
 
 
 class RegionSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)  # the province has none
     level_display = serializers.CharField(source="get_level_display", read_only=True)
 
     class Meta:

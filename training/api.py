@@ -309,7 +309,7 @@ class EnrollmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={200: EnrollmentEventSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole trail, not a page
     def events(self, request, pk=None):
         """The audit trail: who did what to this enrollment, oldest first."""
         enrollment = self.get_object()

@@ -106,10 +106,17 @@ class BatchCountsSerializer(serializers.Serializer):
     no_show = serializers.IntegerField(source="no_show_count")
 
 
+def _sector_or_blank():
+    """A batch's sector: blank is a batch for every sector (综合). Declared, because a
+    read-only model field loses allow_blank and the schema would leave "" out."""
+    return serializers.ChoiceField(choices=Sector.choices, allow_blank=True, read_only=True)
+
+
 class BatchOutputSerializer(serializers.ModelSerializer):
     label = serializers.CharField(read_only=True)
     course = CourseBriefSerializer(read_only=True)
     region = RegionBriefSerializer(read_only=True)
+    sector = _sector_or_blank()
     sector_display = serializers.SerializerMethodField()
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     days = serializers.IntegerField(read_only=True)
@@ -148,6 +155,7 @@ class BatchBriefSerializer(serializers.ModelSerializer):
     label = serializers.CharField(read_only=True)
     course = CourseBriefSerializer(read_only=True)
     region = RegionBriefSerializer(read_only=True)
+    sector = _sector_or_blank()
 
     class Meta:
         model = Batch

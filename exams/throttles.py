@@ -15,9 +15,9 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 class VerifyRateThrottle(SimpleRateThrottle):
-    """A fixed-window counter: one ``add`` and one ``incr`` per request (SET NX + INCR on
-    Redis) instead of reading and writing a pickled list of timestamps. The public verify
-    endpoint is the busiest anonymous one, so its limiter must cost little."""
+    """A fixed-window counter (one Redis round trip per request) instead of DRF's pickled
+    list of timestamps read and written back. The public verify endpoint is the busiest
+    anonymous one, so its limiter must cost little."""
 
     scope = "verify"
 
@@ -29,13 +29,7 @@ class VerifyRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         key = f"{self.key}:{window}"
         self.window_ends = (window + 1) * self.duration
-        # add() only sets a missing key; the timeout outlives the window a little.
-        cache.add(key, 0, timeout=int(self.duration) + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=int(self.duration) + 1)
-            count = 1
+        count = _count(key, ttl=int(self.duration) + 1)
         return count <= self.num_requests
 
     def wait(self) -> float | None:
@@ -55,6 +49,26 @@ class VerifyRateThrottle(SimpleRateThrottle):
         if api_settings.NUM_PROXIES is None:
             return request.META.get("REMOTE_ADDR") or ""
         return super().get_ident(request)
+
+
+def _count(key: str, *, ttl: int) -> int:
+    """Add one to a window's counter and return it: on Redis one round trip (INCR and
+    EXPIRE NX in a pipeline); on other caches add() then incr()."""
+    from django.core.cache.backends.redis import RedisCache
+
+    if isinstance(cache, RedisCache):
+        full_key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(full_key, write=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, ttl, nx=True)
+        return int(pipe.execute()[0])
+    cache.add(key, 0, timeout=ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=ttl)
+        return 1
 
 
 def verify_allowed(request) -> tuple[bool, int | None]:

@@ -29,6 +29,9 @@ from .models import (
 )
 
 SCORE = {"max_digits": 6, "decimal_places": 1}
+# An id past what a BigAutoField holds is a 500 in a lookup (SQLite OverflowError,
+# PostgreSQL out of range): refused as a 400 instead.
+ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
 def _actor(context):
@@ -147,7 +150,7 @@ class SittingInputSerializer(serializers.Serializer):
 
 
 class SittingFilterSerializer(serializers.Serializer):
-    exam = serializers.IntegerField(required=False, min_value=1, label=_("考试"))
+    exam = serializers.IntegerField(required=False, **ID, label=_("考试"))
     status = serializers.ChoiceField(choices=SittingStatus.choices, required=False, label=_("状态"))
     year = serializers.IntegerField(required=False, min_value=2000, max_value=2100, label=_("年度"))
 
@@ -167,7 +170,7 @@ class ScoreValueField(serializers.Field):
 
 
 class GridRowInputSerializer(serializers.Serializer):
-    inspector = serializers.IntegerField(label=_("考生（执法人员 id）"))
+    inspector = serializers.IntegerField(**ID, label=_("考生（执法人员 id）"))
     scores = serializers.DictField(
         child=ScoreValueField(allow_null=True), required=False, default=dict, label=_("分项成绩（科目 id: 分数）")
     )
@@ -234,9 +237,9 @@ class ResultOutputSerializer(serializers.ModelSerializer):
 
 
 class ResultFilterSerializer(serializers.Serializer):
-    sitting = serializers.IntegerField(required=False, min_value=1, label=_("场次"))
-    exam = serializers.IntegerField(required=False, min_value=1, label=_("考试"))
-    inspector = serializers.IntegerField(required=False, min_value=1, label=_("考生"))
+    sitting = serializers.IntegerField(required=False, **ID, label=_("场次"))
+    exam = serializers.IntegerField(required=False, **ID, label=_("考试"))
+    inspector = serializers.IntegerField(required=False, **ID, label=_("考生"))
     passed = serializers.BooleanField(required=False, allow_null=True, default=None, label=_("合格"))
     absent = serializers.BooleanField(required=False, allow_null=True, default=None, label=_("缺考"))
     year = serializers.IntegerField(required=False, min_value=2000, max_value=2100, label=_("年度"))

@@ -28,6 +28,9 @@ def current_year() -> int:
 
 
 REGION_CODE = r"^\d{6}$"
+# Ids and counts are bounded by what the columns hold: past that, a lookup is a 500 on
+# SQLite (OverflowError) and PostgreSQL (out of range), not a 400.
+ID_MAX = 2**63 - 1  # BigAutoField
 
 
 # --- courses ----------------------------------------------------------------------------------
@@ -171,7 +174,7 @@ class CourseCodeField(serializers.SlugRelatedField):
 class BatchInputSerializer(serializers.Serializer):
     course = CourseCodeField(label=_("课程编号"))
     year = serializers.IntegerField(required=False, min_value=2000, max_value=2100, label=_("年度（默认取开始日期）"))
-    number = serializers.IntegerField(required=False, min_value=1, label=_("批次（默认下一个）"))
+    number = serializers.IntegerField(required=False, min_value=1, max_value=32767, label=_("批次（默认下一个）"))
     sector = serializers.ChoiceField(
         choices=Sector.choices, required=False, allow_blank=True, label=_("面向行业（留空为综合）")
     )
@@ -179,7 +182,7 @@ class BatchInputSerializer(serializers.Serializer):
     starts_on = serializers.DateField(label=_("开始日期"))
     ends_on = serializers.DateField(label=_("结束日期"))
     place = serializers.CharField(max_length=200, required=False, allow_blank=True, label=_("地点"))
-    capacity = serializers.IntegerField(min_value=1, label=_("名额"))
+    capacity = serializers.IntegerField(min_value=1, max_value=2_147_483_647, label=_("名额"))
     enrollment_deadline = serializers.DateField(label=_("报名截止日期"))
     status = serializers.ChoiceField(
         choices=[(BatchStatus.DRAFT.value, BatchStatus.DRAFT.label), (BatchStatus.OPEN.value, BatchStatus.OPEN.label)],
@@ -219,7 +222,10 @@ class BulkEnrollInputSerializer(serializers.Serializer):
     sector = serializers.ChoiceField(choices=Sector.choices, required=False, label=_("行业（默认取批次行业）"))
     region = serializers.RegexField(REGION_CODE, required=False, label=_("地区代码（默认组织单位，含下级）"))
     inspectors = serializers.ListField(
-        child=serializers.IntegerField(), required=False, allow_empty=False, label=_("只报这些人员（ID）")
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        allow_empty=False,
+        label=_("只报这些人员（ID）"),
     )
 
 
@@ -323,8 +329,8 @@ class EnrollmentOutputSerializer(serializers.ModelSerializer):
 
 
 class EnrollmentFilterSerializer(serializers.Serializer):
-    inspector = serializers.IntegerField(required=False, label=_("执法人员ID"))
-    batch = serializers.IntegerField(required=False, label=_("批次ID"))
+    inspector = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, label=_("执法人员ID"))
+    batch = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, label=_("批次ID"))
     status = serializers.ChoiceField(choices=EnrollmentStatus.choices, required=False, label=_("状态"))
     year = serializers.IntegerField(required=False, label=_("年度"))
 

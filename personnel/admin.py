@@ -41,6 +41,11 @@ class RegionLevelFilter(admin.SimpleListFilter):
     title = _("所属地区")
     parameter_name = "region_code"
 
+    def value(self):
+        # The code as typed reaches the database; PostgreSQL refuses a NUL in it (a 500).
+        code = super().value()
+        return code.replace("\x00", "") if code else code
+
     def lookups(self, request, model_admin):
         regions = region_list(actor=request.user).filter(level__in=["province", "city"]).order_by("path")
         return [(r.code, ("　" * r.depth) + r.name) for r in regions]

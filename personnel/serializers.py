@@ -60,7 +60,17 @@ class InspectorOutputSerializer(serializers.ModelSerializer):
         return obj.masked_national_id
 
 
-class RegionCodeField(serializers.SlugRelatedField):
+class CodeField(serializers.SlugRelatedField):
+    """A row named by its code, looked up as typed. PostgreSQL refuses a NUL in a query
+    (a 500); no code has one, so it is simply not found."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", ""))
+        return super().to_internal_value(data)
+
+
+class RegionCodeField(CodeField):
     def __init__(self, **kwargs):
         super().__init__(slug_field="code", queryset=Region.objects.all(), **kwargs)
 

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from personnel.models import Sector
-from personnel.serializers import InspectorOutputSerializer, RegionBriefSerializer, RegionCodeField
+from personnel.serializers import CodeField, InspectorOutputSerializer, RegionBriefSerializer, RegionCodeField
 
 from .models import (
     THREE_SYSTEMS,
@@ -166,7 +166,7 @@ class BatchBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CourseCodeField(serializers.SlugRelatedField):
+class CourseCodeField(CodeField):
     def __init__(self, **kwargs):
         super().__init__(slug_field="code", queryset=Course.objects.all(), **kwargs)
 

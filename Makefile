@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 SERVICES_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 SERVICES_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv run migrate seed test lint test-services worker beat bench clean
+.PHONY: venv run migrate seed test lint test-services worker beat bench bench-export clean
 
 venv: $(STAMP)
 
@@ -60,6 +60,12 @@ beat: venv
 
 bench: venv
 	$(PY) -m bench.roster_import
+
+# The yearly workbook at 100k and 1M enrollments on PostgreSQL (database `bench`), against
+# bare xlsxwriter; about 15 minutes here. BENCH_EXPORT_ARGS="--rows 100000" for a quick run.
+BENCH_EXPORT_ARGS ?=
+bench-export: venv
+	$(PY) -m bench.export $(BENCH_EXPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles bench/out

@@ -215,10 +215,10 @@ def build_world(*, today: dt.date | None = None) -> World:
             holder=people["zhang"], region=r["changan"], actor=county, issued_on=_years_before(today, 5, 43)
         ),
         "wang": exams.certificate_issue(
-            holder=people["wang"], region=r["qiaoxi"], actor=sjz, issued_on=dt.date(2023, 3, 1)
+            holder=people["wang"], region=r["qiaoxi"], actor=sjz, issued_on=_years_before(today, 5, 700)
         ),
         "zhou": exams.certificate_issue(
-            holder=people["zhou"], region=r["sjz"], actor=sjz, issued_on=dt.date(2024, 5, 1)
+            holder=people["zhou"], region=r["sjz"], actor=sjz, issued_on=_years_before(today, 5, 1000)
         ),
         "zhao": exams.certificate_issue(
             holder=people["zhao"], region=r["lunan"], actor=ts, issued_on=_years_before(today, 5, 65)

@@ -197,7 +197,9 @@ def fuzz_world(db, _in_process, tmp_path, settings):
     result = exams.result_record(
         sitting=sitting, inspector=me, actor=admin, scores={str(parts[0].pk): "30", str(parts[1].pk): "40"}
     )
-    certificate = exams.certificate_issue(holder=colleague, region=other, actor=admin, issued_on=dt.date(2024, 1, 2))
+    certificate = exams.certificate_issue(
+        holder=colleague, region=other, actor=admin, issued_on=dt.date.today() - dt.timedelta(days=700)
+    )
     job = reports.export_job_create(actor=admin, kind="roster", year=start.year)
     reports.export_job_run(job_id=job.pk)
     rows = {

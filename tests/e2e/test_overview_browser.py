@@ -6,6 +6,7 @@ skipped with the reason when either is missing, failed instead under REQUIRE_SER
 A screenshot of the page is left in the test's tmp_path (``--basetemp`` to keep it).
 """
 
+import contextlib
 import datetime as dt
 import importlib.util
 import os
@@ -22,8 +23,9 @@ from tests.factories import InspectorFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import BatchStatus, EnrollmentStatus
 
-# Sync Playwright runs an event loop in this thread; Django's ORM (used by the fixtures
-# while live_server serves from another thread) would otherwise refuse to run.
+# Sync Playwright runs an event loop in this thread, and Django refuses ORM calls made while
+# one runs. The test does its database work before starting the browser (see chromium_page);
+# this covers anything that still reaches the ORM then.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,16 +57,18 @@ def _require_browser():
     pytest.skip(reason)
 
 
-@pytest.fixture
-def browser_page():
+@contextlib.contextmanager
+def chromium_page():
+    """A page in headless Chromium. Start it only once the test's database work is done:
+    while Playwright's event loop runs in this thread, an ORM call gets a connection of its
+    own that nothing closes (PostgreSQL then refuses to drop the test database)."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
         try:
-            yield page
+            yield browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
         finally:
             browser.close()
 
@@ -104,25 +108,31 @@ def city_year(regions):
     return year
 
 
-def test_city_admin_logs_in_and_sees_figures_and_charts(live_server, browser_page, city_admin, city_year, tmp_path):
+def test_city_admin_logs_in_and_sees_figures_and_charts(live_server, city_admin, city_year, tmp_path):
     # given: the city admin's password is known
+    _require_browser()
     city_admin.set_password(PASSWORD)
     city_admin.save()
     UserFactory(username="nobody")  # someone else exists; the page must not care
-    page = browser_page
+    username = city_admin.username
+    with chromium_page() as page:
+        _check_overview(page, live_server.url, username, city_year, tmp_path)
+
+
+def _check_overview(page, base: str, username: str, year: int, tmp_path) -> None:
     requested = []
     page.on("request", lambda request: requested.append(request.url))
 
     # when: they log in through the admin login and open the overview
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/overview/")
-    page.fill("#id_username", city_admin.username)
+    page.goto(f"{base}/admin/login/?next=/admin/overview/")
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(re.compile(r"/admin/overview/$"))
 
     # then: the key figures are there, last year against the year before
     heading = page.locator("h1").first.inner_text()
-    assert "统计概览" in heading and "石家庄市" in heading and str(city_year) in heading
+    assert "统计概览" in heading and "石家庄市" in heading and str(year) in heading
     card = page.locator('.overview-card[data-key="person_times"]')
     assert card.locator(".card-value").inner_text() == "27"  # 3 batches x 9 of the 12
     assert "同比" in card.locator(".card-change").inner_text()
@@ -141,7 +151,7 @@ def test_city_admin_logs_in_and_sees_figures_and_charts(live_server, browser_pag
     # and the page's own stylesheet came from the app, and no outside host was asked
     assert page.evaluate("getComputedStyle(document.querySelector('.overview-cards')).display") == "grid"
     assert any(url.endswith("/static/reports/overview.css") for url in requested)
-    assert all(url.startswith((live_server.url, "data:")) for url in requested), requested
+    assert all(url.startswith((base, "data:")) for url in requested), requested
 
     shot = tmp_path / "overview.png"
     page.screenshot(path=str(shot), full_page=True)

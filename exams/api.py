@@ -6,8 +6,8 @@ exams.services, scores through the one check in exams.imports.
 """
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from config.errors import AccessDenied, ValidationFailed
 from personnel import access
 from personnel.models import Region
+from personnel.serializers import import_result_schemas
 from training.selectors import batch_list
 
 from . import selectors, services
@@ -45,43 +46,9 @@ from .serializers import (
 ID = r"\d+"
 
 
-# One class for the row, so both responses share one schema component.
-ImportErrorRow = type(
-    inline_serializer(
-        "ScoreImportError",
-        fields={
-            "row": serializers.IntegerField(),
-            "column": serializers.CharField(),
-            "message": serializers.CharField(),
-        },
-    )
-)
-
-
-def _score_import_fields(*, required: bool) -> dict:
-    return {
-        "ok": serializers.BooleanField(required=required),
-        "dry_run": serializers.BooleanField(required=required),
-        "total": serializers.IntegerField(required=required),
-        "created": serializers.IntegerField(required=required),
-        "updated": serializers.IntegerField(required=required),
-        "unchanged": serializers.IntegerField(required=required),
-        "absent": serializers.IntegerField(required=required),
-        "certificates": serializers.IntegerField(required=required),
-        "errors": ImportErrorRow(many=True, required=required),
-    }
-
-
-ScoreImportResultSerializer = inline_serializer("ScoreImportResult", fields=_score_import_fields(required=True))
-# A 400 is the error envelope; a file that was read but has errors adds the result to it.
-ScoreImportRefusedSerializer = inline_serializer(
-    "ScoreImportRefused",
-    fields={
-        "code": serializers.CharField(),
-        "detail": serializers.CharField(),
-        "fields": serializers.DictField(),
-        **_score_import_fields(required=False),
-    },
+# The import answers, as for the roster: a result (200) or the envelope plus the result (400).
+ScoreImportResultSerializer, ScoreImportRefusedSerializer = import_result_schemas(
+    "ScoreImport", extra={"absent": int, "certificates": int}
 )
 
 

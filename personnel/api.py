@@ -1,5 +1,5 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -17,44 +17,11 @@ from .serializers import (
     RegionFilterSerializer,
     RegionSerializer,
     RosterImportSerializer,
+    import_result_schemas,
 )
 
-# One class for the row, so both responses share one schema component.
-ImportErrorRow = type(
-    inline_serializer(
-        "RosterImportError",
-        fields={
-            "row": serializers.IntegerField(),
-            "column": serializers.CharField(),
-            "message": serializers.CharField(),
-        },
-    )
-)
-
-
-def _import_result_fields(*, required: bool) -> dict:
-    return {
-        "ok": serializers.BooleanField(required=required),
-        "dry_run": serializers.BooleanField(required=required),
-        "total": serializers.IntegerField(required=required),
-        "created": serializers.IntegerField(required=required),
-        "updated": serializers.IntegerField(required=required),
-        "unchanged": serializers.IntegerField(required=required),
-        "errors": ImportErrorRow(many=True, required=required),
-    }
-
-
-ImportResultSerializer = inline_serializer("RosterImportResult", fields=_import_result_fields(required=True))
-# A 400 is the error envelope; a file that was read but has errors adds the result to it.
-ImportRefusedSerializer = inline_serializer(
-    "RosterImportRefused",
-    fields={
-        "code": serializers.CharField(),
-        "detail": serializers.CharField(),
-        "fields": serializers.DictField(),
-        **_import_result_fields(required=False),
-    },
-)
+# The import answers: a result (200) or the error envelope plus the result (400).
+ImportResultSerializer, ImportRefusedSerializer = import_result_schemas("RosterImport")
 
 
 class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -112,3 +112,42 @@ class InspectorFilterSerializer(serializers.Serializer):
 class RegionFilterSerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=RegionLevel.choices, required=False, label=_("级别"))
     parent = serializers.RegexField(r"^\d{6}$", required=False, label=_("上级地区代码"))
+
+
+def import_result_schemas(name: str, extra: dict | None = None):
+    """Schema components of a file import's answer: ``<name>Result`` (200) and
+    ``<name>Refused`` (400: the error envelope plus the result), sharing one
+    ``<name>Error`` row. Used by the roster and the score imports."""
+    from drf_spectacular.utils import inline_serializer
+
+    error_row = type(
+        inline_serializer(
+            f"{name}Error",
+            fields={
+                "row": serializers.IntegerField(),
+                "column": serializers.CharField(),
+                "message": serializers.CharField(),
+            },
+        )
+    )
+
+    def fields(*, required: bool) -> dict:
+        base = {
+            key: serializers.BooleanField(required=required)
+            if key in ("ok", "dry_run")
+            else serializers.IntegerField(required=required)
+            for key in ("ok", "dry_run", "total", "created", "updated", "unchanged", *(extra or {}))
+        }
+        return {**base, "errors": error_row(many=True, required=required)}
+
+    result = inline_serializer(f"{name}Result", fields=fields(required=True))
+    refused = inline_serializer(
+        f"{name}Refused",
+        fields={
+            "code": serializers.CharField(),
+            "detail": serializers.CharField(),
+            "fields": serializers.DictField(),
+            **fields(required=False),
+        },
+    )
+    return result, refused

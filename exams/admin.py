@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import AccessDenied, DomainError, NotFound, ValidationFailed
@@ -316,7 +316,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
             except DomainError as exc:
                 messages.error(request, f"{sitting}：{_describe(exc)}")
         if done:
-            messages.success(request, _t("已更新 %(n)d 个场次。") % {"n": done})
+            messages.success(request, gettext("已更新 %(n)d 个场次。") % {"n": done})
 
     @admin.action(description=_("开始录入成绩"))
     def start_grading(self, request, queryset):
@@ -390,7 +390,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
             if outcome is not None and outcome.ok:
                 messages.success(
                     request,
-                    _t("成绩已保存：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，发证 %(k)d 本。")
+                    gettext("成绩已保存：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，发证 %(k)d 本。")
                     % {"c": outcome.created, "u": outcome.updated, "n": outcome.unchanged, "k": outcome.certificates},
                 )
                 return redirect("admin:exams_sitting_grid", sitting.pk)
@@ -404,12 +404,12 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
                     row["errors"].append(f"{prefix}：{error.message}" if prefix else error.message)
                 messages.error(
                     request,
-                    _t("有 %(n)d 处错误，未写入任何成绩；请按行修改后重新保存。") % {"n": len(outcome.errors)},
+                    gettext("有 %(n)d 处错误，未写入任何成绩；请按行修改后重新保存。") % {"n": len(outcome.errors)},
                 )
         context = self._page(
             request,
             sitting,
-            _t("成绩录入：%(s)s") % {"s": sitting},
+            gettext("成绩录入：%(s)s") % {"s": sitting},
             parts=parts,
             rows=rows,
             editable=editable,
@@ -434,7 +434,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
             if result.ok and not result.dry_run:
                 messages.success(
                     request,
-                    _t("导入完成：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，缺考 %(a)d 人，发证 %(k)d 本。")
+                    gettext("导入完成：新增 %(c)d 条，修改 %(u)d 条，未变 %(n)d 条，缺考 %(a)d 人，发证 %(k)d 本。")
                     % {
                         "c": result.created,
                         "u": result.updated,
@@ -447,7 +447,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
         context = self._page(
             request,
             sitting,
-            _t("导入成绩：%(s)s") % {"s": sitting},
+            gettext("导入成绩：%(s)s") % {"s": sitting},
             form=form,
             result=result,
             headers=expected_headers(sitting),
@@ -531,14 +531,14 @@ def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
             if row["errors"]:
                 problems.append(("inspector", None, row["errors"].pop()))
             elif not row["id_value"]:
-                problems.append(("inspector", None, _t("请填写身份证号")))
+                problems.append(("inspector", None, gettext("请填写身份证号")))
             elif inspector is None:
-                problems.append(("inspector", None, _t("未找到该身份证号的执法人员（或不在您的管辖范围内）")))
-            label = _t("新增第%(k)d行") % {"k": int(row["key"][1:]) + 1}
+                problems.append(("inspector", None, gettext("未找到该身份证号的执法人员（或不在您的管辖范围内）")))
+            label = gettext("新增第%(k)d行") % {"k": int(row["key"][1:]) + 1}
         else:
             if not typed:
                 if row["had_result"]:
-                    problems.append(("scores", None, _t("已录入的成绩不能清空；缺考请勾选“缺考”")))
+                    problems.append(("scores", None, gettext("已录入的成绩不能清空；缺考请勾选“缺考”")))
                 else:
                     continue  # not entered yet
             inspector = row["inspector"]
@@ -621,12 +621,12 @@ class ReviewForm(forms.Form):
 
 # verb: (label, the form that asks for what the service needs; None: a confirmation only)
 VERBS = {
-    "suspend": (_("暂扣"), TransitionForm),
-    "reinstate": (_("恢复"), TransitionForm),
-    "revoke": (_("吊销"), TransitionForm),
-    "return": (_("收回"), TransitionForm),
-    "renew": (_("换发"), None),
-    "review": (_("年审"), ReviewForm),
+    "suspend": (pgettext_lazy("certificate action", "暂扣"), TransitionForm),
+    "reinstate": (pgettext_lazy("certificate action", "恢复"), TransitionForm),
+    "revoke": (pgettext_lazy("certificate action", "吊销"), TransitionForm),
+    "return": (pgettext_lazy("certificate action", "收回"), TransitionForm),
+    "renew": (pgettext_lazy("certificate action", "换发"), None),
+    "review": (pgettext_lazy("certificate action", "年审"), ReviewForm),
 }
 
 
@@ -731,7 +731,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             except DomainError as exc:
                 self._refusal_to_form(request, form, exc, certificate)
             else:
-                messages.success(request, _t("证件 %(n)s 已%(v)s。") % {"n": certificate.number, "v": label})
+                messages.success(request, gettext("证件 %(n)s 已%(v)s。") % {"n": certificate.number, "v": label})
                 return redirect("admin:exams_certificate_change", certificate.pk)
         return self._transition_page(request, verb, [certificate], form)
 
@@ -740,7 +740,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": _t("%(v)s行政执法证") % {"v": label},
+            "title": gettext("%(v)s行政执法证") % {"v": label},
             "verb": verb,
             "verb_label": label,
             "certificates": certificates,
@@ -779,7 +779,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                     return self._transition_page(request, verb, certificates, form, action_name)
                 messages.error(request, f"{certificate.number}：{_describe(exc)}")
         if done:
-            messages.success(request, _t("已%(v)s %(n)d 本证件。") % {"v": label, "n": done})
+            messages.success(request, gettext("已%(v)s %(n)d 本证件。") % {"v": label, "n": done})
         return None
 
     @admin.action(description=_("暂扣所选证件"))

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from config.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from personnel.models import Inspector, InspectorStatus, Region
@@ -410,7 +411,7 @@ def certificate_suspend(*, certificate: Certificate, reason: str, actor) -> Cert
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
     if certificate.status != S.VALID:
-        raise _refuse(certificate, _("暂扣"))
+        raise _refuse(certificate, pgettext("certificate action", "暂扣"))
     return _move(certificate, S.SUSPENDED, Kind.SUSPENDED, actor, reason)
 
 
@@ -420,7 +421,7 @@ def certificate_reinstate(*, certificate: Certificate, reason: str, actor, today
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
     if certificate.status != S.SUSPENDED:
-        raise _refuse(certificate, _("恢复"))
+        raise _refuse(certificate, pgettext("certificate action", "恢复"))
     if certificate.valid_until < _today(today):
         raise Conflict(_("证件已过有效期，不能恢复，请重新考试取证。"), code="past_validity")
     return _move(certificate, S.VALID, Kind.REINSTATED, actor, reason)
@@ -433,7 +434,7 @@ def certificate_revoke(*, certificate: Certificate, reason: str, actor) -> Certi
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
     if certificate.status not in HELD:
-        raise _refuse(certificate, _("吊销"))
+        raise _refuse(certificate, pgettext("certificate action", "吊销"))
     return _move(certificate, S.REVOKED, Kind.REVOKED, actor, reason)
 
 
@@ -443,7 +444,7 @@ def certificate_return(*, certificate: Certificate, reason: str, actor) -> Certi
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
     if certificate.status not in HELD:
-        raise _refuse(certificate, _("收回"))
+        raise _refuse(certificate, pgettext("certificate action", "收回"))
     if certificate.holder.status not in (InspectorStatus.RETIRED, InspectorStatus.TRANSFERRED):
         raise Conflict(_("持证人仍在执法岗位，不能收回证件；请先变更其人员状态。"), code="holder_still_active")
     return _move(certificate, S.RETURNED, Kind.RETURNED, actor, reason or certificate.holder.get_status_display())
@@ -518,7 +519,7 @@ def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualR
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
     if certificate.status not in HELD:
-        raise _refuse(certificate, _("年审"))
+        raise _refuse(certificate, pgettext("certificate action", "年审"))
     if AnnualReview.objects.filter(certificate=certificate, year=year).exists():
         raise Conflict(_("%(y)d 年度已年审。") % {"y": year}, code="already_reviewed")
     system = actor if actor is not None else _system_actor()

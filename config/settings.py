@@ -260,6 +260,12 @@ EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 120)
 # The Celery queue export jobs go to (a deployment may give exports their own workers).
 EXPORT_QUEUE = os.environ.get("EXPORT_QUEUE", "celery")
+# On PostgreSQL an export's reads run in threads beside the writing, each on its own
+# connection (up to five per running export), in one shared read-only snapshot, with these
+# settings for their transactions: JIT compiles each big aggregate for seconds and saves
+# nothing here, and sorts of a million rows spill to disk at the default 4 MB work_mem.
+REPORTS_PARALLEL_READS = env_bool("REPORTS_PARALLEL_READS", True)
+REPORTS_DB_SESSION = {"jit": "off", "work_mem": os.environ.get("REPORTS_WORK_MEM", "64MB")}
 # Test hook for the worker-death test only: sleep this long at each progress step.
 EXPORT_STEP_DELAY_SECONDS = float(os.environ.get("EXPORT_STEP_DELAY_SECONDS", "0"))
 # Public certificate check (/verify/ and its API): lookups per client, page and API together.

@@ -21,6 +21,7 @@ from personnel.models import InspectorStatus, Sector
 from training.models import EnrollmentStatus
 
 from . import figures as f
+from .pipeline import Pipeline
 
 EXCEL_MAX_ROWS = 1_048_576
 SECTOR_LABELS = {s.value: str(s.label) for s in Sector}
@@ -63,8 +64,9 @@ class Book:
         self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
 
     def sheet(self, name: str, headers: list[tuple[str, int]], *, title: str | None = None, note: str | None = None):
-        """A sheet with a title line, an optional note, and a frozen header row."""
-        ws = self.wb.add_worksheet(name)
+        """A sheet with a title line, an optional note, and a frozen header row (on the
+        worksheet of that name when ``add_sheets`` made it already)."""
+        ws = self.wb.get_worksheet_by_name(name) or self.wb.add_worksheet(name)
         for col, (_label, width) in enumerate(headers):
             ws.set_column(col, col, width)
         row = 0
@@ -78,6 +80,12 @@ class Book:
             ws.write_string(row, col, label, self.header)
         ws.freeze_panes(row + 1, 0)
         return ws, row
+
+    def add_sheets(self, *names: str) -> None:
+        """Fix the tabs' order up front; the sheets can then be written in any order (each
+        one still top to bottom, as ``constant_memory`` wants)."""
+        for name in names:
+            self.wb.add_worksheet(name)
 
     def number(self, ws, row: int, col: int, value, kind: str = "int") -> None:
         if value is None:
@@ -98,31 +106,50 @@ class Book:
 
 
 def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = True, progress: Progress = _noop) -> dict:
-    """Write the six sheets for a year and a region scope to ``target`` (path or file)."""
+    """Write the six sheets for a year and a region scope to ``target`` (path or file).
+
+    The reads run beside the writing (``reports.pipeline``): the big sheets are written
+    first, from row streams, while the aggregates for the small ones are computed."""
     book = Book(target)
     counts = {}
     where = f"{scope.region.name}（{scope.region.code}）"
-    progress(0.02, "汇总")
-    _summary_sheet(book, scope, where)
-    progress(0.10, "分行业")
-    _sector_sheet(book, scope, actor, where)
-    progress(0.18, "分地区")
-    _region_sheet(book, scope, where)
-    progress(0.26, "分批次")
-    counts["batches"] = _batch_sheet(book, scope, where)
-    progress(0.32, "学时达标")
-    counts["inspectors"] = _hours_sheet(book, scope, where)
-    if include_detail:
-        progress(0.45, "明细")
-        counts["enrollments"] = _detail_sheets(book, scope, where, progress)
+    book.add_sheets("汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()))
+    with Pipeline() as reads:
+        report = f.Report(scope)
+        # Four readers: the small results in the order they are needed, and three row streams.
+        total, exams, prepared = reads.values(
+            "figures",
+            (lambda: f.detail_rows(scope).count()) if include_detail else (lambda: 0),
+            lambda: f.batch_exams(scope),
+            lambda: report.prepare(actor),
+        )
+        hours = reads.rows("hours", lambda: f.hours_rows(scope).iterator(chunk_size=2000))
+        if include_detail:
+            detail = reads.rows("detail", lambda: f.detail_rows(scope).iterator(chunk_size=2000))
+        batches = reads.rows("batches", lambda: f.by_batch(scope).iterator(chunk_size=2000))
+
+        progress(0.02, "学时达标")
+        counts["inspectors"] = _hours_sheet(book, scope, where, hours)
+        if include_detail:
+            progress(0.15, "明细")
+            counts["enrollments"] = _detail_sheets(book, scope, where, detail, total.get(), progress)
+        progress(0.86, "分批次")
+        counts["batches"] = _batch_sheet(book, scope, where, batches, exams.get())
+        progress(0.88, "汇总")
+        report = prepared.get()
+        _summary_sheet(book, scope, where, report)
+        progress(0.89, "分行业")
+        _sector_sheet(book, scope, actor, where, report)
+        progress(0.90, "分地区")
+        _region_sheet(book, scope, where, report)
     progress(0.92, "压缩保存")
     book.close()
     progress(1.0, "完成")
     return counts
 
 
-def _summary_sheet(book: Book, scope: f.Scope, where: str) -> None:
-    rows = f.summary(scope)
+def _summary_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> None:
+    rows = report.summary()
     headers = [("指标", 26), (f"{scope.year}年", 14), (f"{scope.year - 1}年", 14), ("同比", 12), ("说明", 40)]
     ws, top = book.sheet(
         "汇总",
@@ -180,8 +207,8 @@ def _write_group(book: Book, ws, r: int, c: int, row: dict) -> int:
     return c
 
 
-def _sector_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
-    rows = f.by_sector(scope, actor)
+def _sector_sheet(book: Book, scope: f.Scope, actor, where: str, report: f.Report) -> None:
+    rows = report.by_sector(actor)
     coverage_headers = []
     for label in ("公示制度", "全过程记录", "法制审核", "三项全部"):
         coverage_headers += [(f"{label}·已培训人数", 12), (f"{label}·覆盖率", 10)]
@@ -211,8 +238,8 @@ def _sector_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
     ws.insert_chart(top + len(rows) + 2, 0, chart)
 
 
-def _region_sheet(book: Book, scope: f.Scope, where: str) -> None:
-    rows = f.by_region(scope, include_own_office=True)
+def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> None:
+    rows = report.by_region(include_own_office=True)
     headers = [("排名", 6), ("地区", 22), ("级别", 6), *_group_headers()]
     chart_col = len(headers) + 1
     ws, top = book.sheet(
@@ -263,7 +290,7 @@ def _region_sheet(book: Book, scope: f.Scope, where: str) -> None:
         ws.insert_chart(top + 1, chart_col + 3, chart)
 
 
-def _batch_sheet(book: Book, scope: f.Scope, where: str) -> int:
+def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict) -> int:
     headers = [
         ("批次", 14),
         ("课程", 36),
@@ -282,8 +309,9 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str) -> int:
     ]
     ws, top = book.sheet("分批次", headers, title=f"{scope.year}年度分批次情况 · {where}")
     r = top
-    for batch in f.by_batch(scope).iterator(chunk_size=2000):
+    for batch in batches:
         r += 1
+        sat, passed = exams.get(batch.pk, (0, 0))
         ws.write_string(r, 0, f"{batch.year}年第{batch.number}批")
         ws.write_string(r, 1, batch.course.title)
         ws.write_string(r, 2, f.topic_label(batch))
@@ -296,13 +324,13 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str) -> int:
         ws.write_number(r, 9, batch.n_completed, book.int)
         ws.write_number(r, 10, batch.n_no_show, book.int)
         ws.write_number(r, 11, batch.n_waitlisted, book.int)
-        ws.write_number(r, 12, batch.n_sat or 0, book.int)
-        book.number(ws, r, 13, f._rate(batch.n_passed or 0, batch.n_sat or 0), "pct")
+        ws.write_number(r, 12, sat, book.int)
+        book.number(ws, r, 13, f._rate(passed, sat), "pct")
     ws.autofilter(top, 0, max(r, top), len(headers) - 1)
     return r - top
 
 
-def _hours_sheet(book: Book, scope: f.Scope, where: str) -> int:
+def _hours_sheet(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple]) -> int:
     headers = [
         ("姓名", 10),
         ("身份证号", 20),
@@ -317,7 +345,7 @@ def _hours_sheet(book: Book, scope: f.Scope, where: str) -> int:
     r = top
     write_string, write_number = ws.write_string, ws.write_number
     dec, mask = book.dec, idcard.mask
-    for name, national_id, region, sector, status, hours, required in f.hours_rows(scope).iterator(chunk_size=5000):
+    for name, national_id, region, sector, status, hours, required in rows:
         r += 1
         write_string(r, 0, name)
         write_string(r, 1, mask(national_id))
@@ -347,9 +375,7 @@ DETAIL_HEADERS = [
 ]
 
 
-def _detail_sheets(book: Book, scope: f.Scope, where: str, progress: Progress) -> int:
-    total = f.detail_rows(scope).count()
-    rows = f.detail_rows(scope).iterator(chunk_size=5000)
+def _detail_sheets(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple], total: int, progress) -> int:
     return write_detail(book, rows, total=total, title=f"{scope.year}年度报名明细 · {where}", progress=progress)
 
 
@@ -386,7 +412,7 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
         write_number(r, 11, float(hours), dec)
         written += 1
         if written % step == 0 and total:
-            progress(0.45 + 0.45 * written / total, "明细")
+            progress(0.15 + 0.7 * written / total, "明细")
     ws.autofilter(top, 0, max(r, top), len(DETAIL_HEADERS) - 1)
     return written
 
@@ -443,22 +469,24 @@ def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> in
         )
     )
     r = top
-    for name, nid, region, sector, position, status, number, cstatus, until, hours, req in rows.iterator(2000):
-        r += 1
-        ws.write_string(r, 0, name)
-        ws.write_string(r, 1, idcard.mask(nid))
-        ws.write_string(r, 2, region)
-        ws.write_string(r, 3, SECTOR_LABELS.get(sector, sector))
-        ws.write_string(r, 4, position or "")
-        ws.write_string(r, 5, STATUS_LABELS.get(status, status))
-        ws.write_string(r, 6, number or "")
-        ws.write_string(r, 7, CERT_LABELS.get(cstatus, "无证") if cstatus else "无证")
-        if until:
-            ws.write_datetime(r, 8, until, book.date)
-        else:
-            ws.write_blank(r, 8, None)
-        ws.write_number(r, 9, float(hours), book.dec)
-        ws.write_number(r, 10, float(req), book.dec)
+    with Pipeline() as reads:
+        stream = reads.rows("roster", lambda: rows.iterator(chunk_size=2000))
+        for name, nid, region, sector, position, status, number, cstatus, until, hours, req in stream:
+            r += 1
+            ws.write_string(r, 0, name)
+            ws.write_string(r, 1, idcard.mask(nid))
+            ws.write_string(r, 2, region)
+            ws.write_string(r, 3, SECTOR_LABELS.get(sector, sector))
+            ws.write_string(r, 4, position or "")
+            ws.write_string(r, 5, STATUS_LABELS.get(status, status))
+            ws.write_string(r, 6, number or "")
+            ws.write_string(r, 7, CERT_LABELS.get(cstatus, "无证") if cstatus else "无证")
+            if until:
+                ws.write_datetime(r, 8, until, book.date)
+            else:
+                ws.write_blank(r, 8, None)
+            ws.write_number(r, 9, float(hours), book.dec)
+            ws.write_number(r, 10, float(req), book.dec)
     ws.autofilter(top, 0, max(r, top), len(headers) - 1)
     progress(0.9, "压缩保存")
     book.close()

@@ -40,6 +40,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -599,39 +600,51 @@ def _certificates(cursor, rng, ids, now, inspector_rows, numbers) -> dict:
 
 
 class DbTimer:
-    """Seconds spent in the database: every statement (``execute_wrapper``) and every fetch of
-    its rows (Django's ``cursor_iter``, which server-side iterator chunks go through)."""
+    """Seconds spent in the database, in every thread: every statement (Django's
+    ``CursorWrapper``) and every fetch of its rows (Django's ``cursor_iter``, which
+    server-side iterator chunks go through). The export's readers run in threads of their
+    own, beside the writing, so this is the database work done, not time the export waited:
+    that is the pipeline's ``waited`` (recorded by ``installed`` as well)."""
 
     def __init__(self):
         self.execute = 0.0
         self.fetch = 0.0
         self.queries = 0
+        self.waited = 0.0
+        self.parallel = None
         self.slowest: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
 
     @property
     def seconds(self) -> float:
         return self.execute + self.fetch
 
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            took = time.perf_counter() - start
+    def _record(self, took: float, sql: str) -> None:
+        with self._lock:
             self.execute += took
             self.queries += 1
             self.slowest = sorted([*self.slowest, (round(took, 3), sql[:160])], reverse=True)[:12]
 
     @contextlib.contextmanager
     def installed(self):
-        from django.db import connection
+        from django.db.backends import utils
         from django.db.models.sql import compiler
 
-        original = compiler.cursor_iter
+        from reports import pipeline, xlsx
+
         timer = self
+        original_iter, original_execute = compiler.cursor_iter, utils.CursorWrapper._execute
+        original_pipeline = xlsx.Pipeline
+
+        def timed_execute(wrapper, sql, params, *ignored_wrappers):
+            start = time.perf_counter()
+            try:
+                return original_execute(wrapper, sql, params, *ignored_wrappers)
+            finally:
+                timer._record(time.perf_counter() - start, str(sql))
 
         def timed_cursor_iter(*args, **kwargs):
-            chunks = original(*args, **kwargs)
+            chunks = original_iter(*args, **kwargs)
             try:
                 while True:
                     start = time.perf_counter()
@@ -640,17 +653,30 @@ class DbTimer:
                     except StopIteration:
                         return
                     finally:
-                        timer.fetch += time.perf_counter() - start
+                        took = time.perf_counter() - start
+                        with timer._lock:
+                            timer.fetch += took
                     yield rows
             finally:
                 chunks.close()
 
+        class RecordedPipeline(pipeline.Pipeline):
+            def __exit__(self, *exc_info):
+                try:
+                    return super().__exit__(*exc_info)
+                finally:
+                    timer.waited += self.waited
+                    timer.parallel = self.parallel
+
         compiler.cursor_iter = timed_cursor_iter
+        utils.CursorWrapper._execute = timed_execute
+        xlsx.Pipeline = RecordedPipeline
         try:
-            with connection.execute_wrapper(self):
-                yield self
+            yield self
         finally:
-            compiler.cursor_iter = original
+            compiler.cursor_iter = original_iter
+            utils.CursorWrapper._execute = original_execute
+            xlsx.Pipeline = original_pipeline
 
 
 def _memory() -> dict:
@@ -706,6 +732,8 @@ def child_project(output: Path, profile: Path | None) -> dict:
         "db_seconds": timer.seconds,
         "db_execute_seconds": timer.execute,
         "db_fetch_seconds": timer.fetch,
+        "waited_seconds": timer.waited,
+        "parallel_reads": timer.parallel,
         "queries": timer.queries,
         "counts": counts,
         "rows": _sheet_rows(scope, actor, counts),
@@ -770,6 +798,7 @@ def build_cells(scope, actor) -> dict:
         (row["rank"], row["region"].name, f.region_level_label(row["region"]), *(row[k] for k in f.GROUP_FIGURES))
         for row in f.by_region(scope)
     ]
+    exams = f.batch_exams(scope)
     batches = [
         (
             f"{b.year}年第{b.number}批",
@@ -784,8 +813,8 @@ def build_cells(scope, actor) -> dict:
             b.n_completed,
             b.n_no_show,
             b.n_waitlisted,
-            b.n_sat or 0,
-            f._rate(b.n_passed or 0, b.n_sat or 0),
+            exams.get(b.pk, (0, 0))[0],
+            f._rate(exams.get(b.pk, (0, 0))[1], exams.get(b.pk, (0, 0))[0]),
         )
         for b in f.by_batch(scope).iterator(chunk_size=2000)
     ]
@@ -1053,8 +1082,14 @@ def run_size(rows: int, *, reuse: bool, profile: bool, repeat: int, workdir: Pat
     csv_run = run_child("csv", workdir, rows, False)
     print(_line("CSV of the detail", csv_run), flush=True)
     ratio = project["rows_per_s"] / bare["rows_per_s"]
-    db_share = project["db_seconds"] / project["seconds"]
-    print(f"   ratio (project rate / bare rate) {ratio:.2f} (goal >= {GOALS['ratio']}); DB share {db_share:.1%}")
+    # The database's share of the export's time: what the writer waited for it. The readers'
+    # own time (db_seconds, summed over threads) runs beside the writing and is reported too.
+    db_share = project["waited_seconds"] / project["seconds"]
+    db_work_share = project["db_seconds"] / project["seconds"]
+    print(
+        f"   ratio (project rate / bare rate) {ratio:.2f} (goal >= {GOALS['ratio']}); DB share {db_share:.1%} "
+        f"waited ({db_work_share:.1%} of the time as work beside the writing)"
+    )
     return {
         "rows": rows,
         "data": made,
@@ -1063,12 +1098,15 @@ def run_size(rows: int, *, reuse: bool, profile: bool, repeat: int, workdir: Pat
         "csv": csv_run,
         "ratio": round(ratio, 3),
         "db_share": round(db_share, 4),
+        "db_work_share": round(db_work_share, 4),
         "csv_speedup_over_project_detail": round(csv_run["rows_per_s"] / project["rows_per_s"], 1),
     }
 
 
 def _line(label: str, run: dict) -> str:
     db = f", DB {run['db_seconds']:.2f} s" if "db_seconds" in run else ""
+    if run.get("waited_seconds") is not None:
+        db += f" (waited for {run['waited_seconds']:.2f} s)"
     return (
         f"   {label:<30} {run['seconds']:8.1f} s {run['rows_per_s']:9,.0f} rows/s "
         f"peak RSS {run['peak_rss_mb']:7.1f} MB{db} (load {run['load_before']})"
@@ -1094,23 +1132,23 @@ def readme_block(report: dict) -> str:
         f"PostgreSQL {report.get('postgresql', '?')} with JIT {report['jit']}, xlsxwriter "
         f"{report['versions'].get('xlsxwriter')}; best of {report['repeat']} alternating runs per side)",
         "",
-        "| enrollments | side | seconds | rows/s | peak RSS MB | DB s (share) | ratio | load |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| enrollments | side | seconds | rows/s | peak RSS MB | DB waited s (share) | DB work s | ratio | load |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in report["sizes"]:
         p, b, c = s["project"], s["bare"], s["csv"]
         lines.append(
             f"| {s['rows']:,} | project (all sheets, {p['total_rows']:,} rows) | {p['seconds']:.1f} | "
-            f"{p['rows_per_s']:,.0f} | {p['peak_rss_mb']:.0f} | {p['db_seconds']:.1f} ({s['db_share']:.1%}) | "
-            f"{s['ratio']:.2f} | {p['load_before']} |"
+            f"{p['rows_per_s']:,.0f} | {p['peak_rss_mb']:.0f} | {p['waited_seconds']:.1f} ({s['db_share']:.1%}) | "
+            f"{p['db_seconds']:.1f} | {s['ratio']:.2f} | {p['load_before']} |"
         )
         lines.append(
             f"| {s['rows']:,} | bare xlsxwriter, same cells | {b['seconds']:.1f} | {b['rows_per_s']:,.0f} | "
-            f"{b['peak_rss_mb']:.0f} (lists {b['lists_rss_mb']:.0f}) | | | {b['load_before']} |"
+            f"{b['peak_rss_mb']:.0f} (lists {b['lists_rss_mb']:.0f}) | | | | {b['load_before']} |"
         )
         lines.append(
             f"| {s['rows']:,} | CSV of the detail | {c['seconds']:.1f} | {c['rows_per_s']:,.0f} | "
-            f"{c['peak_rss_mb']:.0f} | {c['db_seconds']:.1f} | | {c['load_before']} |"
+            f"{c['peak_rss_mb']:.0f} | | {c['db_seconds']:.1f} | | {c['load_before']} |"
         )
     v = report["verdict"]
     lines += [

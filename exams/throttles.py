@@ -7,9 +7,11 @@ the number space cannot be sped up by alternating between them.
 from __future__ import annotations
 
 import time
+import weakref
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -52,23 +54,34 @@ class VerifyRateThrottle(SimpleRateThrottle):
 
 
 def _count(key: str, *, ttl: int) -> int:
-    """Add one to a window's counter and return it: on Redis one round trip (INCR and
-    EXPIRE NX in a pipeline); on other caches add() then incr()."""
-    from django.core.cache.backends.redis import RedisCache
-
-    if isinstance(cache, RedisCache):
-        full_key = cache.make_and_validate_key(key)
-        client = cache._cache.get_client(full_key, write=True)
-        pipe = client.pipeline(transaction=False)
+    """Add one to a window's counter and return it: on Redis one round trip (SET NX with
+    the expiry, then INCR, in a pipeline); on other caches add() then incr()."""
+    # The backend itself: ``cache`` is a proxy, never an instance of RedisCache.
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        pipe = _redis_client(backend).pipeline(transaction=False)
+        pipe.set(full_key, 0, ex=ttl, nx=True)
         pipe.incr(full_key)
-        pipe.expire(full_key, ttl, nx=True)
-        return int(pipe.execute()[0])
-    cache.add(key, 0, timeout=ttl)
+        return int(pipe.execute()[1])
+    backend.add(key, 0, timeout=ttl)
     try:
-        return cache.incr(key)
+        return backend.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=ttl)
+        backend.add(key, 1, timeout=ttl)
         return 1
+
+
+# One redis.Redis per cache backend: Django's get_client() builds a new one on every call
+# (about as much CPU as the round trip itself); all share the backend's connection pool.
+_redis_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _redis_client(backend: RedisCache):
+    client = _redis_clients.get(backend)
+    if client is None:
+        client = _redis_clients[backend] = backend._cache.get_client(write=True)
+    return client
 
 
 def verify_allowed(request) -> tuple[bool, int | None]:

@@ -2,14 +2,17 @@
 rate limit per client, and the QR code's URL."""
 
 import datetime as dt
+import os
+import uuid
 
 import pytest
-from django.core.cache import cache
-from django.test import Client
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from exams import numbers, services
+from exams import numbers, services, throttles
 from exams.models import Certificate
 from exams.qr import qr_svg, verify_url
 from tests.factories import InspectorFactory
@@ -60,6 +63,8 @@ def test_api_returns_exactly_the_public_fields(api_client, certificate, holder):
 
     # then
     assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-cache, no-store, max-age=0"
     body = response.json()
     assert set(body) == VERIFY_FIELDS
     assert body["number"] == certificate.number
@@ -213,8 +218,10 @@ def test_api_is_throttled_per_client_after_the_limit(client, certificate, settin
     # then
     assert codes == [200, 200, 200, 429]
     assert throttled.status_code == 429
-    assert throttled.json()["code"] == "throttled"
-    assert int(throttled["Retry-After"]) > 0
+    body = throttled.json()
+    assert set(body) == {"code", "detail", "fields"}
+    assert (body["code"], body["fields"]) == ("throttled", {})
+    assert 0 < int(throttled["Retry-After"]) <= 61
 
 
 def test_misses_count_against_the_limit_too(client, certificate, settings):
@@ -277,6 +284,68 @@ def test_clients_are_counted_apart_and_a_forged_forwarded_for_does_not_help(cert
     assert a_first.status_code == 200
     assert a_forged.status_code == 429
     assert b_first.status_code == 200
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("the verify limit must not use the cache's add() or incr() on Redis")
+
+
+@pytest.mark.services("broker")
+def test_on_redis_the_limit_counts_in_one_pipeline_with_an_expiry(client, certificate, monkeypatch):
+    # given: Redis as the cache (the broker's server, under a prefix of this test's own);
+    # Django's add() and incr() are three round trips there, the limiter's pipeline one
+    url = os.environ["CELERY_BROKER_URL"]
+    if not url.startswith("redis://"):
+        pytest.skip("the broker is not Redis")
+    prefix = f"test-verify-{uuid.uuid4().hex}"
+    redis_cache = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    }
+    monkeypatch.setattr(RedisCache, "add", _fail)
+    monkeypatch.setattr(RedisCache, "incr", _fail)
+
+    with override_settings(CACHES=redis_cache, VERIFY_RATE="3/min"):
+        backend = caches["default"]
+        redis = throttles._redis_client(backend)
+        try:
+            # when: page and API together, past the limit
+            codes = [client.get(api_url(certificate.number)).status_code for _ in range(2)]
+            codes.append(client.get(page_url(certificate.number)).status_code)
+            throttled = client.get(api_url(certificate.number))
+            keys = redis.keys(f"{prefix}:*")
+
+            # then
+            assert codes == [200, 200, 200]
+            assert throttled.status_code == 429
+            assert throttled.json()["code"] == "throttled"
+            assert 0 < int(throttled["Retry-After"]) <= 61
+            assert len(keys) == 1
+            assert int(redis.get(keys[0])) == 4
+            assert 0 < redis.ttl(keys[0]) <= 61
+            assert throttles._redis_client(backend) is redis
+        finally:
+            if keys := redis.keys(f"{prefix}:*"):
+                redis.delete(*keys)
+
+
+# --- the schema ----------------------------------------------------------------------------------
+
+
+def test_the_schema_documents_the_verify_api(db):
+    # given
+    from drf_spectacular.generators import SchemaGenerator
+
+    # when
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    # then
+    operation = schema["paths"]["/api/v1/certificates/verify/{number}/"]["get"]
+    assert operation["operationId"] == "certificates_verify"
+    assert operation["security"] == [{}]
+    assert set(operation["responses"]) == {"200", "404", "429"}
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/Verify"}
+    assert set(schema["components"]["schemas"]["Verify"]["properties"]) == VERIFY_FIELDS
 
 
 # --- the QR code -------------------------------------------------------------------------------

@@ -799,24 +799,40 @@ def build_cells(scope, actor) -> dict:
         for row in f.by_region(scope)
     ]
     exams = f.batch_exams(scope)
+    topics = f.topic_labels()
     batches = [
         (
-            f"{b.year}年第{b.number}批",
-            s(b.course.title),
-            s(f.topic_label(b)),
-            s(SECTOR_LABELS.get(b.sector, "综合")),
-            s(b.region.name),
-            b.starts_on,
-            b.ends_on,
-            b.capacity,
-            b.n_enrolled,
-            b.n_completed,
-            b.n_no_show,
-            b.n_waitlisted,
-            exams.get(b.pk, (0, 0))[0],
-            f._rate(exams.get(b.pk, (0, 0))[1], exams.get(b.pk, (0, 0))[0]),
+            f"{year}年第{number}批",
+            s(course),
+            s(topics.get(course_id, "")),
+            s(SECTOR_LABELS.get(sector, "综合")),
+            s(organizer),
+            starts_on,
+            ends_on,
+            capacity,
+            enrolled,
+            completed,
+            no_show,
+            waitlisted,
+            exams.get(batch_id, (0, 0))[0],
+            f._rate(exams.get(batch_id, (0, 0))[1], exams.get(batch_id, (0, 0))[0]),
         )
-        for b in f.by_batch(scope).iterator(chunk_size=2000)
+        for (
+            batch_id,
+            year,
+            number,
+            course_id,
+            course,
+            sector,
+            organizer,
+            starts_on,
+            ends_on,
+            capacity,
+            enrolled,
+            completed,
+            no_show,
+            waitlisted,
+        ) in f.batch_rows(scope).iterator(chunk_size=2000)
     ]
     hours = [
         (
@@ -977,42 +993,15 @@ def child_bare(output: Path) -> dict:
 
 
 def child_csv(output: Path) -> dict:
-    """The detail as CSV (utf-8 with a BOM, so Excel opens it in Chinese), same cells."""
-    import csv
-
-    from personnel import idcard
-    from reports import figures as f
-    from reports.xlsx import DETAIL_HEADERS, ENROLLMENT_LABELS, SECTOR_LABELS
+    """The detail as CSV, as the export job ``enrollment_detail`` (and ``export_yearly_totals
+    --detail-csv``) writes it: ``reports.detail_csv`` (utf-8 with a BOM, the 明细 sheet's cells)."""
+    from reports import detail_csv
 
     scope, _actor = _scope_and_actor()
     timer = DbTimer()
-    written = 0
-    mask, sectors, labels = idcard.mask, SECTOR_LABELS, ENROLLMENT_LABELS
     with timer.installed():
         start = time.perf_counter()
-        with open(output, "w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([label for label, _width in DETAIL_HEADERS])
-            for year, number, course, organizer, st, en, name, nid, region, sector, status, h in f.detail_rows(
-                scope
-            ).iterator(chunk_size=5000):
-                writer.writerow(
-                    (
-                        year,
-                        number,
-                        course,
-                        organizer,
-                        st,
-                        en,
-                        name,
-                        mask(nid),
-                        region,
-                        sectors.get(sector, sector),
-                        labels.get(status, status),
-                        h,
-                    )
-                )
-                written += 1
+        written = detail_csv.write_file(output, scope=scope)
         seconds = time.perf_counter() - start
     return {
         "seconds": seconds,

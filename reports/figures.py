@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
-from training.models import THREE_SYSTEMS, Batch, BatchStatus, Enrollment, EnrollmentStatus, Topic
+from training.models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Topic
 from training.selectors import coverage, hours_this_year, required_hours_expression
 
 E = EnrollmentStatus
@@ -444,11 +444,39 @@ def batch_exams(scope: Scope) -> dict[int, tuple[int, int]]:
     return {row["sitting__batch_id"]: (row["sat"], row["passed"]) for row in rows}
 
 
-def topic_label(batch: Batch) -> str:
-    course = batch.course
+BATCH_COLUMNS = (
+    "id",
+    "year",
+    "number",
+    "course_id",
+    "course__title",
+    "sector",
+    "region__name",
+    "starts_on",
+    "ends_on",
+    "capacity",
+    "n_enrolled",
+    "n_completed",
+    "n_no_show",
+    "n_waitlisted",
+)
+
+
+def batch_rows(scope: Scope):
+    """``by_batch`` as plain tuples (``BATCH_COLUMNS``): a stream of model instances with
+    their course and region would hold megabytes in an export's read-ahead."""
+    return by_batch(scope).values_list(*BATCH_COLUMNS)
+
+
+def topic_label(course: Course) -> str:
     if course.covers_three_systems:
         return "三项制度（全部）"
     return "、".join(str(Topic(t).label) for t in course.topics)
+
+
+def topic_labels() -> dict[int, str]:
+    """{course id: its topics as the 分批次 sheet shows them}; courses are a few dozen."""
+    return {course.pk: topic_label(course) for course in Course.objects.all()}
 
 
 def hours_rows(scope: Scope):

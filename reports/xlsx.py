@@ -8,6 +8,7 @@ with ``=`` stays text.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -116,25 +117,29 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
     book.add_sheets("汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()))
     with Pipeline() as reads:
         report = f.Report(scope)
-        # Four readers: the small results in the order they are needed, and three row streams.
-        total, exams, prepared = reads.values(
+        # The writer starts with the hours sheet, so its query runs alone until its first rows
+        # are in; then the other readers start: the small results in the order they are
+        # needed, and the two other row streams.
+        hours = reads.rows("hours", lambda: f.hours_rows(scope).iterator(chunk_size=2000))
+        first = list(itertools.islice(hours, 1))
+        total, exams, topics, prepared = reads.values(
             "figures",
             (lambda: f.detail_rows(scope).count()) if include_detail else (lambda: 0),
             lambda: f.batch_exams(scope),
+            f.topic_labels,
             lambda: report.prepare(actor),
         )
-        hours = reads.rows("hours", lambda: f.hours_rows(scope).iterator(chunk_size=2000))
         if include_detail:
             detail = reads.rows("detail", lambda: f.detail_rows(scope).iterator(chunk_size=2000))
-        batches = reads.rows("batches", lambda: f.by_batch(scope).iterator(chunk_size=2000))
+        batches = reads.rows("batches", lambda: f.batch_rows(scope).iterator(chunk_size=2000))
 
         progress(0.02, "学时达标")
-        counts["inspectors"] = _hours_sheet(book, scope, where, hours)
+        counts["inspectors"] = _hours_sheet(book, scope, where, itertools.chain(first, hours))
         if include_detail:
             progress(0.15, "明细")
             counts["enrollments"] = _detail_sheets(book, scope, where, detail, total.get(), progress)
         progress(0.86, "分批次")
-        counts["batches"] = _batch_sheet(book, scope, where, batches, exams.get())
+        counts["batches"] = _batch_sheet(book, scope, where, batches, exams.get(), topics.get())
         progress(0.88, "汇总")
         report = prepared.get()
         _summary_sheet(book, scope, where, report)
@@ -290,7 +295,7 @@ def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> N
         ws.insert_chart(top + 1, chart_col + 3, chart)
 
 
-def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict) -> int:
+def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict, topics: dict) -> int:
     headers = [
         ("批次", 14),
         ("课程", 36),
@@ -309,21 +314,36 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
     ]
     ws, top = book.sheet("分批次", headers, title=f"{scope.year}年度分批次情况 · {where}")
     r = top
-    for batch in batches:
+    for (
+        batch_id,
+        year,
+        number,
+        course_id,
+        course,
+        sector,
+        organizer,
+        starts_on,
+        ends_on,
+        capacity,
+        enrolled,
+        completed,
+        no_show,
+        waitlisted,
+    ) in batches:
         r += 1
-        sat, passed = exams.get(batch.pk, (0, 0))
-        ws.write_string(r, 0, f"{batch.year}年第{batch.number}批")
-        ws.write_string(r, 1, batch.course.title)
-        ws.write_string(r, 2, f.topic_label(batch))
-        ws.write_string(r, 3, SECTOR_LABELS.get(batch.sector, "综合"))
-        ws.write_string(r, 4, batch.region.name)
-        ws.write_datetime(r, 5, batch.starts_on, book.date)
-        ws.write_datetime(r, 6, batch.ends_on, book.date)
-        ws.write_number(r, 7, batch.capacity, book.int)
-        ws.write_number(r, 8, batch.n_enrolled, book.int)
-        ws.write_number(r, 9, batch.n_completed, book.int)
-        ws.write_number(r, 10, batch.n_no_show, book.int)
-        ws.write_number(r, 11, batch.n_waitlisted, book.int)
+        sat, passed = exams.get(batch_id, (0, 0))
+        ws.write_string(r, 0, f"{year}年第{number}批")
+        ws.write_string(r, 1, course)
+        ws.write_string(r, 2, topics.get(course_id, ""))
+        ws.write_string(r, 3, SECTOR_LABELS.get(sector, "综合"))
+        ws.write_string(r, 4, organizer)
+        ws.write_datetime(r, 5, starts_on, book.date)
+        ws.write_datetime(r, 6, ends_on, book.date)
+        ws.write_number(r, 7, capacity, book.int)
+        ws.write_number(r, 8, enrolled, book.int)
+        ws.write_number(r, 9, completed, book.int)
+        ws.write_number(r, 10, no_show, book.int)
+        ws.write_number(r, 11, waitlisted, book.int)
         ws.write_number(r, 12, sat, book.int)
         book.number(ws, r, 13, f._rate(passed, sat), "pct")
     ws.autofilter(top, 0, max(r, top), len(headers) - 1)
@@ -375,6 +395,26 @@ DETAIL_HEADERS = [
 ]
 
 
+def detail_values(row: tuple) -> tuple:
+    """One ``figures.detail_rows`` tuple as the 明细 sheet (and the CSV detail) shows it: the
+    ID number masked, sector and status as their labels, hours a float; the rest as read."""
+    year, number, course, organizer, start, end, name, nid, region, sector, status, hours = row
+    return (
+        year,
+        number,
+        course,
+        organizer,
+        start,
+        end,
+        name,
+        idcard.mask(nid),
+        region,
+        SECTOR_LABELS.get(sector, sector),
+        ENROLLMENT_LABELS.get(status, status),
+        float(hours),
+    )
+
+
 def _detail_sheets(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple], total: int, progress) -> int:
     return write_detail(book, rows, total=total, title=f"{scope.year}年度报名明细 · {where}", progress=progress)
 
@@ -387,10 +427,11 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
     r = top
     written = 0
     write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
-    date_fmt, dec, mask = book.date, book.dec, idcard.mask
-    labels, sectors = ENROLLMENT_LABELS, SECTOR_LABELS
+    date_fmt, dec = book.date, book.dec
     step = max(total // 40, 1)
-    for year, number, course, organizer, start, end, name, nid, region, sector, status, hours in rows:
+    for year, number, course, organizer, start, end, name, nid, region, sector, status, hours in map(
+        detail_values, rows
+    ):
         if r >= limit:
             ws.autofilter(top, 0, r, len(DETAIL_HEADERS) - 1)
             sheet_no += 1
@@ -405,11 +446,11 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
         write_datetime(r, 4, start, date_fmt)
         write_datetime(r, 5, end, date_fmt)
         write_string(r, 6, name)
-        write_string(r, 7, mask(nid))
+        write_string(r, 7, nid)
         write_string(r, 8, region)
-        write_string(r, 9, sectors.get(sector, sector))
-        write_string(r, 10, labels.get(status, status))
-        write_number(r, 11, float(hours), dec)
+        write_string(r, 9, sector)
+        write_string(r, 10, status)
+        write_number(r, 11, hours, dec)
         written += 1
         if written % step == 0 and total:
             progress(0.15 + 0.7 * written / total, "明细")

@@ -271,6 +271,17 @@ class Report:
         self.regions()
         return self
 
+    def prepare_in(self, reads, actor) -> list:
+        """``prepare`` in three readers of a ``reports.pipeline.Pipeline`` at once (this year,
+        last year, coverage and regions): for a page that waits for all of it. The results'
+        ``get()`` waits for them."""
+        year = self.scope.year
+        return [
+            *reads.values(f"figures-{year}", lambda: self.figures(year=year)),
+            *reads.values(f"figures-{year - 1}", lambda: self.figures(year=year - 1)),
+            *reads.values("coverage", lambda: self.coverage(actor), self.regions),
+        ]
+
     def coverage(self, actor) -> list[dict]:
         if self._coverage is None:
             self._coverage = coverage(actor=actor, year=self.scope.year, region=self.scope.region)

@@ -27,6 +27,7 @@ from training.models import BatchStatus
 from training.selectors import batch_counts, batch_list
 
 from . import figures, services
+from .pipeline import Pipeline
 
 # The figures shown as cards at the top; every figure is in the table below them.
 HEADLINE = (
@@ -69,7 +70,11 @@ def overview(request):
         year_error = exc.detail
         scope = services.export_scope(actor=user, year=default_year, region_code=request.GET.get("region") or None)
 
-    report = figures.Report(scope)  # one set of aggregate queries for the three tables
+    # One set of aggregate queries for the three tables, run side by side on PostgreSQL.
+    report = figures.Report(scope)
+    with Pipeline() as reads:
+        for result in report.prepare_in(reads, user):
+            result.get()
     summary = report.summary()
     sectors = report.by_sector(user)
     cities = [row for row in report.by_region() if row["level"] == 0]

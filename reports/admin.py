@@ -36,7 +36,10 @@ class ExportForm(forms.Form):
         label=_("含报名明细"),
         required=False,
         initial=True,
-        help_text=_("范围很大时可不含明细，生成更快；仅对年度统计汇总有效。"),
+        help_text=_(
+            "仅对年度统计汇总有效。范围很大（如全省）时建议不含明细，另选“报名明细（CSV）”导出明细："
+            "CSV 没有行数上限，生成快得多，Excel 可直接打开。"
+        ),
     )
 
     def __init__(self, *args, actor, **kwargs):

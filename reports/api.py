@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from config.errors import Conflict
 
 from . import services
-from .models import ExportStatus
+from .models import XLSX_TYPE, ExportStatus
 from .selectors import export_job_get_for_actor, export_job_list
 from .serializers import ExportJobInputSerializer, ExportJobSerializer
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOWNLOADED = "工作簿文件；报名明细（enrollment_detail）为 CSV（UTF-8，带 BOM）"
 
 
 class ExportJobViewSet(
@@ -25,7 +25,8 @@ class ExportJobViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Export jobs: the yearly totals workbook or the roster, for a year and a region scope.
+    """Export jobs: the yearly totals workbook, the roster or the enrollment detail as CSV, for a
+    year and a region scope.
     Listed for the requester and for admins of a region containing the job's scope."""
 
     serializer_class = ExportJobSerializer
@@ -69,14 +70,16 @@ class ExportJobViewSet(
 
     @extend_schema(
         responses={
-            (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="工作簿文件"),
+            (200, XLSX_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description=DOWNLOADED),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description=DOWNLOADED),
             404: OpenApiResponse(description="任务不存在，或无权下载"),
             409: OpenApiResponse(description="尚未生成完毕，或文件已按保留期限清理（code 为 not_ready）"),
         }
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        """The workbook of a finished job, for the requester and admins of a region containing its scope."""
+        """The file of a finished job (a workbook, or the CSV detail), for the requester and
+        admins of a region containing its scope."""
         job = self.get_object()
         if job.status != ExportStatus.DONE or not job.file:
             raise Conflict(_("导出文件尚未生成或已被清理。"), code="not_ready")
@@ -84,4 +87,4 @@ class ExportJobViewSet(
             handle = job.file.open("rb")
         except FileNotFoundError:
             raise Conflict(_("导出文件尚未生成或已被清理。"), code="not_ready") from None
-        return FileResponse(handle, as_attachment=True, filename=job.filename, content_type=XLSX)
+        return FileResponse(handle, as_attachment=True, filename=job.filename, content_type=job.content_type)

@@ -9,6 +9,17 @@ from personnel.models import Region, TimeStamped
 class ExportKind(models.TextChoices):
     YEARLY_TOTALS = "yearly_totals", _("年度统计汇总")
     ROSTER = "roster", _("执法人员名册")
+    ENROLLMENT_DETAIL = "enrollment_detail", _("报名明细（CSV）")
+
+
+# What each kind's file is called (after the year and the region) and its type.
+FILE_SUFFIXES = {
+    ExportKind.YEARLY_TOTALS.value: "年度统计汇总.xlsx",
+    ExportKind.ROSTER.value: "执法人员名册.xlsx",
+    ExportKind.ENROLLMENT_DETAIL.value: "报名明细.csv",
+}
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPE = "text/csv; charset=utf-8"
 
 
 class ExportStatus(models.TextChoices):
@@ -52,5 +63,8 @@ class ExportJob(TimeStamped):
     @property
     def filename(self) -> str:
         year = self.params.get("year", "")
-        suffix = "年度统计汇总" if self.kind == ExportKind.YEARLY_TOTALS else "执法人员名册"
-        return f"{year}年{self.region.name}{suffix}.xlsx"
+        return f"{year}年{self.region.name}{FILE_SUFFIXES[self.kind]}"
+
+    @property
+    def content_type(self) -> str:
+        return CSV_TYPE if self.kind == ExportKind.ENROLLMENT_DETAIL else XLSX_TYPE

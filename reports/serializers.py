@@ -20,7 +20,9 @@ class ExportJobInputSerializer(serializers.Serializer):
         help_text=_("留空为本人管辖的地区（省级管理员为全省）"),
     )
     include_detail = serializers.BooleanField(
-        default=True, label=_("含报名明细"), help_text=_("范围很大时可关闭，仅年度统计汇总使用")
+        default=True,
+        label=_("含报名明细"),
+        help_text=_("仅年度统计汇总使用；范围很大时建议关闭，另以 enrollment_detail（CSV）导出明细"),
     )
 
 

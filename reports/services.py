@@ -20,7 +20,7 @@ from personnel import access
 from personnel.models import Region
 from personnel.selectors import actor_manages_region
 
-from . import figures, xlsx
+from . import detail_csv, figures, xlsx
 from .models import ExportJob, ExportKind, ExportStatus
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,9 @@ def _claim(job_id: int) -> ExportJob | str | None:
 
 
 def export_job_run(*, job_id: int) -> ExportJob | str | None:
-    """Build the job's workbook. Idempotent: a finished job is left alone; a rerun after a
-    crash starts the file again from scratch (nothing partial is ever attached)."""
+    """Build the job's file (a workbook, or the CSV detail). Idempotent: a finished job is left
+    alone; a rerun after a crash starts the file again from scratch (nothing partial is ever
+    attached)."""
     claimed = _claim(job_id)
     if claimed is None or claimed == BUSY:
         return claimed
@@ -130,7 +131,7 @@ def export_job_run(*, job_id: int) -> ExportJob | str | None:
             time.sleep(delay)
 
     scope = figures.Scope(region=job.region, year=int(job.params["year"]))
-    fd, path = tempfile.mkstemp(suffix=".xlsx", prefix="export-")
+    fd, path = tempfile.mkstemp(suffix=os.path.splitext(job.filename)[1], prefix="export-")
     os.close(fd)
     try:
         if job.kind == ExportKind.YEARLY_TOTALS:
@@ -141,6 +142,8 @@ def export_job_run(*, job_id: int) -> ExportJob | str | None:
                 include_detail=job.params.get("include_detail", True),
                 progress=progress,
             )
+        elif job.kind == ExportKind.ENROLLMENT_DETAIL:
+            detail_csv.write_file(path, scope=scope, progress=progress)
         else:
             xlsx.roster_workbook(path, scope=scope, progress=progress)
         with open(path, "rb") as handle, transaction.atomic():

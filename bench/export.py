@@ -845,7 +845,7 @@ def build_cells(scope, actor) -> dict:
             float(req),
             "达标" if h >= req else "未达标",
         )
-        for name, nid, region, sector, status, h, req in f.hours_rows(scope).iterator(chunk_size=5000)
+        for name, nid, region, sector, status, h, req in f.hours_rows(scope)
     ]
     detail = [
         (

@@ -30,7 +30,7 @@ from django.utils import timezone
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
 from training.models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Topic
-from training.selectors import coverage, hours_this_year, required_hours_expression
+from training.selectors import coverage, required_hours_expression
 
 E = EnrollmentStatus
 SEATED = (E.ENROLLED, E.COMPLETED, E.NO_SHOW)
@@ -160,27 +160,36 @@ def _training_by(scope: Scope) -> dict:
     return _grouped(_enrollments(scope), ("inspector__sector", "inspector__region_id"), aggregates)
 
 
-def _hours_by(scope: Scope) -> dict:
-    """Active inspectors and how many meet the year's required hours, per (sector, region).
+def _hours_table(scope: Scope):
+    """Hours per inspector in the year (completed enrollments in batches ending that year),
+    as SQL for a derived table ``(inspector_id, h)``: one HashAggregate over the year's
+    completions. Joined to the inspectors (LEFT JOIN: no completion, no row, 0 hours) it is
+    three times faster on PostgreSQL than grouping the inspectors joined to all their
+    enrollments (``training.selectors.hours_this_year``), which also sorted 1.5 million rows
+    at 250,000 inspectors before the first row came out."""
+    done = Enrollment.objects.filter(status=E.COMPLETED, batch__ends_on__year=scope.year)
+    if scope.region.parent_id is not None:  # the whole tree needs no filter (nor its join)
+        done = done.filter(inspector__region__path__startswith=scope.path)
+    return done.order_by().values("inspector_id").annotate(h=Sum("hours_credited")).query.sql_with_params()
 
-    Who meets the policy is a GROUP BY per inspector (hours against the required hours);
-    the counts per group are taken over it as a derived table. As ``COUNT ... FILTER (WHERE
-    id IN (that GROUP BY))`` PostgreSQL ran it as a subplan it would not parallelise, at
-    three times the cost of the GROUP BY alone."""
-    per_inspector = (
+
+def _hours_by(scope: Scope) -> dict:
+    """Active inspectors and how many meet the year's required hours, per (sector, region),
+    over the inspectors joined to their hours (``_hours_table``)."""
+    people = (
         _inspectors(scope)
         .filter(status=InspectorStatus.ACTIVE)
         .order_by()
-        .values("id", "sector", "region_id")
-        .annotate(h=hours_this_year(scope.year), req=required_hours_expression(year=scope.year))
+        .annotate(req=required_hours_expression(year=scope.year))
+        .values("id", "sector", "region_id", "req")
     )
-    sql, params = per_inspector.query.sql_with_params()
-    connection = connections[per_inspector.db]
-    # Only the ORM's own SQL is spliced in; its values stay parameters.
-    counts = "SELECT t.sector, t.region_id, COUNT(*), SUM(CASE WHEN t.h >= t.req THEN 1 ELSE 0 END)"
-    outer = f"{counts} FROM ({sql}) t GROUP BY t.sector, t.region_id"
-    with connection.cursor() as cursor:
-        cursor.execute(outer, params)
+    p_sql, p_params = people.query.sql_with_params()
+    h_sql, h_params = _hours_table(scope)
+    columns = "p.sector, p.region_id, COUNT(*), SUM(CASE WHEN COALESCE(h.h, 0) >= p.req THEN 1 ELSE 0 END)"
+    joined = f"({p_sql}) p LEFT JOIN ({h_sql}) h ON h.inspector_id = p.id"  # only the ORM's SQL is spliced in
+    sql = f"SELECT {columns} FROM {joined} GROUP BY p.sector, p.region_id"  # noqa: S608
+    with connections[people.db].cursor() as cursor:
+        cursor.execute(sql, (*p_params, *h_params))
         return {
             (sector, region_id): {"inspectors": n, "hours_met": int(met or 0)}
             for sector, region_id, n, met in cursor.fetchall()
@@ -490,14 +499,29 @@ def topic_labels() -> dict[int, str]:
     return {course.pk: topic_label(course) for course in Course.objects.all()}
 
 
-def hours_rows(scope: Scope):
-    """Every inspector in scope with hours this year, required, met: a values() iterator."""
-    return (
+def hours_rows(scope: Scope, *, chunk: int = 2000):
+    """Every inspector in scope with hours this year and required hours, ordered by region
+    then name: tuples ``(name, national_id, region name, sector, status, hours, required)``
+    read through a server-side cursor (``chunk`` rows at a time)."""
+    people = (
         _inspectors(scope)
-        .annotate(h=hours_this_year(scope.year), req=required_hours_expression(year=scope.year))
-        .order_by("region__path", "name", "id")
-        .values_list("name", "national_id", "region__name", "sector", "status", "h", "req")
+        .order_by()
+        .annotate(
+            region_name=F("region__name"),
+            region_path=F("region__path"),
+            req=required_hours_expression(year=scope.year),
+        )
+        .values("id", "name", "national_id", "region_name", "region_path", "sector", "status", "req")
     )
+    p_sql, p_params = people.query.sql_with_params()
+    h_sql, h_params = _hours_table(scope)
+    columns = "p.name, p.national_id, p.region_name, p.sector, p.status, COALESCE(h.h, 0), p.req"
+    joined = f"({p_sql}) p LEFT JOIN ({h_sql}) h ON h.inspector_id = p.id"  # only the ORM's SQL is spliced in
+    sql = f"SELECT {columns} FROM {joined} ORDER BY p.region_path, p.name, p.id"  # noqa: S608
+    with connections[people.db].chunked_cursor() as cursor:
+        cursor.execute(sql, (*p_params, *h_params))
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
 
 
 def detail_rows(scope: Scope):

@@ -20,6 +20,7 @@ from exams.models import HELD, Certificate, CertificateStatus
 from personnel import idcard
 from personnel.models import InspectorStatus, Sector
 from training.models import EnrollmentStatus
+from training.selectors import hours_this_year, required_hours_expression
 
 from . import figures as f
 from .pipeline import Pipeline
@@ -120,7 +121,7 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
         # The writer starts with the hours sheet, so its query runs alone until its first rows
         # are in; then the other readers start: the small results in the order they are
         # needed, and the two other row streams.
-        hours = reads.rows("hours", lambda: f.hours_rows(scope).iterator(chunk_size=2000))
+        hours = reads.rows("hours", lambda: f.hours_rows(scope))
         first = list(itertools.islice(hours, 1))
         total, exams, topics, prepared = reads.values(
             "figures",
@@ -491,8 +492,8 @@ def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> in
             cert_number=pick("number"),
             cert_status=pick("status"),
             cert_until=pick("valid_until"),
-            h=f.hours_this_year(scope.year),
-            req=f.required_hours_expression(year=scope.year),
+            h=hours_this_year(scope.year),
+            req=required_hours_expression(year=scope.year),
         )
         .order_by("region__path", "name", "id")
         .values_list(

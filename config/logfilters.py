@@ -5,9 +5,11 @@ import logging
 import re
 
 # 18-character ID numbers (17 digits + digit/X) and 11-digit mainland mobile numbers,
-# not inside longer digit runs (certificate numbers are 13 characters and stay readable).
-_ID = re.compile(r"(?<![0-9])([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9])")
-_PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
+# not inside longer digit runs (certificate numbers are 13 characters and stay readable)
+# nor after a decimal point (Celery logs task times as "succeeded in 0.013215674316706702s").
+_NOT_AFTER = r"(?<![0-9])(?<![0-9]\.)"
+_ID = re.compile(_NOT_AFTER + r"([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9])")
+_PHONE = re.compile(_NOT_AFTER + r"(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
 
 
 def redact(text: str) -> str:

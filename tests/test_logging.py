@@ -11,6 +11,14 @@ def test_certificate_numbers_and_other_numbers_stay():
     assert redact("证号 1320250000113，共 4500 人次") == "证号 1320250000113，共 4500 人次"
 
 
+def test_decimal_fractions_stay():
+    # Celery's "Task ... succeeded in 0.013215674316706702s" is a time, not an ID number.
+    text = "succeeded in 0.013215674316706702s: None; took 1.13812345678 s"
+    assert redact(text) == text
+    # but a number after a full stop that ends a sentence is still masked
+    assert redact("号码。13812345678") == "号码。138****5678"
+
+
 def test_the_filter_cleans_messages_and_arguments(caplog):
     # given: a logger using the project's handler filter
     logger = logging.getLogger("tests.redact")

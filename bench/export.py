@@ -600,9 +600,8 @@ def _certificates(cursor, rng, ids, now, inspector_rows, numbers) -> dict:
 
 
 class DbTimer:
-    """Seconds spent in the database, in every thread: every statement (Django's
-    ``CursorWrapper``) and every fetch of its rows (Django's ``cursor_iter``, which
-    server-side iterator chunks go through). The export's readers run in threads of their
+    """Seconds spent in the database, in every thread: every statement and every
+    ``fetchmany`` of its rows (server-side cursor chunks), through Django's ``CursorWrapper``. The export's readers run in threads of their
     own, beside the writing, so this is the database work done, not time the export waited:
     that is the pipeline's ``waited`` (recorded by ``installed`` as well)."""
 
@@ -628,12 +627,11 @@ class DbTimer:
     @contextlib.contextmanager
     def installed(self):
         from django.db.backends import utils
-        from django.db.models.sql import compiler
 
         from reports import pipeline, xlsx
 
         timer = self
-        original_iter, original_execute = compiler.cursor_iter, utils.CursorWrapper._execute
+        original_execute = utils.CursorWrapper._execute
         original_pipeline = xlsx.Pipeline
 
         def timed_execute(wrapper, sql, params, *ignored_wrappers):
@@ -643,22 +641,15 @@ class DbTimer:
             finally:
                 timer._record(time.perf_counter() - start, str(sql))
 
-        def timed_cursor_iter(*args, **kwargs):
-            chunks = original_iter(*args, **kwargs)
+        def timed_fetchmany(wrapper, *args, **kwargs):
+            # every chunk of a server-side cursor: Django's iterators and the raw hours rows
+            start = time.perf_counter()
             try:
-                while True:
-                    start = time.perf_counter()
-                    try:
-                        rows = next(chunks)
-                    except StopIteration:
-                        return
-                    finally:
-                        took = time.perf_counter() - start
-                        with timer._lock:
-                            timer.fetch += took
-                    yield rows
+                return wrapper.cursor.fetchmany(*args, **kwargs)
             finally:
-                chunks.close()
+                took = time.perf_counter() - start
+                with timer._lock:
+                    timer.fetch += took
 
         class RecordedPipeline(pipeline.Pipeline):
             def __exit__(self, *exc_info):
@@ -668,13 +659,13 @@ class DbTimer:
                     timer.waited += self.waited
                     timer.parallel = self.parallel
 
-        compiler.cursor_iter = timed_cursor_iter
+        utils.CursorWrapper.fetchmany = timed_fetchmany
         utils.CursorWrapper._execute = timed_execute
         xlsx.Pipeline = RecordedPipeline
         try:
             yield self
         finally:
-            compiler.cursor_iter = original_iter
+            del utils.CursorWrapper.fetchmany  # back to __getattr__, to the driver's cursor
             utils.CursorWrapper._execute = original_execute
             xlsx.Pipeline = original_pipeline
 

@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -93,7 +94,7 @@ def overview(request):
 
     context = {
         **admin.site.each_context(request),
-        "title": "统计概览",
+        "title": _("统计概览"),
         "subtitle": f"{region.name} · {scope.year}年",
         "scope": scope,
         "region": region,

@@ -1,6 +1,6 @@
 """English next to the default Simplified Chinese: the catalog is complete and compiled, and
 the language a request asks for (Accept-Language, the language cookie, /i18n/setlang/) is
-the one its labels, choices, API errors and admin pages come in."""
+the one its labels, choices, API errors, admin pages and page templates come in."""
 
 import ast
 import gettext
@@ -213,3 +213,147 @@ def test_set_language_switches_later_pages_to_english(browser):
     browser.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
     page = browser.get("/admin/personnel/inspector/").content.decode()
     assert '<html lang="zh-hans"' in page
+
+
+# --- the page templates ---------------------------------------------------------------------
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def text_of(html: str) -> str:
+    """What a reader sees: the page without its tags, scripts, styles and inline SVG."""
+    html = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_verify_form_in_english_on_accept_language(client, db):
+    page = client.get("/verify/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en"' in page
+    assert "<title>Enforcement certificate check</title>" in page
+    assert "Enter the number printed on the certificate (13 digits, e.g. 1320250001237)" in page
+    assert 'placeholder="Enter the certificate number"' in page
+    assert ">Log in</a>" in page
+    assert CJK.findall(page) == []
+
+
+def test_verify_not_found_in_english_on_accept_language(client, db):
+    from exams import numbers
+
+    unknown = numbers.make(province_prefix="13", year=2001, serial=999_999)
+    response = client.get(f"/verify/{unknown}/", HTTP_ACCEPT_LANGUAGE="en")
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert '<html lang="en"' in page
+    assert "<h1>Certificate number not found</h1>" in page
+    assert "No enforcement certificate matches this number." in page
+    assert CJK.findall(page) == []
+
+
+def test_verify_pages_stay_chinese_by_default(client, db):
+    from exams import numbers
+
+    form = client.get("/verify/").content.decode()
+    assert '<html lang="zh-hans"' in form
+    assert "<h1>行政执法证核验</h1>" in form
+    assert 'placeholder="请输入证号"' in form
+    assert "Enter the number" not in form
+
+    unknown = numbers.make(province_prefix="13", year=2001, serial=999_999)
+    not_found = client.get(f"/verify/{unknown}/").content.decode()
+    assert '<html lang="zh-hans"' in not_found
+    assert "<h1>未找到该证号</h1>" in not_found
+    assert "没有查到与该证号对应的行政执法证。" in not_found
+
+
+def test_login_page_follows_the_language_cookie(client, db):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.get("/accounts/login/").content.decode()
+    assert '<html lang="en"' in english
+    assert '<label for="id_username">Username</label>' in english
+    assert '<label for="id_password">Password</label>' in english
+    assert '<button type="submit">Log in</button>' in english
+    assert CJK.findall(english) == []
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    chinese = client.get("/accounts/login/").content.decode()
+    assert '<html lang="zh-hans"' in chinese
+    assert '<label for="id_username">用户名</label>' in chinese
+    assert "执法人员登录后可查看本人证件、学时、培训安排与考试成绩。" in chinese
+
+
+@pytest.fixture
+def my_page(client, inspector_user, regions):
+    """/me/ of an inspector holding a certificate valid for another 400 days, with an exam sat."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from exams import services
+
+    today = timezone.localdate()
+    until = today + dt.timedelta(days=400)
+    if (until.month, until.day) == (2, 29):
+        until -= dt.timedelta(days=1)
+    services.certificate_issue(
+        holder=inspector_user.inspector,
+        region=regions["sjz"],
+        actor=None,
+        issued_on=until.replace(year=until.year - settings.CERTIFICATE_VALIDITY_YEARS),
+    )
+    client.force_login(inspector_user)
+
+    def get(**headers):
+        response = client.get("/me/", **headers)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    get.valid_until = until
+    return get
+
+
+def test_my_page_in_english_on_accept_language(my_page):
+    page = my_page(HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="en"' in page
+    assert "<title>My certificate and training</title>" in page
+    assert "<h1>Hello, 张三</h1>" in page  # the name is data, not text to translate
+    assert "<h2>Enforcement certificate</h2>" in page
+    assert "<dt>Valid until</dt>" in page
+    assert f"<dd>{my_page.valid_until:%B} {my_page.valid_until.day}, {my_page.valid_until.year}</dd>" in page
+    assert "400 day(s) until expiry" in page
+    assert "Subscribe to the training calendar" in page
+    assert "No exam results yet." in page
+    for chinese in ("您好", "行政执法证", "有效期至", "年度学时", "培训安排", "考试成绩", "订阅培训日历", "年"):
+        assert chinese not in text_of(page), chinese
+
+
+def test_my_page_stays_chinese_by_default(my_page):
+    page = my_page()
+    assert '<html lang="zh-hans"' in page
+    assert "<h1>张三，您好</h1>" in page
+    assert "<h2>行政执法证</h2>" in page
+    valid_until = my_page.valid_until
+    assert f"<dd>{valid_until.year}年{valid_until.month}月{valid_until.day}日</dd>" in page
+    assert "订阅培训日历" in page
+    assert "暂无考试成绩。" in page
+    assert "Subscribe" not in page
+
+
+def test_admin_overview_in_english_on_accept_language(browser):
+    page = browser.get("/admin/overview/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en"' in page
+    assert "Statistics overview" in page
+    assert "<summary>All figures</summary>" in page
+    assert "<h2>By sector</h2>" in page
+    assert "Training hours requirement by region" in page
+    assert "Upcoming training batches (0 in total)" in page
+    for chinese in ("统计概览", "全部指标", "分行业", "各地区学时达标情况", "即将开始的培训批次"):
+        assert chinese not in text_of(page), chinese
+
+
+def test_admin_overview_stays_chinese_by_default(browser):
+    page = browser.get("/admin/overview/").content.decode()
+    assert '<html lang="zh-hans"' in page
+    assert "统计概览" in page
+    assert "<summary>全部指标</summary>" in page
+    assert "即将开始的培训批次（共 0 期）" in page
+    assert "Statistics overview" not in page

@@ -51,6 +51,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = Path(__file__).resolve().parent / "out"
 OUT_FILE = OUT_DIR / "export.json"
 README = Path(__file__).resolve().parent / "README.md"
+README_MARK = "<!-- bench.export figures: new runs are appended above this line -->"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 FORBIDDEN_DATABASES = {"test", "postgres", "template0", "template1"}
 
@@ -1109,7 +1110,8 @@ def readme_block(report: dict) -> str:
     lines = [
         f"### Export, {report['date'][:16].replace('T', ' ')} UTC ({report['machine']['cpus']} cores, "
         f"{report['machine']['platform']}, "
-        f"PostgreSQL {report.get('postgresql', '?')} with JIT {report['jit']}, xlsxwriter "
+        f"PostgreSQL {report.get('postgresql', '?')}, JIT {report['jit']} (the project's readers "
+        f"turn it off), xlsxwriter "
         f"{report['versions'].get('xlsxwriter')}; best of {report['repeat']} alternating runs per side)",
         "",
         "| enrollments | side | seconds | rows/s | peak RSS MB | DB waited s (share) | DB work s | ratio | load |",
@@ -1225,9 +1227,14 @@ def main(argv: list[str] | None = None) -> int:
                 pstats.Stats(str(prof), stream=stream).sort_stats("tottime").print_stats(25)
                 print(stream.getvalue())
     if args.readme:
-        with README.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + readme_block(report))
-        print(f"appended the figures to {README}")
+        text = README.read_text(encoding="utf-8")
+        block = readme_block(report) + "\n"
+        if README_MARK in text:  # the newest run goes above the marker, under the others
+            text = text.replace(README_MARK, block + README_MARK, 1)
+        else:
+            text += "\n" + block
+        README.write_text(text, encoding="utf-8")
+        print(f"added the figures to {README}")
     return 0
 
 

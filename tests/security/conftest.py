@@ -272,6 +272,7 @@ def build_world(*, today: dt.date | None = None) -> World:
         ("j_changan", county, "roster", None),
         ("j_ts", ts, "roster", None),
         ("j_sjz_totals", sjz, "yearly_totals", None),
+        ("j_sjz_detail", sjz, "enrollment_detail", None),
     ):
         job = reports.export_job_create(actor=actor, kind=kind, year=year, region_code=region)
         reports.export_job_run(job_id=job.pk)

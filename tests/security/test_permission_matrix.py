@@ -11,7 +11,7 @@ kind in the world (tests/security/conftest.py) and with one that does not exist;
 object must answer exactly like a missing one. Then, for every answer:
 
 - the status is the one written in EXPECT for that role (and that object);
-- a 2xx body (JSON, HTML, iCalendar, xlsx) contains no marker of an object the role has no
+- a 2xx body (JSON, HTML, iCalendar, xlsx, CSV) contains no marker of an object the role has no
   business seeing: names, ID numbers (whole and masked), phones, certificate numbers, batch
   labels and places, exam titles;
 - a list holds exactly the objects in the role's scope (SEES), and says so in its count;
@@ -142,7 +142,7 @@ SEES: dict[str, dict[str, set[str] | str]] = {
         INSP: set(),
         COUNTY: {"j_sjz_changan", "j_changan"},
         OTHER: {"j_ts"},
-        CITY: {"j_sjz", "j_sjz_changan", "j_changan", "j_sjz_totals"},
+        CITY: {"j_sjz", "j_sjz_changan", "j_changan", "j_sjz_totals", "j_sjz_detail"},
         PROV: EVERYONE,
     },
     # RegionAdmin bindings are the superuser's business alone.

@@ -26,6 +26,7 @@ from django.db import connections
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
@@ -36,30 +37,31 @@ E = EnrollmentStatus
 SEATED = (E.ENROLLED, E.COMPLETED, E.NO_SHOW)
 ZERO = Decimal("0")
 
-# (key, label, kind): kind "int", "hours", "pct"
+# (key, label, kind): kind "int", "hours", "pct". The labels stay Chinese in the workbooks (an
+# official hands them on as they are); pages translate them (gettext) for English readers.
 SUMMARY_FIGURES: tuple[tuple[str, str, str], ...] = (
-    ("person_times", "培训人次", "int"),
-    ("persons", "培训人数", "int"),
-    ("completions", "结业人次", "int"),
-    ("no_shows", "缺席人次", "int"),
-    ("completion_rate", "结业率", "pct"),
-    ("batches", "举办批次", "int"),
-    ("hours", "累计学时", "hours"),
-    ("three_systems_person_times", "“三项制度”培训人次", "int"),
-    ("inspectors", "在岗执法人员", "int"),
-    ("hours_met", "学时达标人数", "int"),
-    ("hours_met_rate", "学时达标率", "pct"),
-    ("sittings", "考试场次", "int"),
-    ("candidates", "参考人次", "int"),
-    ("absences", "缺考人次", "int"),
-    ("passes", "合格人次", "int"),
-    ("pass_rate", "考试合格率", "pct"),
-    ("certs_issued", "新发执法证", "int"),
-    ("certs_renewed", "换发执法证", "int"),
-    ("certs_suspended", "暂扣执法证", "int"),
-    ("certs_revoked", "吊销执法证", "int"),
-    ("certs_expired", "过期执法证", "int"),
-    ("certs_valid_year_end", "年末有效执法证", "int"),
+    ("person_times", gettext_noop("培训人次"), "int"),
+    ("persons", gettext_noop("培训人数"), "int"),
+    ("completions", gettext_noop("结业人次"), "int"),
+    ("no_shows", gettext_noop("缺席人次"), "int"),
+    ("completion_rate", gettext_noop("结业率"), "pct"),
+    ("batches", gettext_noop("举办批次"), "int"),
+    ("hours", gettext_noop("累计学时"), "hours"),
+    ("three_systems_person_times", gettext_noop("“三项制度”培训人次"), "int"),
+    ("inspectors", gettext_noop("在岗执法人员"), "int"),
+    ("hours_met", gettext_noop("学时达标人数"), "int"),
+    ("hours_met_rate", gettext_noop("学时达标率"), "pct"),
+    ("sittings", gettext_noop("考试场次"), "int"),
+    ("candidates", gettext_noop("参考人次"), "int"),
+    ("absences", gettext_noop("缺考人次"), "int"),
+    ("passes", gettext_noop("合格人次"), "int"),
+    ("pass_rate", gettext_noop("考试合格率"), "pct"),
+    ("certs_issued", gettext_noop("新发执法证"), "int"),
+    ("certs_renewed", gettext_noop("换发执法证"), "int"),
+    ("certs_suspended", gettext_noop("暂扣执法证"), "int"),
+    ("certs_revoked", gettext_noop("吊销执法证"), "int"),
+    ("certs_expired", gettext_noop("过期执法证"), "int"),
+    ("certs_valid_year_end", gettext_noop("年末有效执法证"), "int"),
 )
 # The figures shown by sector and by region (a subset that makes sense per group).
 GROUP_FIGURES = (

@@ -95,7 +95,7 @@ def overview(request):
     context = {
         **admin.site.each_context(request),
         "title": _("统计概览"),
-        "subtitle": f"{region.name} · {scope.year}年",
+        "subtitle": _("%(region)s · %(year)s年") % {"region": region.name, "year": scope.year},
         "scope": scope,
         "region": region,
         "year": scope.year,
@@ -107,13 +107,13 @@ def overview(request):
         "summary": [_display(row) for row in summary],
         "sector_chart": bar_chart(
             [(row["label"], (row["person_times"], row["hours_met_rate"])) for row in sectors],
-            panels=(Panel("培训人次", "int", "#417690"), Panel("学时达标率", "pct", "#e0a030")),
-            label="分行业培训人次与学时达标率",
+            panels=(Panel(_("培训人次"), "int", "#417690"), Panel(_("学时达标率"), "pct", "#e0a030")),
+            label=_("分行业培训人次与学时达标率"),
         ),
         "city_chart": bar_chart(
             [(row["region"].name, (row["completion_rate"], row["hours_met_rate"])) for row in cities],
-            panels=(Panel("结业率", "pct", "#417690"), Panel("学时达标率", "pct", "#e0a030")),
-            label="各地区结业率与学时达标率",
+            panels=(Panel(_("结业率"), "pct", "#417690"), Panel(_("学时达标率"), "pct", "#e0a030")),
+            label=_("各地区结业率与学时达标率"),
         ),
         "cities": [
             {
@@ -154,13 +154,14 @@ def _display(row: dict) -> dict:
     """A summary row with its figures formatted and the change as text and direction."""
     if row["kind"] == "pct":
         points = row["points"]
-        change = "—" if points is None else f"{points * 100:+.1f} 个百分点"
+        change = "—" if points is None else _("%(points)s 个百分点") % {"points": f"{points * 100:+.1f}"}
         delta = points
     else:
         delta = row["change"]
-        change = "上年为0" if delta is None and not row["previous"] else ("—" if delta is None else f"{delta:+.1%}")
+        change = _("上年为0") if delta is None and not row["previous"] else ("—" if delta is None else f"{delta:+.1%}")
     return {
         **row,
+        "label": _(row["label"]),
         "current_display": fmt(row["current"], row["kind"]),
         "previous_display": fmt(row["previous"], row["kind"]),
         "change_display": change,
@@ -222,7 +223,8 @@ def bar_chart(rows: list[tuple[str, tuple]], *, panels: tuple[Panel, ...], label
                     "color": panel["color"],
                     "text": fmt(value, spec.kind),
                     "text_x": round(panel["x"] + length + 6, 1),
-                    "title": f"{name} · {spec.title}：{fmt(value, spec.kind)}",
+                    "title": _("%(name)s · %(measure)s：%(value)s")
+                    % {"name": name, "measure": spec.title, "value": fmt(value, spec.kind)},
                 }
             )
         out_rows.append({"label": name, "text_y": y + ROW_HEIGHT / 2 + 5, "bars": bars})

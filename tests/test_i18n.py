@@ -346,7 +346,19 @@ def test_admin_overview_in_english_on_accept_language(browser):
     assert "<h2>By sector</h2>" in page
     assert "Training hours requirement by region" in page
     assert "Upcoming training batches (0 in total)" in page
-    for chinese in ("统计概览", "全部指标", "分行业", "各地区学时达标情况", "即将开始的培训批次"):
+    # the figures' names and the charts' titles too (the workbooks keep them in Chinese)
+    assert "Person-times trained" in page and "Hours compliance rate" in page
+    assert "Completion rate and hours compliance by region" in page
+    for chinese in (
+        "统计概览",
+        "全部指标",
+        "分行业",
+        "各地区学时达标情况",
+        "即将开始的培训批次",
+        "培训人次",
+        "学时达标率",
+        "各地区结业率与学时达标率",
+    ):
         assert chinese not in text_of(page), chinese
 
 
@@ -356,4 +368,5 @@ def test_admin_overview_stays_chinese_by_default(browser):
     assert "统计概览" in page
     assert "<summary>全部指标</summary>" in page
     assert "即将开始的培训批次（共 0 期）" in page
-    assert "Statistics overview" not in page
+    assert "培训人次" in page and "各地区结业率与学时达标率" in page
+    assert "Statistics overview" not in page and "Person-times trained" not in page

@@ -757,6 +757,7 @@ def build_cells(scope, actor) -> dict:
     Strings repeated across rows are shared, as a hand-written exporter would keep them."""
     from personnel import idcard
     from reports import figures as f
+    from reports import xlsx
     from reports.xlsx import ENROLLMENT_LABELS, SECTOR_LABELS, STATUS_LABELS
 
     shared: dict = {}
@@ -793,38 +794,8 @@ def build_cells(scope, actor) -> dict:
     exams = f.batch_exams(scope)
     topics = f.topic_labels()
     batches = [
-        (
-            f"{year}年第{number}批",
-            s(course),
-            s(topics.get(course_id, "")),
-            s(SECTOR_LABELS.get(sector, "综合")),
-            s(organizer),
-            starts_on,
-            ends_on,
-            capacity,
-            enrolled,
-            completed,
-            no_show,
-            waitlisted,
-            exams.get(batch_id, (0, 0))[0],
-            f._rate(exams.get(batch_id, (0, 0))[1], exams.get(batch_id, (0, 0))[0]),
-        )
-        for (
-            batch_id,
-            year,
-            number,
-            course_id,
-            course,
-            sector,
-            organizer,
-            starts_on,
-            ends_on,
-            capacity,
-            enrolled,
-            completed,
-            no_show,
-            waitlisted,
-        ) in f.batch_rows(scope).iterator(chunk_size=2000)
+        tuple(s(v) if isinstance(v, str) else v for v in xlsx.batch_values(row, exams, topics))
+        for row in f.batch_rows(scope).iterator(chunk_size=2000)
     ]
     hours = [
         (

@@ -175,6 +175,15 @@ def _hours_table(scope: Scope):
     return done.order_by().values("inspector_id").annotate(h=Sum("hours_credited")).query.sql_with_params()
 
 
+def _join_hours(people, scope: Scope) -> tuple[str, list]:
+    """``people`` (a values() queryset with ``id``) as ``p``, LEFT JOIN its hours
+    (``_hours_table``) as ``h``: a FROM clause and its parameters. Only the ORM's own SQL is
+    spliced in; every value stays a parameter."""
+    p_sql, p_params = people.query.sql_with_params()
+    h_sql, h_params = _hours_table(scope)
+    return f"({p_sql}) p LEFT JOIN ({h_sql}) h ON h.inspector_id = p.id", [*p_params, *h_params]
+
+
 def _hours_by(scope: Scope) -> dict:
     """Active inspectors and how many meet the year's required hours, per (sector, region),
     over the inspectors joined to their hours (``_hours_table``)."""
@@ -185,13 +194,11 @@ def _hours_by(scope: Scope) -> dict:
         .annotate(req=required_hours_expression(year=scope.year))
         .values("id", "sector", "region_id", "req")
     )
-    p_sql, p_params = people.query.sql_with_params()
-    h_sql, h_params = _hours_table(scope)
+    joined, params = _join_hours(people, scope)
     columns = "p.sector, p.region_id, COUNT(*), SUM(CASE WHEN COALESCE(h.h, 0) >= p.req THEN 1 ELSE 0 END)"
-    joined = f"({p_sql}) p LEFT JOIN ({h_sql}) h ON h.inspector_id = p.id"  # only the ORM's SQL is spliced in
     sql = f"SELECT {columns} FROM {joined} GROUP BY p.sector, p.region_id"  # noqa: S608
     with connections[people.db].cursor() as cursor:
-        cursor.execute(sql, (*p_params, *h_params))
+        cursor.execute(sql, params)
         return {
             (sector, region_id): {"inspectors": n, "hours_met": int(met or 0)}
             for sector, region_id, n, met in cursor.fetchall()
@@ -515,13 +522,11 @@ def hours_rows(scope: Scope, *, chunk: int = 2000):
         )
         .values("id", "name", "national_id", "region_name", "region_path", "sector", "status", "req")
     )
-    p_sql, p_params = people.query.sql_with_params()
-    h_sql, h_params = _hours_table(scope)
+    joined, params = _join_hours(people, scope)
     columns = "p.name, p.national_id, p.region_name, p.sector, p.status, COALESCE(h.h, 0), p.req"
-    joined = f"({p_sql}) p LEFT JOIN ({h_sql}) h ON h.inspector_id = p.id"  # only the ORM's SQL is spliced in
     sql = f"SELECT {columns} FROM {joined} ORDER BY p.region_path, p.name, p.id"  # noqa: S608
     with connections[people.db].chunked_cursor() as cursor:
-        cursor.execute(sql, (*p_params, *h_params))
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk):
             yield from rows
 

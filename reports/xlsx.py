@@ -316,11 +316,9 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
     ws, top = book.sheet("分批次", headers, title=f"{scope.year}年度分批次情况 · {where}")
     r = top
     for (
-        batch_id,
-        year,
-        number,
-        course_id,
+        label,
         course,
+        topic,
         sector,
         organizer,
         starts_on,
@@ -330,13 +328,14 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
         completed,
         no_show,
         waitlisted,
-    ) in batches:
+        sat,
+        pass_rate,
+    ) in (batch_values(row, exams, topics) for row in batches):
         r += 1
-        sat, passed = exams.get(batch_id, (0, 0))
-        ws.write_string(r, 0, f"{year}年第{number}批")
+        ws.write_string(r, 0, label)
         ws.write_string(r, 1, course)
-        ws.write_string(r, 2, topics.get(course_id, ""))
-        ws.write_string(r, 3, SECTOR_LABELS.get(sector, "综合"))
+        ws.write_string(r, 2, topic)
+        ws.write_string(r, 3, sector)
         ws.write_string(r, 4, organizer)
         ws.write_datetime(r, 5, starts_on, book.date)
         ws.write_datetime(r, 6, ends_on, book.date)
@@ -346,9 +345,26 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
         ws.write_number(r, 10, no_show, book.int)
         ws.write_number(r, 11, waitlisted, book.int)
         ws.write_number(r, 12, sat, book.int)
-        book.number(ws, r, 13, f._rate(passed, sat), "pct")
+        book.number(ws, r, 13, pass_rate, "pct")
     ws.autofilter(top, 0, max(r, top), len(headers) - 1)
     return r - top
+
+
+def batch_values(row: tuple, exams: dict, topics: dict) -> tuple:
+    """One ``figures.batch_rows`` tuple as the 分批次 sheet shows it, with its sitting's
+    candidates who sat and pass rate (``figures.batch_exams``) and its course's topics."""
+    batch_id, year, number, course_id, course, sector, organizer, *dates_and_counts = row
+    sat, passed = exams.get(batch_id, (0, 0))
+    return (
+        f"{year}年第{number}批",
+        course,
+        topics.get(course_id, ""),
+        SECTOR_LABELS.get(sector, "综合"),
+        organizer,
+        *dates_and_counts,
+        sat,
+        f._rate(passed, sat),
+    )
 
 
 def _hours_sheet(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple]) -> int:

@@ -63,15 +63,19 @@ class Pipeline:
         if self.parallel:
             # One more connection holds the snapshot open for as long as readers may import it.
             holder = connections.create_connection(self.using)
-            holder.ensure_connection()
-            holder.set_autocommit(False)
+            try:
+                holder.ensure_connection()
+                holder.set_autocommit(False)
+                with holder.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    cursor.execute("SELECT pg_export_snapshot()")
+                    self.snapshot = cursor.fetchone()[0]
+                if not SNAPSHOT_ID.match(self.snapshot):
+                    raise RuntimeError(f"unexpected snapshot id {self.snapshot!r}")
+            except BaseException:
+                holder.close()
+                raise
             self._holder = holder
-            with holder.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cursor.execute("SELECT pg_export_snapshot()")
-                self.snapshot = cursor.fetchone()[0]
-            if not SNAPSHOT_ID.match(self.snapshot):
-                raise RuntimeError(f"unexpected snapshot id {self.snapshot!r}")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -7,6 +7,7 @@ computed here: no script, no outside service, nothing to download.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from django.contrib import admin
@@ -190,16 +191,25 @@ ROW_HEIGHT = 30
 BAR_HEIGHT = 16
 
 
+def _text_width(text: str) -> int:
+    """Pixels a label takes at the chart's 13px font, roughly: wide (CJK) characters 14,
+    the others 8."""
+    return sum(14 if unicodedata.east_asian_width(ch) in "WF" else 8 for ch in text)
+
+
 def bar_chart(rows: list[tuple[str, tuple]], *, panels: tuple[Panel, ...], label: str) -> dict:
     """Geometry for ``reports/_bar_chart.html``: one row per category, one panel per measure."""
-    width = LABEL_WIDTH + len(panels) * PANEL_WIDTH + (len(panels) - 1) * PANEL_GAP
+    # Room for the longest category name, right-aligned before the bars: five Chinese
+    # characters fit LABEL_WIDTH; English names ("Hazardous chemicals") need more.
+    label_width = max(LABEL_WIDTH, 16 + max((_text_width(name) for name, _values in rows), default=0))
+    width = label_width + len(panels) * PANEL_WIDTH + (len(panels) - 1) * PANEL_GAP
     height = HEAD_HEIGHT + max(len(rows), 1) * ROW_HEIGHT + 8
     span = PANEL_WIDTH - VALUE_WIDTH
     out_panels = []
     for j, panel in enumerate(panels):
         largest = max((float(v[j]) for _name, v in rows if v[j] is not None), default=0.0)
         scale = 1.0 if panel.kind == "pct" else (largest or 1.0)
-        x = LABEL_WIDTH + j * (PANEL_WIDTH + PANEL_GAP)
+        x = label_width + j * (PANEL_WIDTH + PANEL_GAP)
         out_panels.append(
             {
                 "title": panel.title,
@@ -233,7 +243,7 @@ def bar_chart(rows: list[tuple[str, tuple]], *, panels: tuple[Panel, ...], label
         "width": width,
         "height": height,
         "bar_height": BAR_HEIGHT,
-        "label_x": LABEL_WIDTH - 10,
+        "label_x": label_width - 10,
         "head_y": HEAD_HEIGHT - 12,
         "grid_top": HEAD_HEIGHT - 4,
         "grid_bottom": height - 6,

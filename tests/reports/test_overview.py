@@ -257,3 +257,19 @@ def test_queries_do_not_grow_with_batches_or_certificates(
     assert response.context["expiring_count"] == 2 + 45
     assert len(response.context["expiring"]) == 20
     assert len(response.context["upcoming"]) == 10
+
+
+def test_chart_labels_get_the_room_they_need():
+    # given: Chinese names (five characters fit the default) and a long English one
+    from reports.views import LABEL_WIDTH, Panel, bar_chart
+
+    panels = (Panel("count", "int", "#000"),)
+    chinese = bar_chart([("危险化学品", (3,)), ("煤矿", (1,))], panels=panels, label="x")
+    english = bar_chart([("Hazardous chemicals", (3,)), ("Coal mines", (1,))], panels=panels, label="x")
+
+    # then: the Chinese chart keeps the default label column; the English one is wider,
+    # its bars start after the longest name, and the whole chart grows by as much
+    assert chinese["label_x"] == LABEL_WIDTH - 10
+    assert english["label_x"] > chinese["label_x"] + 40
+    assert english["panels"][0]["x"] - english["label_x"] == 10
+    assert english["width"] - chinese["width"] == english["label_x"] - chinese["label_x"]

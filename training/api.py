@@ -332,7 +332,7 @@ class HoursViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         params = _params(HoursFilterSerializer, self.request)
         filters = {k: params[k] for k in ("region", "sector", "met") if params.get(k) is not None}
         qs = selectors.inspector_hours_list(actor=self.request.user, year=params["year"], filters=filters)
-        return qs.order_by(*INSPECTOR_ORDER)  # Meta.ordering does not apply to a GROUP BY query
+        return qs.order_by(*INSPECTOR_ORDER)  # a stable order for the pages (no Meta.ordering under GROUP BY)
 
     @extend_schema(parameters=[HoursFilterSerializer])
     def list(self, request, *args, **kwargs):

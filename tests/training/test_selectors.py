@@ -112,6 +112,27 @@ def test_met_when_the_hours_reach_the_requirement(year, province_admin):
     assert sorted(i.name for i in unmet) == sorted(["李", "王", "钱", "赵", "孙"])
 
 
+def test_hours_per_row_and_grouped_agree(year, province_admin):
+    # The list computes hours per row (a page reads its rows only), the met filter and the
+    # summary with one GROUP BY: the two must give the same hours, person by person.
+    per_row = hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2025))
+    grouped = {
+        **hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2025, filters={"met": True})),
+        **hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2025, filters={"met": False})),
+    }
+    assert per_row == grouped
+    assert len(per_row) == 6
+
+
+def test_a_page_of_the_hours_list_reads_only_its_rows_enrollments(year, province_admin):
+    # The per-row hours are a correlated subquery, not a join of every enrollment grouped
+    # by inspector (which the met filter, needing everyone's hours, still uses).
+    join = 'LEFT OUTER JOIN "training_enrollment"'
+    assert join not in str(selectors.inspector_hours_list(actor=province_admin, year=2025).query)
+    grouped = selectors.inspector_hours_list(actor=province_admin, year=2025, filters={"met": True})
+    assert join in str(grouped.query)
+
+
 def test_without_a_policy_the_default_from_settings_applies(year, province_admin, settings):
     # given: no policy for 2026; 张's new-year batch ends in 2026
     assert settings.TRAINING_REQUIRED_HOURS == 60

@@ -14,7 +14,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -24,9 +24,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AccessDenied, DomainError, NotFound, ValidationFailed
+from config.errors import DomainError, NotFound, ValidationFailed
 from personnel import access, idcard
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin, ServiceFormMixin, describe
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
@@ -55,38 +55,6 @@ try:  # the QR code of the public verify page, when that part of the app is inst
     from .qr import qr_svg, verify_url
 except ImportError:  # pragma: no cover
     qr_svg = verify_url = None
-
-
-def _describe(exc: DomainError) -> str:
-    """A domain error's message; when it only says "invalid", its field messages say why."""
-    details = [str(m) for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [msgs])]
-    if details and exc.detail == str(type(exc).default_detail):
-        return "；".join([exc.detail, *details])
-    return exc.detail
-
-
-class _Refused(Exception):
-    """A service said no while an admin form was saved; the message is already queued."""
-
-
-class ServiceSaveMixin:
-    """Change forms whose save calls a service: a refusal goes back to the page as a
-    message (an access refusal is a 403, like the personnel admin)."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except _Refused:
-            return HttpResponseRedirect(request.get_full_path())
-
-    def call_service(self, request, service, **kwargs):
-        try:
-            return service(**kwargs)
-        except AccessDenied as exc:
-            raise PermissionDenied(exc.detail) from exc
-        except DomainError as exc:
-            messages.error(request, _describe(exc))
-            raise _Refused from exc
 
 
 class ReadOnlyInlineMixin:
@@ -168,7 +136,7 @@ class ExamPartInline(admin.TabularInline):
 
 
 @admin.register(Exam)
-class ExamModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
+class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["title", "kind", "region", "course", "parts_display", "pass_mark", "max_attempts"]
     list_filter = ["kind"]
     search_fields = ["title"]
@@ -238,7 +206,7 @@ NEW_ROWS = 5  # blank rows on the grid of a sitting without a batch, for candida
 
 
 @admin.register(Sitting)
-class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
+class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["exam", "held_on", "place", "batch", "status", "result_count", "score_links"]
     list_filter = ["status", "exam__kind"]
     search_fields = ["exam__title", "place"]
@@ -314,7 +282,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
                 services.sitting_set_status(actor=request.user, sitting=sitting, status=status)
                 done += 1
             except DomainError as exc:
-                messages.error(request, f"{sitting}：{_describe(exc)}")
+                messages.error(request, f"{sitting}：{describe(exc)}")
         if done:
             messages.success(request, gettext("已更新 %(n)d 个场次。") % {"n": done})
 
@@ -386,7 +354,7 @@ class SittingModelAdmin(ServiceSaveMixin, ScopedAdminMixin, admin.ModelAdmin):
             try:
                 outcome = scores_save(sitting=sitting, actor=request.user, entries=entries, source="grid")
             except DomainError as exc:
-                messages.error(request, _describe(exc))
+                messages.error(request, describe(exc))
             if outcome is not None and outcome.ok:
                 messages.success(
                     request,
@@ -757,7 +725,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 for message in msgs if isinstance(msgs, list) else [msgs]:
                     form.add_error(target, str(message))
         else:
-            messages.error(request, f"{certificate.number}：{_describe(exc)}")
+            messages.error(request, f"{certificate.number}：{describe(exc)}")
 
     # the changelist actions: each asks on an intermediate page, then runs per certificate
 
@@ -777,7 +745,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                     # the same for every certificate: ask again instead of repeating it
                     self._refusal_to_form(request, form, exc, certificate)
                     return self._transition_page(request, verb, certificates, form, action_name)
-                messages.error(request, f"{certificate.number}：{_describe(exc)}")
+                messages.error(request, f"{certificate.number}：{describe(exc)}")
         if done:
             messages.success(request, gettext("已%(v)s %(n)d 本证件。") % {"v": label, "n": done})
         return None

@@ -4,52 +4,17 @@ a refusal becomes a message on the page, never a server error."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AccessDenied, DomainError
+from config.errors import DomainError
 from personnel import access
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin, ServiceFormMixin, describe
 from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 
 from . import selectors, services
 from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, Topic
-
-
-class _Refused(Exception):
-    """A service said no while saving a form; the message is already queued."""
-
-
-class ServiceFormMixin:
-    """Admin forms whose save calls a service: a domain refusal goes back to the form as a
-    message (access refusals become 403, like personnel's admin)."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except _Refused:
-            return HttpResponseRedirect(request.get_full_path())
-
-    def call_service(self, request, service, **kwargs):
-        try:
-            return service(**kwargs)
-        except AccessDenied as exc:
-            raise PermissionDenied(exc.detail) from exc
-        except DomainError as exc:
-            messages.error(request, describe(exc))
-            raise _Refused from exc
-
-
-def describe(exc: DomainError) -> str:
-    """The message of a domain error; when it only says "invalid", the field messages say why."""
-    if not exc.fields or exc.detail != str(type(exc).default_detail):
-        return exc.detail
-    messages_ = [str(m) for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [msgs])]
-    return "；".join([exc.detail, *messages_])
-
 
 # --- courses ------------------------------------------------------------------------------------
 

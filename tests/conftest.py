@@ -5,8 +5,7 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from personnel.models import RegionLevel
-from tests.factories import InspectorFactory, RegionAdminFactory, RegionFactory, UserFactory
+from tests.factories import InspectorFactory, RegionAdminFactory, UserFactory, region_tree
 
 
 def pytest_runtest_setup(item):
@@ -51,20 +50,7 @@ def _fast_password_hasher(settings):
 @pytest.fixture
 def regions(db):
     """Province 130000 > cities 130100 (石家庄), 130200 (唐山) > counties."""
-    province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
-    sjz = RegionFactory(code="130100", name="石家庄市", level=RegionLevel.CITY, parent=province)
-    ts = RegionFactory(code="130200", name="唐山市", level=RegionLevel.CITY, parent=province)
-    changan = RegionFactory(code="130102", name="长安区", level=RegionLevel.COUNTY, parent=sjz)
-    qiaoxi = RegionFactory(code="130104", name="桥西区", level=RegionLevel.COUNTY, parent=sjz)
-    lunan = RegionFactory(code="130202", name="路南区", level=RegionLevel.COUNTY, parent=ts)
-    return {
-        "province": province,
-        "sjz": sjz,
-        "ts": ts,
-        "changan": changan,
-        "qiaoxi": qiaoxi,
-        "lunan": lunan,
-    }
+    return region_tree()
 
 
 @pytest.fixture

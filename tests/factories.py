@@ -38,6 +38,22 @@ class RegionFactory(factory.django.DjangoModelFactory):
     parent = None
 
 
+def region_tree() -> dict:
+    """Province 130000 > cities 130100 (石家庄), 130200 (唐山) > counties 长安, 桥西 (石家庄)
+    and 路南 (唐山): the tree every test shares (get or create by code)."""
+    province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
+    sjz = RegionFactory(code="130100", name="石家庄市", level=RegionLevel.CITY, parent=province)
+    ts = RegionFactory(code="130200", name="唐山市", level=RegionLevel.CITY, parent=province)
+    return {
+        "province": province,
+        "sjz": sjz,
+        "ts": ts,
+        "changan": RegionFactory(code="130102", name="长安区", level=RegionLevel.COUNTY, parent=sjz),
+        "qiaoxi": RegionFactory(code="130104", name="桥西区", level=RegionLevel.COUNTY, parent=sjz),
+        "lunan": RegionFactory(code="130202", name="路南区", level=RegionLevel.COUNTY, parent=ts),
+    }
+
+
 class InspectorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Inspector

@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from exams import services as exams
 from exams.models import Certificate, CertificateEvent, ExamKind, Result
-from personnel.models import Inspector, InspectorStatus, Region, RegionLevel
-from tests.factories import InspectorFactory, RegionFactory, UserFactory
+from personnel.models import Inspector, InspectorStatus, Region
+from tests.factories import InspectorFactory, UserFactory, region_tree
 from training import services as training
 from training.models import BatchStatus, Enrollment, HoursPolicy, Topic
 
@@ -108,21 +108,6 @@ def _score(sitting, inspector, actor, general, special, *, absent=False):
     return exams.result_record(sitting=sitting, inspector=inspector, actor=actor, scores=scores, absent=absent)
 
 
-def _regions() -> dict:
-    """The rows of the shared ``regions`` fixture (its factories get or create by code)."""
-    province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
-    sjz = RegionFactory(code="130100", name="石家庄市", level=RegionLevel.CITY, parent=province)
-    ts = RegionFactory(code="130200", name="唐山市", level=RegionLevel.CITY, parent=province)
-    return {
-        "province": province,
-        "sjz": sjz,
-        "ts": ts,
-        "changan": RegionFactory(code="130102", name="长安区", level=RegionLevel.COUNTY, parent=sjz),
-        "qiaoxi": RegionFactory(code="130104", name="桥西区", level=RegionLevel.COUNTY, parent=sjz),
-        "lunan": RegionFactory(code="130202", name="路南区", level=RegionLevel.COUNTY, parent=ts),
-    }
-
-
 @pytest.fixture(scope="class")
 def _known_years(django_db_setup, django_db_blocker):
     """The known years, built once for all the tests of a class (a few hundred service calls
@@ -130,7 +115,7 @@ def _known_years(django_db_setup, django_db_blocker):
     each test running in its own savepoint within it. Outside a class, once per test."""
     with django_db_blocker.unblock(), transaction.atomic():
         builder = UserFactory(username="report_builder", is_staff=True, is_superuser=True)
-        yield build_known(actor=builder, regions=_regions())
+        yield build_known(actor=builder, regions=region_tree())
         transaction.set_rollback(True)
 
 

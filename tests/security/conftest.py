@@ -37,9 +37,14 @@ from django.utils import timezone
 from exams import services as exams
 from exams.models import Certificate, ExamKind, Result
 from personnel import idcard
-from personnel.models import RegionLevel
 from reports import services as reports
-from tests.factories import InspectorFactory, RegionAdminFactory, RegionFactory, UserFactory, national_id_for
+from tests.factories import (
+    InspectorFactory,
+    RegionAdminFactory,
+    UserFactory,
+    national_id_for,
+    region_tree,
+)
 from training import services as training
 from training.models import Enrollment, Topic
 
@@ -60,21 +65,6 @@ class World:
 
     def pk(self, kind: str, key: str):
         return self.objects[kind][key].pk
-
-
-def _regions() -> dict:
-    """The rows of the shared ``regions`` fixture (its factories get or create by code)."""
-    province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
-    sjz = RegionFactory(code="130100", name="石家庄市", level=RegionLevel.CITY, parent=province)
-    ts = RegionFactory(code="130200", name="唐山市", level=RegionLevel.CITY, parent=province)
-    return {
-        "province": province,
-        "sjz": sjz,
-        "ts": ts,
-        "changan": RegionFactory(code="130102", name="长安区", level=RegionLevel.COUNTY, parent=sjz),
-        "qiaoxi": RegionFactory(code="130104", name="桥西区", level=RegionLevel.COUNTY, parent=sjz),
-        "lunan": RegionFactory(code="130202", name="路南区", level=RegionLevel.COUNTY, parent=ts),
-    }
 
 
 def _users(r) -> dict:
@@ -133,7 +123,7 @@ def build_world(*, today: dt.date | None = None) -> World:
     """Build the world described in the module docstring and return it with its markers."""
     today = today or timezone.localdate()
     year = today.year
-    r = _regions()
+    r = region_tree()
     users = _users(r)
     prov, sjz, ts, county = (users[k] for k in ("province_admin", "city_admin", "other_city_admin", "county_admin"))
 

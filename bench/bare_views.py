@@ -22,7 +22,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 from rest_framework.authtoken.models import Token
 
-from config.errors import NotFound
+from core.errors import NotFound
 from exams.me import inspector_dashboard
 from exams.qr import verify_url
 from exams.selectors import certificate_verify

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "core",
     "personnel",
     "training",
     "exams",
@@ -205,7 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     # Reverse proxies in front of the app. Unset: the client address is REMOTE_ADDR and a
     # client's own X-Forwarded-For is not believed (per-client rate limits depend on it).
     # 0 (the default) trusts no proxy: a client's own X-Forwarded-For is never believed.
@@ -291,7 +292,7 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logfilters.RedactPersonalData"}},
+    "filters": {"redact": {"()": "core.logfilters.RedactPersonalData"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     # Django's default "django" logger has a console handler of its own; drop it so that

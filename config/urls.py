@@ -5,8 +5,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from config.auth import obtain_auth_token
-from config.health import healthz
+from core.auth import obtain_auth_token
+from core.health import healthz
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
 from personnel.api import InspectorViewSet, RegionViewSet

@@ -24,9 +24,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import DomainError, NotFound, ValidationFailed
+from core.admin import ServiceFormMixin, describe
+from core.errors import DomainError, NotFound, ValidationFailed
 from personnel import access, idcard
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin, ServiceFormMixin, describe
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 

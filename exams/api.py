@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from config.errors import AccessDenied, ValidationFailed
+from core.errors import AccessDenied, ValidationFailed
 from personnel import access
 from personnel.models import Region
 from personnel.serializers import import_result_schemas

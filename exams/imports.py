@@ -31,17 +31,17 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from config.errors import AccessDenied, Conflict, DomainError
-from personnel import idcard
-from personnel.imports import (
+from core.errors import AccessDenied, Conflict, DomainError
+from core.uploads import (
     HEADER_SCAN_ROWS,
     IGNORED_HEADERS,
-    RosterFileError,
     RowError,
+    UploadError,
     cell_text,
     column_letter,
     read_rows,
 )
+from personnel import idcard
 from personnel.models import Inspector
 from personnel.selectors import actor_manages_region, inspector_list
 
@@ -517,7 +517,7 @@ def scores_import(*, sitting: Sitting, actor, data: bytes, filename: str, dry_ru
             return result
         header_row, mapping, columns = located
         file_rows = _file_rows(rows, header_row, mapping, result)
-    except RosterFileError as exc:
+    except UploadError as exc:
         result.errors.append(RowError(0, "", str(exc)))
         return result
     if result.errors:

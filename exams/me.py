@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from training.models import ACTIVE_ENROLLMENT
 from training.selectors import enrollment_list, inspector_hours_list

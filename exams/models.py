@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from personnel.models import Inspector, Region, TimeStamped
+from core.models import TimeStamped
+from personnel.models import Inspector, Region
 from training.models import Batch, Course
 
 SCORE = {"max_digits": 6, "decimal_places": 1}

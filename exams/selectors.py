@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.models import Inspector
 from personnel.selectors import scope_filter

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from config.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region
 from training.models import Batch, EnrollmentStatus

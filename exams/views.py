@@ -22,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 
 from . import numbers

@@ -1,13 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AccessDenied, DomainError
+from core.errors import DomainError
 
 from . import access, services
 from .imports import COLUMNS, roster_import
@@ -17,38 +16,6 @@ from .selectors import inspector_list, region_list
 admin.site.site_header = _("执法人员培训与持证管理")
 admin.site.site_title = _("执法培训管理")
 admin.site.index_title = _("管理首页")
-
-
-def describe(exc: DomainError) -> str:
-    """The message of a domain error; when it only says "invalid", the field messages say why."""
-    if not exc.fields or exc.detail != str(type(exc).default_detail):
-        return exc.detail
-    details = [str(m) for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [msgs])]
-    return "；".join([exc.detail, *details])
-
-
-class Refused(Exception):
-    """A service said no while an admin form was saved; the message is already queued."""
-
-
-class ServiceFormMixin:
-    """Admin forms whose save calls a service: a domain refusal goes back to the form as a
-    message, an access refusal is a 403."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except Refused:
-            return HttpResponseRedirect(request.get_full_path())
-
-    def call_service(self, request, service, **kwargs):
-        try:
-            return service(**kwargs)
-        except AccessDenied as exc:
-            raise PermissionDenied(exc.detail) from exc
-        except DomainError as exc:
-            messages.error(request, describe(exc))
-            raise Refused from exc
 
 
 class ScopedAdminMixin:

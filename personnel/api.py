@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from config.errors import AccessDenied
+from core.errors import AccessDenied
 
 from . import access, services
 from .imports import roster_import

@@ -18,9 +18,7 @@ A blank optional cell leaves an existing inspector's value unchanged. A 序号 c
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +27,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from core.uploads import (
+    HEADER_SCAN_ROWS,
+    IGNORED_HEADERS,
+    RowError,
+    UploadError,
+    cell_text,
+    column_letter,
+    read_rows,
+)
 
 from . import access, idcard
 from .models import Inspector, InspectorStatus, Region
@@ -63,28 +71,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("status", "状态", ("状态", "人员状态", "status")),
     Column("hired_on", "入职日期", ("入职日期", "入职时间", "hired_on", "hired on", "hire date")),
 )
-IGNORED_HEADERS = {"序号", "no", "no.", "#", "编号"}
-HEADER_SCAN_ROWS = 5
 _ALIAS_TO_KEY = {alias.lower(): col.key for col in COLUMNS for alias in col.aliases}
 _LABEL = {col.key: col.label for col in COLUMNS}
 _PHONE = re.compile(r"^[0-9+\-() ]{5,20}$")
 _UPDATE_FIELDS = ["name", "region", "sector", "position", "phone", "status", "hired_on", "updated_at"]
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int  # spreadsheet row number as the user sees it (header row included)
-    column: str  # column letter and header, e.g. "B 身份证号"; "" for the whole row/file
-    message: str
-
-    def __str__(self) -> str:
-        where = _("第%(row)d行") % {"row": self.row} if self.row else _("文件")
-        if self.column:
-            where += f" {self.column}"
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "message": self.message}
 
 
 @dataclass
@@ -112,77 +102,10 @@ class ImportResult:
         }
 
 
-class RosterFileError(Exception):
-    """The file as a whole cannot be read (not a spreadsheet, no header, too large)."""
-
-
 @dataclass
 class _Row:
     number: int
     values: dict
-
-
-# --- reading -------------------------------------------------------------------------
-
-
-def column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def read_rows(data: bytes, filename: str) -> Iterator[list]:
-    name = (filename or "").lower()
-    if name.endswith((".csv", ".txt")):
-        return read_csv(data)
-    if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or name.endswith((".xlsx", ".xls")):
-        return read_excel(data)
-    raise RosterFileError(_("不支持的文件类型：请上传 .xlsx、.xls 或 .csv 文件。"))
-
-
-def read_excel(data: bytes) -> Iterator[list]:
-    import python_calamine
-
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        if not workbook.sheet_names:
-            raise RosterFileError(_("工作簿中没有工作表。"))
-        sheet = workbook.get_sheet_by_index(0)
-        rows = sheet.to_python(skip_empty_area=False)
-    except RosterFileError:
-        raise
-    except Exception:
-        # calamine raises its own errors, zip errors, or XML errors for a damaged file.
-        raise RosterFileError(_("文件不是有效的 Excel 表格（.xlsx/.xls），或已损坏。")) from None
-    return iter(rows)
-
-
-def read_csv(data: bytes) -> Iterator[list]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise RosterFileError(_("无法识别 CSV 文件的编码，请保存为 UTF-8。"))
-    if "\x00" in text:
-        raise RosterFileError(_("文件不是有效的 CSV 文本文件。"))
-    try:
-        return iter(list(csv.reader(io.StringIO(text))))
-    except csv.Error as exc:
-        raise RosterFileError(_("CSV 文件格式错误：%(e)s") % {"e": exc}) from None
-
-
-def cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _locate_header(rows: Iterator[list], errors: list[RowError]) -> tuple[int, dict[int, str]] | None:
@@ -407,7 +330,7 @@ def roster_import(*, actor, data: bytes, filename: str, dry_run: bool = False) -
     try:
         rows = read_rows(data, filename)
         located = _locate_header(rows, result.errors)
-    except RosterFileError as exc:
+    except UploadError as exc:
         result.errors.append(RowError(0, "", str(exc)))
         return result
     if located is None or result.errors:

@@ -5,15 +5,9 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
+from core.models import TimeStamped
+
 from . import idcard
-
-
-class TimeStamped(models.Model):
-    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
-
-    class Meta:
-        abstract = True
 
 
 class Sector(models.TextChoices):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from config.errors import NotFound
+from core.errors import NotFound
 
 from . import access
 from .models import Inspector, Region

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from config.errors import AccessDenied, Conflict, ValidationFailed
+from core.errors import AccessDenied, Conflict, ValidationFailed
 
 from . import access, idcard
 from .models import Inspector, InspectorStatus, Region, RegionAdmin, RegionLevel

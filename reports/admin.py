@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AccessDenied, DomainError
+from core.errors import AccessDenied, DomainError
 from personnel import access
 from personnel.admin import ScopedAdminMixin
 from personnel.selectors import region_list

@@ -9,7 +9,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.errors import Conflict
+from core.errors import Conflict
 
 from . import services
 from .models import XLSX_TYPE, ExportStatus

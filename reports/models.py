@@ -3,7 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from personnel.models import Region, TimeStamped
+from core.models import TimeStamped
+from personnel.models import Region
 
 
 class ExportKind(models.TextChoices):

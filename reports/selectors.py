@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.selectors import scope_filter
 

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import AccessDenied, ValidationFailed
+from core.errors import AccessDenied, ValidationFailed
 from personnel import access
 from personnel.models import Region
 from personnel.selectors import actor_manages_region

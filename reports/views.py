@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from config.errors import ValidationFailed
+from core.errors import ValidationFailed
 from exams.selectors import certificate_list
 from personnel import access
 from personnel.selectors import region_list

@@ -17,7 +17,7 @@ def test_healthz_reports_database_and_broker(client):
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_database_is_down(client):
-    with mock.patch("config.health._check_database", return_value=(False, "OperationalError")):
+    with mock.patch("core.health._check_database", return_value=(False, "OperationalError")):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"

@@ -1,6 +1,6 @@
 import logging
 
-from config.logfilters import RedactPersonalData, redact
+from core.logfilters import RedactPersonalData, redact
 
 
 def test_id_and_phone_numbers_are_masked():

@@ -7,9 +7,10 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import DomainError
+from core.admin import ServiceFormMixin, describe
+from core.errors import DomainError
 from personnel import access
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin, ServiceFormMixin, describe
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin
 from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 

@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.models import Inspector
 from personnel.selectors import inspector_get_for_actor, region_get_for_actor, scope_filter

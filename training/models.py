@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from personnel.models import Inspector, Region, Sector, TimeStamped
+from core.models import TimeStamped
+from personnel.models import Inspector, Region, Sector
 
 
 class Topic(models.TextChoices):

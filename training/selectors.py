@@ -21,7 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region, Sector
 from personnel.selectors import inspector_list, scope_filter

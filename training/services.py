@@ -17,7 +17,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region, inspector_list

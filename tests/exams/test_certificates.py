@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from config.errors import AccessDenied, Conflict, ValidationFailed
+from core.errors import AccessDenied, Conflict, ValidationFailed
 from exams import numbers, services
 from exams.models import (
     AnnualReview,
@@ -709,7 +709,7 @@ def test_results_are_not_touched_by_the_certificate_lifecycle(regions, holder, p
 
 def test_an_admin_cannot_record_a_score_for_someone_outside_their_region(regions, city_admin):
     # given: a sitting of 石家庄 without a batch (open to anyone in scope), and a 唐山 inspector
-    from config.errors import NotFound
+    from core.errors import NotFound
     from tests.exams.factories import ExamFactory, SittingFactory
 
     sitting = SittingFactory(exam=ExamFactory(region=regions["sjz"]))

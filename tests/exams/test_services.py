@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import AccessDenied, Conflict, ValidationFailed
+from core.errors import AccessDenied, Conflict, ValidationFailed
 from exams import services
 from exams.models import Certificate, Exam, ExamKind, Result, ResultChange, SittingStatus
 from personnel.models import Sector

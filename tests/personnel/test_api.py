@@ -191,7 +191,7 @@ def test_user_without_role_gets_empty_lists(client_for, people, db):
 
 
 def test_a_login_links_to_one_inspector_only(people, inspector_user, province_admin):
-    from config.errors import Conflict
+    from core.errors import Conflict
     from personnel.services import inspector_link_user
 
     with pytest.raises(Conflict):

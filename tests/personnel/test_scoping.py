@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.models import Sector
 from personnel.selectors import (

@@ -123,7 +123,7 @@ def test_adding_a_batch_goes_through_the_service(browser, city_admin, course, ba
     assert (created.year, created.number) == (start.year, 1)
 
 
-def test_a_refused_edit_is_a_message_not_an_error(browser, city_admin, batch, coal):
+def test_a_refused_edit_is_a_form_error_with_the_form_kept(browser, city_admin, batch, coal):
     # given: two seats taken
     EnrollmentFactory(batch=batch, inspector=coal[0])
     EnrollmentFactory(batch=batch, inspector=coal[1])
@@ -145,10 +145,14 @@ def test_a_refused_edit_is_a_message_not_an_error(browser, city_admin, batch, co
         "enrollments-INITIAL_FORMS": "0",
     }
     # when
-    response = browser.post(url, form, follow=True)
-    # then
+    response = browser.post(url, form)
+    # then: the same page again, filled in as sent, the refusal on the form
     assert response.status_code == 200
-    assert any("名额不能少于" in m for m in texts(response))
+    adminform = response.context["adminform"].form
+    errors = [str(m) for msgs in adminform.errors.values() for m in msgs]
+    assert any("名额不能少于" in m for m in errors), errors
+    assert adminform["capacity"].value() == "1"
+    assert 'class="errornote"' in response.content.decode()
     batch.refresh_from_db()
     assert batch.capacity == 2
 

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from config.errors import Conflict
+from core.errors import Conflict
 from personnel.models import Sector
 from tests.factories import InspectorFactory, UserFactory
 from tests.training.factories import BatchFactory

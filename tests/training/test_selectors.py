@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Count, Sum
 
-from config.errors import NotFound
+from core.errors import NotFound
 from personnel import access
 from personnel.models import InspectorStatus, Sector
 from tests.factories import InspectorFactory

@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 
-from config.errors import AccessDenied, Conflict, ValidationFailed
+from core.errors import AccessDenied, Conflict, ValidationFailed
 from personnel.models import InspectorStatus, Sector
 from tests.factories import InspectorFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory

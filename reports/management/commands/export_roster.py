@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from config.errors import DomainError
+from core.errors import DomainError
 from reports import xlsx
 from reports.services import export_scope
 

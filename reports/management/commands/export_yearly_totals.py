@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from config.errors import DomainError
+from core.errors import DomainError
 from reports import detail_csv, xlsx
 from reports.management.commands.export_roster import command_actor
 from reports.services import export_scope

@@ -22,7 +22,7 @@ def _check_database() -> tuple[bool, str]:
 def _check_broker() -> tuple[bool, str]:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True, "eager (in-process)"
-    from config.celery import app
+    from celery import current_app as app
 
     try:
         with app.connection_for_write() as conn:

@@ -14,7 +14,7 @@
    positions, one event row each. Prints seconds, rows/s, queries and the ratio, and
    writes bench/out/bulk_enroll.json.
 
-The database is a throwaway one (bench.roster_import.setup_django): a SQLite file in a
+The database is a throwaway one (bench.harness.scratch_database): a SQLite file in a
 temporary directory, or, when DATABASE_URL names a PostgreSQL server, a scratch database
 created on that server and dropped afterwards. A real database is never written to.
 """
@@ -28,51 +28,33 @@ import os
 import platform
 import random
 import shutil
-import sys
 import tempfile
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from bench.roster_import import REGIONS, BenchError, Measure, make_fixtures, setup_django
+from bench.harness import (
+    OUT_DIR,
+    REGIONS,
+    BenchError,
+    Measure,
+    active_inspectors,
+    count_queries,
+    run_main,
+    scratch_database,
+    versions,
+)
+from bench.roster_import import make_fixtures
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
 OUT_FILE = OUT_DIR / "bulk_enroll.json"
 TODAY = dt.date(2025, 6, 1)  # before both batches' enrollment deadlines
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰建国志红亮"
 
 
 def make_inspectors(count: int, seed: int = 20250601) -> int:
     """``count`` active inspectors spread over the region tree, in one bulk_create."""
-    from personnel import idcard
-    from personnel.models import Inspector, Region, Sector
+    from personnel.models import Inspector, Region
 
-    rng = random.Random(seed)
-    regions = list(Region.objects.filter(code__in=[code for code, *_ in REGIONS]))
-    sectors = [s.value for s in Sector]
-    seen: set[str] = set()
-    rows = []
-    while len(rows) < count:
-        region = rng.choice(regions)
-        birth = dt.date(1962, 1, 1) + dt.timedelta(days=rng.randrange(38 * 365))
-        first17 = f"{region.code}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-        if first17 in seen:
-            continue
-        seen.add(first17)
-        parsed = idcard.parse(idcard.make(first17))
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-        rows.append(
-            Inspector(
-                name=name,
-                national_id=parsed.value,
-                gender=parsed.gender,
-                birth_date=parsed.birth_date,
-                region=region,
-                sector=rng.choice(sectors),
-                status="active",
-            )
-        )
+    regions = Region.objects.in_bulk([code for code, *_ in REGIONS], field_name="code")
+    rows = active_inspectors(random.Random(seed), regions, count)
     Inspector.objects.bulk_create(rows, batch_size=2000)
     return Inspector.objects.filter(status="active").count()
 
@@ -109,19 +91,6 @@ def make_batches(capacity: int):
             )
         )
     return batches
-
-
-@contextmanager
-def count_queries(counter: dict):
-    """Count the statements sent to the database (DEBUG stays off: no query log)."""
-    from django.db import connection
-
-    def wrapper(execute, sql, params, many, context):
-        counter["queries"] += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield
 
 
 def run_bulk(batch, actor, expected: int) -> tuple[dict, list[int]]:
@@ -198,18 +167,6 @@ def check_same(bulk: dict, naive: dict, inspectors: int, capacity: int) -> dict:
     return expected
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in ("Django", "psycopg"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bulk_enroll", description=__doc__.splitlines()[0])
     parser.add_argument("--inspectors", type=int, default=10_000, help="active inspectors to enroll (default 10000)")
@@ -224,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "bulk_enroll",
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
-        "versions": versions(),
+        "versions": versions("Django", "psycopg"),
         "inspectors": args.inspectors,
         "capacity": capacity,
     }
@@ -233,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpdir = tempfile.mkdtemp(prefix="bench-enroll-")
     teardown = None
     try:
-        database, teardown = setup_django(tmpdir)
+        database, teardown = scratch_database(tmpdir, name="enroll")
         report["database"] = database
         print(f"database: {database}")
         actor = make_fixtures()
@@ -268,8 +225,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

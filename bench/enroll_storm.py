@@ -6,9 +6,9 @@
 1. Database: ``bench_enroll_storm`` on the local PostgreSQL (DATABASE_URL when it names
    another PostgreSQL database; never ``test`` or ``postgres``), dropped and created anew,
    migrated.
-2. Fixtures: a province with two cities and their counties, a provincial admin with an API
-   token, ``--calls`` active inspectors of mixed sectors, one course and one open,
-   mixed-sector province batch of ``--capacity`` seats.
+2. Fixtures: the region tree of bench.harness (a province, three cities, six counties), a
+   provincial admin with an API token, ``--calls`` active inspectors of mixed sectors in
+   the counties, one course and one open, mixed-sector province batch of ``--capacity`` seats.
 3. gunicorn (``DJANGO_DEBUG=0``) on 127.0.0.1 and a free port, in its own process group;
    by default 4 gthread workers of 8 threads each, so that up to 32 enrollments are
    inside Django (and PostgreSQL transactions) at once.
@@ -21,7 +21,7 @@
    the ids), one row and one event per inspector; from the answers: every call 201, none
    5xx, each answer saying what the database holds; the batch's counts in the API agree.
 6. Stops gunicorn (its process group, also on failure or Ctrl-C), prints the figures,
-   writes bench/out/enroll_storm.json, and with ``--readme`` appends them to bench/README.md.
+   writes bench/out/enroll_storm.json, and with ``--readme`` puts them in bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import sys
 import threading
 import time
 from collections import Counter
@@ -38,12 +37,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.load import (
+from bench.harness import (
     BASE_DIR,
     OUT_DIR,
     README,
     BenchError,
-    append_to_readme,
+    active_inspectors,
     command_env,
     database_url,
     django_setup,
@@ -52,24 +51,15 @@ from bench.load import (
     http_request,
     install_signal_handlers,
     machine,
+    make_regions,
     manage,
+    run_main,
     server_env,
+    write_readme_figures,
 )
 
 OUT_FILE = OUT_DIR / "enroll_storm.json"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_enroll_storm"
-README_MARKER = "<!-- bench.enroll_storm figures: new runs are appended above this line -->"
-REGIONS = (
-    ("130000", "河北省", "province", None),
-    ("130100", "石家庄市", "city", "130000"),
-    ("130200", "唐山市", "city", "130000"),
-    ("130102", "长安区", "county", "130100"),
-    ("130104", "桥西区", "county", "130100"),
-    ("130202", "路南区", "county", "130200"),
-    ("130203", "路北区", "county", "130200"),
-)
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰建国志红亮"
 
 
 def make_world(*, calls: int, capacity: int, seed: int) -> dict:
@@ -79,16 +69,11 @@ def make_world(*, calls: int, capacity: int, seed: int) -> dict:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from personnel import idcard
-    from personnel.models import Inspector, Region, Sector
+    from personnel.models import Inspector
     from personnel.services import region_admin_assign
     from training.models import Batch, Course
 
-    by_code: dict[str, Region] = {}
-    for code, name, level, parent in REGIONS:
-        region = Region(code=code, name=name, level=level, parent=by_code.get(parent))
-        region.save()  # computes the path
-        by_code[code] = region
+    by_code = make_regions()
     province = by_code["130000"]
 
     admin = get_user_model().objects.create_user("storm_admin")
@@ -96,29 +81,8 @@ def make_world(*, calls: int, capacity: int, seed: int) -> dict:
     token = Token.objects.create(user=admin).key
 
     rng = random.Random(seed)
-    counties = [r for r in by_code.values() if r.level == "county"]
-    sectors = [s.value for s in Sector]
-    seen: set[str] = set()
-    rows = []
-    while len(rows) < calls:
-        region = rng.choice(counties)
-        birth = dt.date(1965, 1, 1) + dt.timedelta(days=rng.randrange(35 * 365))
-        first17 = f"{region.code}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-        if first17 in seen:
-            continue
-        seen.add(first17)
-        parsed = idcard.parse(idcard.make(first17))
-        rows.append(
-            Inspector(
-                name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
-                national_id=parsed.value,
-                gender=parsed.gender,
-                birth_date=parsed.birth_date,
-                region=region,
-                sector=rng.choice(sectors),
-                status="active",
-            )
-        )
+    counties = {code: r for code, r in by_code.items() if r.level == "county"}
+    rows = active_inspectors(rng, counties, calls, born_from=dt.date(1965, 1, 1), years=35)
     inspectors = [i.pk for i in Inspector.objects.bulk_create(rows)]
 
     course = Course.objects.create(
@@ -331,104 +295,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds per call (default 120)")
     parser.add_argument("--deadline", type=float, default=600, help="seconds for the whole storm (default 600)")
     parser.add_argument("--seed", type=int, default=20250601)
-    parser.add_argument("--readme", action="store_true", help="append the figures to bench/README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="put the figures in bench/README.md (in place of the previous ones)"
+    )
     parser.add_argument("--output", type=Path, default=OUT_FILE)
     args = parser.parse_args(argv)
     if not 1 <= args.capacity < args.calls <= 5000 or not 1 <= args.in_flight <= 128:
         parser.error("need 1 <= capacity < calls <= 5000 and 1 <= in-flight <= 128")
     install_signal_handlers()
     started = time.monotonic()
-    try:
-        # The storm's own database; the URL given explicitly wins over DATABASE_URL here,
-        # since this one is dropped first.
-        url = database_url(args.database_url or DEFAULT_DATABASE_URL, DEFAULT_DATABASE_URL)
-        ensure_database(url, fresh=True)
-        manage(["migrate", "--noinput"], env=command_env(url))
-        env = server_env(url, cache_url=None)
-        django_setup(dict(env, DJANGO_ALLOWED_HOSTS="127.0.0.1,testserver"))
-        world = make_world(calls=args.calls, capacity=args.capacity, seed=args.seed)
-        info = machine()
-        from django.db import connections
+    # The storm's own database; the URL given explicitly wins over DATABASE_URL here,
+    # since this one is dropped first.
+    url = database_url(args.database_url or DEFAULT_DATABASE_URL, DEFAULT_DATABASE_URL)
+    ensure_database(url, fresh=True)
+    manage(["migrate", "--noinput"], env=command_env(url))
+    env = server_env(url, cache_url=None)
+    django_setup(env=dict(env, DJANGO_ALLOWED_HOSTS="127.0.0.1,testserver"))
+    world = make_world(calls=args.calls, capacity=args.capacity, seed=args.seed)
+    info = machine()
+    from django.db import connections
 
-        connections.close_all()
-        log_path = OUT_DIR / "enroll_storm_gunicorn.log"
-        with gunicorn(
-            env,
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.gunicorn_threads,
-            log_path=log_path,
-        ) as server:
-            print(
-                f"gunicorn {server.base_url} ({args.workers} x {args.worker_class}); "
-                f"{args.calls} calls, {args.in_flight} in flight, batch {world['batch']} of {args.capacity} seats",
-                flush=True,
-            )
-            result = storm(
-                server.base_url,
-                world,
-                in_flight=args.in_flight,
-                timeout=args.timeout,
-                deadline=args.deadline,
-                seed=args.seed,
-            )
-            api = check_api_counts(server.base_url, world, args.capacity, args.calls)
-        tracebacks = sum(1 for line in log_path.read_text().splitlines() if "Traceback" in line)
-        db = check_database(world, args.capacity, args.calls)
-        http = check_answers(result["answers"], db, args.calls)
-        problems = db["problems"] + http["problems"] + api["problems"]
-        if result["timed_out"]:
-            problems.append(f"the storm did not finish within {args.deadline:.0f} s")
-        if tracebacks:
-            problems.append(f"{tracebacks} tracebacks in {log_path.relative_to(BASE_DIR)}")
-        db.pop("by_inspector")
-        report = {
-            "benchmark": "bench.enroll_storm",
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": info,
-            "config": {
-                "database": urlsplit(url).path.lstrip("/"),
-                "calls": args.calls,
-                "capacity": args.capacity,
-                "in_flight": args.in_flight,
-                "workers": args.workers,
-                "worker_class": args.worker_class,
-                "gunicorn_threads": args.gunicorn_threads,
-            },
-            "seconds": round(result["seconds"], 2),
-            "calls_per_second": round(len(result["answers"]) / result["seconds"], 1),
-            "http": http,
-            "database": db,
-            "api_counts": api.get("counts"),
-            "tracebacks_in_gunicorn_log": tracebacks,
-            "problems": problems,
-            "total_seconds": round(time.monotonic() - started, 1),
-        }
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    connections.close_all()
+    log_path = OUT_DIR / "enroll_storm_gunicorn.log"
+    with gunicorn(
+        env,
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.gunicorn_threads,
+        log_path=log_path,
+    ) as server:
         print(
-            f"{args.calls} calls in {result['seconds']:.1f} s ({report['calls_per_second']:.1f}/s), "
-            f"p50 {http['p50_ms']} ms, p95 {http['p95_ms']} ms, max {http['max_ms']} ms"
+            f"gunicorn {server.base_url} ({args.workers} x {args.worker_class}); "
+            f"{args.calls} calls, {args.in_flight} in flight, batch {world['batch']} of {args.capacity} seats",
+            flush=True,
         )
-        print(f"status codes: {http['statuses']}")
-        print(
-            f"database: {db['enrolled']} enrolled, {db['waitlisted']} waitlisted, positions {db['positions']}, "
-            f"{db['duplicates']} duplicates, {db['missing']} missing, events {db['events']}"
+        result = storm(
+            server.base_url,
+            world,
+            in_flight=args.in_flight,
+            timeout=args.timeout,
+            deadline=args.deadline,
+            seed=args.seed,
         )
-        print(f"API batch counts: {api.get('counts')}")
-        print(f"written: {args.output}")
-        if args.readme:
-            append_to_readme(readme_block(report), README_MARKER)
-            print(f"appended to {README.relative_to(BASE_DIR)}")
-        if problems:
-            print("BENCHMARK FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
-            return 1
-        print("OK: exactly the capacity enrolled, the rest waitlisted in order, no 5xx")
-        return 0
-    except BenchError as exc:
-        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
+        api = check_api_counts(server.base_url, world, args.capacity, args.calls)
+    tracebacks = sum(1 for line in log_path.read_text().splitlines() if "Traceback" in line)
+    db = check_database(world, args.capacity, args.calls)
+    http = check_answers(result["answers"], db, args.calls)
+    problems = db["problems"] + http["problems"] + api["problems"]
+    if result["timed_out"]:
+        problems.append(f"the storm did not finish within {args.deadline:.0f} s")
+    if tracebacks:
+        problems.append(f"{tracebacks} tracebacks in {log_path.relative_to(BASE_DIR)}")
+    db.pop("by_inspector")
+    report = {
+        "benchmark": "bench.enroll_storm",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": info,
+        "config": {
+            "database": urlsplit(url).path.lstrip("/"),
+            "calls": args.calls,
+            "capacity": args.capacity,
+            "in_flight": args.in_flight,
+            "workers": args.workers,
+            "worker_class": args.worker_class,
+            "gunicorn_threads": args.gunicorn_threads,
+        },
+        "seconds": round(result["seconds"], 2),
+        "calls_per_second": round(len(result["answers"]) / result["seconds"], 1),
+        "http": http,
+        "database": db,
+        "api_counts": api.get("counts"),
+        "tracebacks_in_gunicorn_log": tracebacks,
+        "problems": problems,
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    print(
+        f"{args.calls} calls in {result['seconds']:.1f} s ({report['calls_per_second']:.1f}/s), "
+        f"p50 {http['p50_ms']} ms, p95 {http['p95_ms']} ms, max {http['max_ms']} ms"
+    )
+    print(f"status codes: {http['statuses']}")
+    print(
+        f"database: {db['enrolled']} enrolled, {db['waitlisted']} waitlisted, positions {db['positions']}, "
+        f"{db['duplicates']} duplicates, {db['missing']} missing, events {db['events']}"
+    )
+    print(f"API batch counts: {api.get('counts')}")
+    print(f"written: {args.output}")
+    if args.readme:
+        write_readme_figures("bench.enroll_storm", readme_block(report))
+        print(f"figures written to {README.relative_to(BASE_DIR)}")
+    if problems:
+        raise BenchError("\n  " + "\n  ".join(problems))
+    print("OK: exactly the capacity enrolled, the rest waitlisted in order, no 5xx")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

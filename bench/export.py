@@ -45,15 +45,25 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bench.roster_import import GIVEN, SURNAMES, _proc_status_kb, _reset_peak_rss
+from bench.harness import (
+    BASE_DIR,
+    OUT_DIR,
+    README,
+    BenchError,
+    django_setup,
+    ensure_database,
+    national_id,
+    person_name,
+    proc_status_kb,
+    reset_peak_rss,
+    run_main,
+    versions,
+    write_readme_figures,
+)
+from bench.harness import database_url as checked_database_url
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-OUT_DIR = Path(__file__).resolve().parent / "out"
 OUT_FILE = OUT_DIR / "export.json"
-README = Path(__file__).resolve().parent / "README.md"
-README_MARK = "<!-- bench.export figures: new runs are appended above this line -->"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
-FORBIDDEN_DATABASES = {"test", "postgres", "template0", "template1"}
 
 YEAR = 2024
 GOALS = {"ratio": 0.8, "db_share": 0.10, "rss_mb": 120}
@@ -150,45 +160,19 @@ POSITIONS = ("科员", "副科长", "科长", "执法队员", "副大队长", "�
 ENROLLMENT_MIX = (("completed", 88), ("no_show", 5), ("cancelled", 4), ("enrolled", 3))
 
 
-class BenchError(RuntimeError):
-    """A side did not write what it should have: the figures would be meaningless."""
-
-
 # --- database -------------------------------------------------------------------------------------
 
 
 def database_url() -> str:
+    """DATABASE_URL when it names a PostgreSQL database, else ``bench`` on the local server."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         url = DEFAULT_DATABASE_URL
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
-    if name in FORBIDDEN_DATABASES:
-        raise SystemExit(f"refusing to run on database {name!r}: use a database of its own (default 'bench')")
-    return url
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database on the server if it does not exist yet."""
-    import psycopg
-    from psycopg import sql
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
+    return checked_database_url(url, DEFAULT_DATABASE_URL)
 
 
 def setup_django(url: str, *, migrate: bool = False) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # DEBUG (the development default) keeps every query in memory: not what a worker does.
-    settings.DEBUG = False
+    django_setup(database_url=url)
     if migrate:
         from django.core.management import call_command
 
@@ -225,7 +209,6 @@ def generate(rows: int, *, seed: int = 20240101) -> dict:
     from django.utils import timezone
 
     from exams import numbers
-    from personnel import idcard
     from personnel.models import Region
     from training.models import Course, HoursPolicy
 
@@ -272,11 +255,11 @@ def generate(rows: int, *, seed: int = 20240101) -> dict:
         k = per_region_count.get(region.pk, 0)
         per_region_count[region.pk] = k + 1
         birth = dt.date(1962, 1, 1) + dt.timedelta(days=(k * 37) % 13000)
-        national_id = idcard.make(f"{region.code}{birth:%Y%m%d}{rng.randrange(1000):03d}")
+        nid = national_id(region.code, birth, rng.randrange(1000))
         pk = ids("inspector")
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+        name = person_name(rng)
         status = "active" if rng.random() < 0.92 else rng.choice(("on_leave", "transferred", "retired"))
-        gender = "male" if int(national_id[16]) % 2 else "female"
+        gender = "male" if int(nid[16]) % 2 else "female"
         hired = dt.date(1990, 1, 1) + dt.timedelta(days=rng.randrange(30 * 365))
         inspector_rows.append(
             (
@@ -284,7 +267,7 @@ def generate(rows: int, *, seed: int = 20240101) -> dict:
                 now,
                 now,
                 name,
-                national_id,
+                nid,
                 gender,
                 birth,
                 region.pk,
@@ -673,7 +656,7 @@ class DbTimer:
 
 def _memory() -> dict:
     return {
-        "peak_rss_mb": round((_proc_status_kb("VmHWM") or 0) / 1024, 1),
+        "peak_rss_mb": round((proc_status_kb("VmHWM") or 0) / 1024, 1),
         "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -706,7 +689,7 @@ def child_project(output: Path, profile: Path | None) -> dict:
                 stages[current[0]] = round(stages.get(current[0], 0) + now - current[1], 2)
             current[0], current[1] = stage, now
 
-    before = _proc_status_kb("VmRSS") or 0
+    before = proc_status_kb("VmRSS") or 0
     timer = DbTimer()
     profiler = cProfile.Profile() if profile else None
     with timer.installed():
@@ -935,14 +918,14 @@ def child_bare(output: Path) -> dict:
     from django.db import connection
 
     connection.close()
-    lists_rss = _proc_status_kb("VmRSS") or 0
-    peak_with_lists = _proc_status_kb("VmHWM") or 0
-    reset = _reset_peak_rss()
+    lists_rss = proc_status_kb("VmRSS") or 0
+    peak_with_lists = proc_status_kb("VmHWM") or 0
+    reset = reset_peak_rss()
     start = time.perf_counter()
     write_bare(output, cells)
     seconds = time.perf_counter() - start
     memory = _memory()
-    writer_peak = (_proc_status_kb("VmHWM") or 0) if reset else None
+    writer_peak = (proc_status_kb("VmHWM") or 0) if reset else None
     return {
         "seconds": seconds,
         "build_lists_seconds": build_seconds,
@@ -1114,18 +1097,6 @@ def readme_block(report: dict) -> str:
     return "\n".join(lines)
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in ("Django", "psycopg", "xlsxwriter"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="enrollments in the year")
@@ -1157,7 +1128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, ensure_ascii=False, default=str))
         return 0
 
-    ensure_database(url)
+    if ensure_database(url):
+        print(f"created database {url.rsplit('/', 1)[-1]}")
     setup_django(url, migrate=True)
     from django.db import connection
 
@@ -1171,7 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "export",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
-        "versions": versions(),
+        "versions": versions("Django", "psycopg", "xlsxwriter"),
         "postgresql": server,
         "database": url.rsplit("/", 1)[-1],
         "year": YEAR,
@@ -1198,16 +1170,10 @@ def main(argv: list[str] | None = None) -> int:
                 pstats.Stats(str(prof), stream=stream).sort_stats("tottime").print_stats(25)
                 print(stream.getvalue())
     if args.readme:
-        text = README.read_text(encoding="utf-8")
-        block = readme_block(report) + "\n"
-        if README_MARK in text:  # the newest run goes above the marker, under the others
-            text = text.replace(README_MARK, block + README_MARK, 1)
-        else:
-            text += "\n" + block
-        README.write_text(text, encoding="utf-8")
-        print(f"added the figures to {README}")
+        write_readme_figures("bench.export", readme_block(report))
+        print(f"wrote the figures to {README}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -34,9 +34,7 @@ import os
 import platform
 import pstats
 import random
-import resource
 import shutil
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -44,25 +42,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
+from bench.harness import (
+    OUT_DIR,
+    REGIONS,
+    BenchError,
+    Measure,
+    cpu_model,
+    load_average,
+    make_regions,
+    national_ids,
+    person_name,
+    run_main,
+    scratch_database,
+    versions,
+)
+
 OUT_FILE = OUT_DIR / "roster_import.json"
-SERVER_DB_SCHEMES = ("postgres://", "postgresql://", "pgsql://", "postgis://", "mysql://")
 
 HEADERS = ("姓名", "身份证号", "所属地区", "行业", "职务", "手机", "状态", "入职日期")
 
-# code, name, level, parent code
-REGIONS = (
-    ("130000", "河北省", "province", None),
-    ("130100", "石家庄市", "city", "130000"),
-    ("130200", "唐山市", "city", "130000"),
-    ("130300", "秦皇岛市", "city", "130000"),
-    ("130102", "长安区", "county", "130100"),
-    ("130104", "桥西区", "county", "130100"),
-    ("130105", "新华区", "county", "130100"),
-    ("130202", "路南区", "county", "130200"),
-    ("130203", "路北区", "county", "130200"),
-    ("130302", "海港区", "county", "130300"),
-)
 
 # What people type -> what must be stored. Written out here (not taken from
 # personnel.vocab) so the expected values are an independent check of both importers.
@@ -80,8 +78,6 @@ SECTOR_TEXT = {
 STATUS_TEXT = {"在岗": "active", "在职": "active", "休假": "on_leave", "调离": "transferred", "退休": "retired"}
 STATUS_WEIGHTS = (70, 10, 8, 6, 6)
 POSITIONS = ("科员", "副科长", "科长", "执法队员", "副大队长", "大队长", "")
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰建国志红亮"
 BLANK_SHARE = 0.03  # share of rows with a blank 手机 and, independently, a blank 入职日期
 
 # national_id, name, region code, sector, position, phone, status, hired_on, gender, birth_date
@@ -99,18 +95,12 @@ SNAPSHOT_FIELDS = (
 )
 
 
-class BenchError(RuntimeError):
-    """An importer did not import what it was given: the figures would be meaningless."""
-
-
 # --- the roster file -------------------------------------------------------------------
 
 
 def make_roster(rows: int, seed: int = 20250601) -> tuple[bytes, list[tuple]]:
     """Return the .xlsx bytes and the rows every importer must end up storing."""
     import xlsxwriter
-
-    from personnel import idcard
 
     rng = random.Random(seed)
     region_codes = [code for code, *_ in REGIONS]
@@ -128,18 +118,10 @@ def make_roster(rows: int, seed: int = 20250601) -> tuple[bytes, list[tuple]]:
     sheet.set_column(7, 7, 12, date)
 
     expected: list[tuple] = []
-    seen: set[str] = set()
-    row = 0
-    while row < rows:
-        region = rng.choice(region_codes)
-        birth = dt.date(1962, 1, 1) + dt.timedelta(days=rng.randrange(38 * 365))
-        first17 = f"{region}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-        if first17 in seen:
-            continue
-        seen.add(first17)
-        row += 1
-        national_id = idcard.make(first17)
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+    people = national_ids(rng, region_codes)
+    for row in range(1, rows + 1):
+        region, birth, national_id = next(people)
+        name = person_name(rng)
         sector = rng.choice(sector_texts)
         position = rng.choice(POSITIONS)
         phone = "" if rng.random() < BLANK_SHARE else f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
@@ -167,58 +149,6 @@ def make_roster(rows: int, seed: int = 20250601) -> tuple[bytes, list[tuple]]:
 
 
 # --- measuring ---------------------------------------------------------------------------
-
-
-def _proc_status_kb(key: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Linux lets a process reset its own peak RSS (VmHWM) by writing 5 to clear_refs."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-@dataclass
-class Measure:
-    """Wall-clock seconds and peak RSS growth (MB) of the block it wraps."""
-
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0  # this process only: a database server's work is not in it
-    peak_rss_delta_mb: float | None = None
-    _start: float = 0.0
-    _cpu_start: float = 0.0
-    _rss_before: int | None = None
-    _peak_resettable: bool = False
-
-    def __enter__(self) -> Measure:
-        gc.collect()
-        self._peak_resettable = _reset_peak_rss()
-        if self._peak_resettable:
-            self._rss_before = _proc_status_kb("VmRSS")
-        else:  # high-water mark of the whole process: only a new peak shows up
-            self._rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self._cpu_start = time.process_time()
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self._start
-        self.cpu_seconds = time.process_time() - self._cpu_start
-        peak = _proc_status_kb("VmHWM") if self._peak_resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if peak is not None and self._rss_before is not None:
-            self.peak_rss_delta_mb = round(max(peak - self._rss_before, 0) / 1024, 1)
 
 
 @dataclass
@@ -298,53 +228,11 @@ def bench_readers(data: bytes, rows: int, repeat: int = 3) -> list[Run]:
 # --- database ----------------------------------------------------------------------------
 
 
-def setup_django(tmpdir: str) -> tuple[str, Callable[[], None]]:
-    """Configure Django on a throwaway database; return its description and a teardown."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    server = os.environ.get("DATABASE_URL", "").startswith(SERVER_DB_SCHEMES)
-    if not server:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmpdir}/bench.sqlite3"
-
-    import django
-
-    django.setup()
-
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    # DEBUG (the development default) makes every cursor record its queries; neither
-    # importer should pay for that in a benchmark.
-    settings.DEBUG = False
-
-    if server:
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_roster_{os.getpid()}"
-        original_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-
-        def teardown() -> None:
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-
-    else:
-        call_command("migrate", verbosity=0)
-
-        def teardown() -> None:
-            connection.close()
-
-    description = f"{connection.vendor} {connection.settings_dict['NAME']}"
-    return description, teardown
-
-
 def make_fixtures():
     """The region tree and a provincial admin (a superuser: scope ALL)."""
     from django.contrib.auth import get_user_model
 
-    from personnel.models import Region
-
-    by_code: dict[str, Region] = {}
-    for code, name, level, parent in REGIONS:
-        region = Region(code=code, name=name, level=level, parent=by_code.get(parent))
-        region.save()  # computes path
-        by_code[code] = region
+    make_regions()
     return get_user_model().objects.create_superuser("bench_admin", "bench@example.invalid", None)
 
 
@@ -762,37 +650,6 @@ def print_table(title: str, runs: list[Run], baseline: Run | None) -> None:
         print(f"{run.tool:<40} {run.seconds:>8.3f} {run.cpu_seconds:>8.3f} {run.rows_per_s:>9,.0f}{ratio} {rss:>13}")
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def load_average() -> list[float] | None:
-    """Other work on the machine skews wall-clock figures: record how busy it was."""
-    try:
-        return [round(load, 2) for load in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in ("Django", "django-import-export", "tablib", "python-calamine", "openpyxl", "xlsxwriter"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.roster_import", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000, help="data rows in the generated roster (default 10000)")
@@ -820,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "load_average_at_start": load_average(),
         },
-        "versions": versions(),
+        "versions": versions("Django", "django-import-export", "tablib", "python-calamine", "openpyxl", "xlsxwriter"),
         "rows": args.rows,
     }
     print(
@@ -841,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         tmpdir = tempfile.mkdtemp(prefix="bench-roster-")
         teardown = None
         try:
-            database, teardown = setup_django(tmpdir)
+            database, teardown = scratch_database(tmpdir, name="roster")
             report["database"] = database
             print(f"\ndatabase: {database}")
             actor = make_fixtures()
@@ -938,8 +795,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

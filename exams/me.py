@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from core.errors import NotFound
 from personnel import access
+from training import rules
 from training.models import ACTIVE_ENROLLMENT
 from training.selectors import enrollment_list, inspector_hours_list
 from training.services import calendar_token_for
@@ -85,8 +86,9 @@ def _percent(hours: Decimal, required: Decimal) -> int:
 
 
 def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
-    """The signed-in inspector's certificate, hours this year, upcoming batches and exam
-    results. Anyone who is not an inspector gets NotFound."""
+    """The signed-in inspector's certificate, hours this year (the year of the batches:
+    ``training.rules.in_year``), upcoming batches and exam results. Anyone who is not an
+    inspector gets NotFound."""
     if access.scope_for(actor).kind != access.SELF:
         raise NotFound(_("此页面仅供执法人员使用。"))
     today = today or timezone.localdate()
@@ -159,7 +161,7 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
             "hours": hours,
             "required": required,
             "remaining": max(Decimal("0"), required - hours),
-            "met": hours >= required,
+            "met": rules.hours_met(hours, required),
             "percent": _percent(hours, required),
         },
         "upcoming": upcoming,

@@ -4,14 +4,13 @@ A report is a generator (this module: figures and row iterators) plus a formatte
 (``reports.xlsx``). Every figure here is an aggregate query or a rollup of a few
 hundred per-region aggregates over the region tree; nothing loops over enrollments.
 
-Definitions (the same in every sheet):
-- 培训人次 person-times: enrollments that took a seat (enrolled, completed, no-show) in
-  the year's batches, of inspectors in scope; 培训人数 persons: distinct inspectors among them;
-- 结业人次 completions and 缺席人次 no-shows; 学时 hours delivered: hours credited on completion;
-- 学时达标: active inspectors whose completed hours in batches ending that year reach the
-  required hours (the nearest region policy, else the default);
-- exams: sittings held that year with a candidate in scope, candidates (results), absences,
-  pass rate = passed / sat (absent excluded);
+Definitions: each is one function or query expression in its app's rules module, embedded
+in these queries (``docs/definitions.md`` is the table of them):
+- training (``training.rules``): the year an enrollment and its hours count in (its batch's
+  year), 培训人次 person-times, 培训人数 persons, 结业率 completion rate, 学时 hours and
+  学时达标 hours met (against ``training.selectors.required_hours_expression``);
+- exams (``exams.figures``): the year a sitting counts in, 参考人次 sat, 缺考人次 absent,
+  合格人次 passed (one per inspector and exam in the scope, their latest attempt), pass rate;
 - certificates of holders in scope: issued in the year, and renewed / suspended / revoked /
   expired events in the year; valid at year end replays the event log to 31 December.
 """
@@ -28,13 +27,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from exams import figures as exam_rules
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
+from training import rules
 from training.models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Topic
 from training.selectors import coverage, required_hours_expression
 
-E = EnrollmentStatus
-SEATED = (E.ENROLLED, E.COMPLETED, E.NO_SHOW)
 ZERO = Decimal("0")
 
 # (key, label, kind): kind "int", "hours", "pct". The labels stay Chinese in the workbooks (an
@@ -111,11 +110,8 @@ def _rate(part, whole) -> float | None:
 
 
 def _enrollments(scope: Scope):
-    return Enrollment.objects.filter(
-        batch__year=scope.year,
-        inspector__region__path__startswith=scope.path,
-        status__in=SEATED,
-    ).exclude(batch__status=BatchStatus.CANCELLED)
+    """The scope's person-times of the year (``training.rules.person_time_in``)."""
+    return Enrollment.objects.filter(rules.person_time_in(scope.year), inspector__region__path__startswith=scope.path)
 
 
 def _inspectors(scope: Scope):
@@ -123,7 +119,10 @@ def _inspectors(scope: Scope):
 
 
 def _results(scope: Scope):
-    return Result.objects.filter(sitting__held_on__year=scope.year, inspector__region__path__startswith=scope.path)
+    """Every result of the year's sittings (``exams.figures.sitting_in_year``) of candidates in scope."""
+    return Result.objects.filter(
+        exam_rules.sitting_in_year(scope.year, "sitting__"), inspector__region__path__startswith=scope.path
+    )
 
 
 def _certificates(scope: Scope):
@@ -152,24 +151,24 @@ def _training_by(scope: Scope) -> dict:
     three = Q(batch__course__covers_publicity=True) | Q(batch__course__covers_process_recording=True)
     three |= Q(batch__course__covers_legal_review=True)
     aggregates = {
-        "person_times": Count("id"),
-        "persons": Count("inspector_id", distinct=True),
-        "completions": Count("id", filter=Q(status=E.COMPLETED)),
-        "no_shows": Count("id", filter=Q(status=E.NO_SHOW)),
-        "hours": Coalesce(Sum("hours_credited", filter=Q(status=E.COMPLETED)), Value(ZERO)),
-        "three_systems_person_times": Count("id", filter=three),
+        "person_times": rules.person_times(),
+        "persons": rules.persons(),
+        "completions": rules.completions(),
+        "no_shows": rules.no_shows(),
+        "hours": rules.hours_sum(scope.year),
+        "three_systems_person_times": rules.person_times(only=three),
     }
     return _grouped(_enrollments(scope), ("inspector__sector", "inspector__region_id"), aggregates)
 
 
 def _hours_table(scope: Scope):
-    """Hours per inspector in the year (completed enrollments in batches ending that year),
+    """Hours per inspector in the year (``training.rules.hours_in``),
     as SQL for a derived table ``(inspector_id, h)``: one HashAggregate over the year's
     completions. Joined to the inspectors (LEFT JOIN: no completion, no row, 0 hours) it is
     three times faster on PostgreSQL than grouping the inspectors joined to all their
     enrollments (``training.selectors.hours_this_year``), which also sorted 1.5 million rows
     at 250,000 inspectors before the first row came out."""
-    done = Enrollment.objects.filter(status=E.COMPLETED, batch__ends_on__year=scope.year)
+    done = Enrollment.objects.filter(rules.hours_in(scope.year))
     if scope.region.parent_id is not None:  # the whole tree needs no filter (nor its join)
         done = done.filter(inspector__region__path__startswith=scope.path)
     return done.order_by().values("inspector_id").annotate(h=Sum("hours_credited")).query.sql_with_params()
@@ -195,7 +194,8 @@ def _hours_by(scope: Scope) -> dict:
         .values("id", "sector", "region_id", "req")
     )
     joined, params = _join_hours(people, scope)
-    columns = "p.sector, p.region_id, COUNT(*), SUM(CASE WHEN COALESCE(h.h, 0) >= p.req THEN 1 ELSE 0 END)"
+    met = rules.hours_met_sql("COALESCE(h.h, 0)", "p.req")
+    columns = f"p.sector, p.region_id, COUNT(*), SUM(CASE WHEN {met} THEN 1 ELSE 0 END)"
     sql = f"SELECT {columns} FROM {joined} GROUP BY p.sector, p.region_id"  # noqa: S608
     with connections[people.db].cursor() as cursor:
         cursor.execute(sql, params)
@@ -206,13 +206,13 @@ def _hours_by(scope: Scope) -> dict:
 
 
 def _exams_by(scope: Scope) -> dict:
-    aggregates = {
-        "candidates": Count("id"),
-        "absences": Count("id", filter=Q(absent=True)),
-        "passes": Count("id", filter=Q(passed=True)),
-        "sat": Count("id", filter=Q(absent=False)),
-    }
-    return _grouped(_results(scope), ("inspector__sector", "inspector__region_id"), aggregates)
+    """参考人次, 缺考人次, 合格人次 per (sector, region): one result per inspector and exam
+    of the year (``exams.figures.counted_in_year``)."""
+    aggregates = {"candidates": exam_rules.sat(), "absences": exam_rules.absent(), "passes": exam_rules.passed()}
+    results = exam_rules.counted_in_year(
+        Result.objects.filter(inspector__region__path__startswith=scope.path), year=scope.year
+    )
+    return _grouped(results, ("inspector__sector", "inspector__region_id"), aggregates)
 
 
 def _certificates_by(scope: Scope) -> dict:
@@ -408,10 +408,9 @@ def figures(scope: Scope, by: str | None = None) -> dict:
 def _derive(row: dict) -> dict:
     full = {key: row.get(key) or 0 for key, _l, _k in SUMMARY_FIGURES}
     full["hours"] = row.get("hours") or ZERO
-    full["sat"] = row.get("sat") or 0
-    full["completion_rate"] = _rate(full["completions"], full["completions"] + full["no_shows"])
+    full["completion_rate"] = rules.completion_rate(full["completions"], full["person_times"])
     full["hours_met_rate"] = _rate(full["hours_met"], full["inspectors"])
-    full["pass_rate"] = _rate(full["passes"], full["sat"])
+    full["pass_rate"] = exam_rules.pass_rate(full["passes"], full["candidates"])
     return full
 
 
@@ -442,34 +441,30 @@ def by_batch(scope: Scope):
     # One GROUP BY over the scope's enrollments (the filter comes before the counts, so they
     # count only the rows it kept). Neither DISTINCT over that join, which made every subquery
     # run once per enrollment (minutes at 100k), nor a subquery per count and batch.
-    seats = Q(enrollments__status__in=SEATED)
     return (
         Batch.objects.filter(year=scope.year, enrollments__inspector__region__path__startswith=scope.path)
         .exclude(status=BatchStatus.CANCELLED)
         .select_related("course", "region")
         .annotate(
-            n_enrolled=Count("enrollments", filter=seats),
-            n_completed=Count("enrollments", filter=Q(enrollments__status=E.COMPLETED)),
-            n_no_show=Count("enrollments", filter=Q(enrollments__status=E.NO_SHOW)),
-            n_waitlisted=Count("enrollments", filter=Q(enrollments__status=E.WAITLISTED)),
+            n_enrolled=rules.person_times("enrollments__"),
+            n_completed=rules.completions("enrollments__"),
+            n_no_show=rules.no_shows("enrollments__"),
+            n_waitlisted=Count("enrollments", filter=Q(enrollments__status=EnrollmentStatus.WAITLISTED)),
         )
         .order_by("starts_on", "region__path", "number")
     )
 
 
 def batch_exams(scope: Scope) -> dict[int, tuple[int, int]]:
-    """{batch id: (sat, passed)} for the year's batch sittings, counting the scope's
-    candidates only (a province batch's sitting has candidates from every city). One
-    GROUP BY; a subquery per batch in ``by_batch`` cost a third of the export's queries."""
-    rows = (
-        Result.objects.filter(
-            sitting__batch__year=scope.year,
-            inspector__region__path__startswith=scope.path,
-        )
-        .order_by()
-        .values("sitting__batch_id")
-        .annotate(sat=Count("id", filter=Q(absent=False)), passed=Count("id", filter=Q(passed=True)))
+    """{batch id: (sat, passed)} for the sittings of the year's batches, counting the
+    scope's candidates only (a province batch's sitting has candidates from every city),
+    each once per batch and exam (``exams.figures.counted_per_batch``: a resit in a second
+    sitting of the batch is the same candidate). One GROUP BY; a subquery per batch in
+    ``by_batch`` cost a third of the export's queries."""
+    results = exam_rules.counted_per_batch(
+        Result.objects.filter(inspector__region__path__startswith=scope.path), year=scope.year
     )
+    rows = results.order_by().values("sitting__batch_id").annotate(sat=exam_rules.sat(), passed=exam_rules.passed())
     return {row["sitting__batch_id"]: (row["sat"], row["passed"]) for row in rows}
 
 
@@ -534,7 +529,7 @@ def hours_rows(scope: Scope, *, chunk: int = 2000):
 def detail_rows(scope: Scope):
     """Every enrollment of the year of inspectors in scope (all statuses)."""
     return (
-        Enrollment.objects.filter(batch__year=scope.year, inspector__region__path__startswith=scope.path)
+        Enrollment.objects.filter(rules.in_year(scope.year), inspector__region__path__startswith=scope.path)
         .order_by("batch__starts_on", "batch_id", "id")
         .values_list(
             "batch__year",

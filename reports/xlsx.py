@@ -16,9 +16,11 @@ import xlsxwriter
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from exams import figures as exam_rules
 from exams.models import HELD, Certificate, CertificateStatus
 from personnel import idcard
 from personnel.models import InspectorStatus, Sector
+from training import rules
 from training.models import EnrollmentStatus
 from training.selectors import hours_this_year, required_hours_expression
 
@@ -351,7 +353,7 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
 
 
 def batch_values(row: tuple, exams: dict, topics: dict) -> tuple:
-    """One ``figures.batch_rows`` tuple as the 分批次 sheet shows it, with its sitting's
+    """One ``figures.batch_rows`` tuple as the 分批次 sheet shows it, with its sittings'
     candidates who sat and pass rate (``figures.batch_exams``) and its course's topics."""
     batch_id, year, number, course_id, course, sector, organizer, *dates_and_counts = row
     sat, passed = exams.get(batch_id, (0, 0))
@@ -363,7 +365,7 @@ def batch_values(row: tuple, exams: dict, topics: dict) -> tuple:
         organizer,
         *dates_and_counts,
         sat,
-        f._rate(passed, sat),
+        exam_rules.pass_rate(passed, sat),
     )
 
 
@@ -391,7 +393,7 @@ def _hours_sheet(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple]) 
         write_string(r, 4, STATUS_LABELS.get(status, status))
         write_number(r, 5, float(hours), dec)
         write_number(r, 6, float(required), dec)
-        write_string(r, 7, "达标" if hours >= required else "未达标")
+        write_string(r, 7, "达标" if rules.hours_met(hours, required) else "未达标")
     ws.autofilter(top, 0, max(r, top), len(headers) - 1)
     return r - top
 

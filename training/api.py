@@ -21,8 +21,8 @@ from personnel import access
 from personnel.models import Inspector
 from personnel.selectors import inspector_get_for_actor, region_get_for_actor, scope_filter
 
-from . import selectors, services
-from .models import Attendance, EnrollmentStatus, HoursPolicy
+from . import rules, selectors, services
+from .models import Attendance, HoursPolicy
 from .serializers import (
     AttendanceGridSerializer,
     AttendanceInputSerializer,
@@ -245,14 +245,11 @@ class BatchViewSet(
         return Response(counts)
 
 
-_SEATED = (EnrollmentStatus.ENROLLED, EnrollmentStatus.COMPLETED, EnrollmentStatus.NO_SHOW)
-
-
 def _attendance_grid(*, actor, batch) -> dict:
     """Rows for the inspectors holding a seat that the actor may see (an inspector: their own)."""
     enrollments = list(
         selectors.enrollment_list(actor=actor, filters={"batch": batch.pk})
-        .filter(status__in=_SEATED)
+        .filter(rules.seated())
         .order_by("inspector__region__path", "inspector__name", "id")
     )
     marks: dict[int, dict[bool, list]] = {e.pk: {True: [], False: []} for e in enrollments}

@@ -8,9 +8,7 @@ from django.conf import settings
 from django.db.models import (
     Case,
     Count,
-    DecimalField,
     Exists,
-    F,
     OuterRef,
     Q,
     QuerySet,
@@ -26,9 +24,10 @@ from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region, Sector
 from personnel.selectors import inspector_list, scope_filter
 
+from . import rules
 from .models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, HoursPolicy
 
-HOURS = DecimalField(max_digits=7, decimal_places=1)
+HOURS = rules.HOURS
 S = EnrollmentStatus
 
 
@@ -182,16 +181,9 @@ def required_hours_expression(*, year: int, region_field: str = "region_id"):
 
 
 def hours_this_year(year: int, prefix: str = "enrollments__"):
-    """Hours completed in batches ending in ``year``, as an aggregate over the joined
+    """An inspector's hours in ``year`` (``rules.hours_sum``) as an aggregate over the joined
     enrollments: for queries that need every inspector's hours (counts, filters on them)."""
-    return Coalesce(
-        Sum(
-            f"{prefix}hours_credited",
-            filter=Q(**{f"{prefix}status": S.COMPLETED, f"{prefix}batch__ends_on__year": year}),
-        ),
-        Value(Decimal("0")),
-        output_field=HOURS,
-    )
+    return rules.hours_sum(year, prefix)
 
 
 def hours_this_year_per_row(year: int):
@@ -199,7 +191,7 @@ def hours_this_year_per_row(year: int):
     where PostgreSQL computes it for the rows returned only (at 250,000 inspectors a page
     of the hours list took 7 s grouping everyone's enrollments first, 0.07 s this way)."""
     done = (
-        Enrollment.objects.filter(inspector=OuterRef("pk"), status=S.COMPLETED, batch__ends_on__year=year)
+        Enrollment.objects.filter(rules.hours_in(year), inspector=OuterRef("pk"))
         .order_by()
         .values("inspector")
         .annotate(total=Sum("hours_credited"))
@@ -209,8 +201,8 @@ def hours_this_year_per_row(year: int):
 
 
 def inspector_hours_list(*, actor, year: int, filters: dict | None = None) -> QuerySet[Inspector]:
-    """Inspectors in scope with ``hours`` (completed in batches ending that year),
-    ``required`` (policy) and ``met``.
+    """Inspectors in scope with ``hours`` in the year (``rules.hours_in``), ``required``
+    (policy) and ``met`` (``rules.hours_met``).
 
     Unfiltered by ``met``, hours come per row (a page, or one person, reads only its
     rows' enrollments); filtered by it, every inspector's hours are needed and one GROUP
@@ -222,7 +214,7 @@ def inspector_hours_list(*, actor, year: int, filters: dict | None = None) -> Qu
 
 def _with_hours(qs: QuerySet[Inspector], hours, *, year: int, met: bool | None = None) -> QuerySet[Inspector]:
     qs = qs.annotate(hours=hours, required=required_hours_expression(year=year))
-    qs = qs.annotate(met=Case(When(hours__gte=F("required"), then=Value(True)), default=Value(False)))
+    qs = qs.annotate(met=Case(When(rules.hours_met_q("hours", "required"), then=Value(True)), default=Value(False)))
     if met is not None:
         qs = qs.filter(met=met)
     return qs
@@ -241,10 +233,10 @@ def region_hours_summary(*, actor, year: int, region: Region | None = None) -> d
         met_count=Count("id", filter=Q(met=True)),  # an alias named "met" would shadow the annotation
     )
     agg["met"] = agg.pop("met_count")
-    delivered = enrollment_list(actor=actor, filters={}).filter(status=S.COMPLETED, batch__ends_on__year=year)
+    delivered = enrollment_list(actor=actor, filters={}).filter(rules.hours_in(year))
     if region is not None:
         delivered = delivered.filter(inspector__region__path__startswith=region.path)
-    hours = delivered.aggregate(h=Coalesce(Sum("hours_credited"), Value(Decimal("0")), output_field=HOURS))["h"]
+    hours = delivered.aggregate(h=rules.hours_sum(year))["h"]
     agg["hours_delivered"] = hours
     agg["met_rate"] = round(agg["met"] * 100 / agg["inspectors"], 1) if agg["inspectors"] else None
     return agg
@@ -256,9 +248,8 @@ def region_hours_summary(*, actor, year: int, region: Region | None = None) -> d
 def _completed_topic(year: int, topic: str):
     return Exists(
         Enrollment.objects.filter(
+            rules.hours_in(year),
             inspector_id=OuterRef("pk"),
-            status=S.COMPLETED,
-            batch__ends_on__year=year,
             **{f"batch__course__covers_{topic}": True},
         )
     )

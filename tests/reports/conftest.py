@@ -249,18 +249,28 @@ def count_by_hand(*, year: int, path: str, sector: str | None = None) -> dict:
         matches = [p for p in policies if inspector.region.path.startswith(p)]
         return policies[max(matches, key=len)] if matches else Decimal(settings.TRAINING_REQUIRED_HOURS)
 
-    hours = defaultdict(Decimal)  # completed in batches ending that year
+    hours = defaultdict(Decimal)  # completed in the year's batches (the batch's own year)
     for e in every_enrollment:
-        if e.status == "completed" and e.batch.ends_on.year == year:
+        if e.status == "completed" and e.batch.year == year:
             hours[e.inspector_id] += e.hours_credited
 
     active = [i for i in people if i.status == InspectorStatus.ACTIVE]
     met = [i for i in active if hours[i.pk] >= required(i)]
+
+    def sitting_year(sitting):  # a batch's sitting counts in the batch's year
+        return sitting.batch.year if sitting.batch_id else sitting.held_on.year
+
     results = [
-        r for r in Result.objects.select_related("sitting") if r.inspector_id in ids and r.sitting.held_on.year == year
+        r
+        for r in Result.objects.select_related("sitting", "sitting__batch")
+        if r.inspector_id in ids and sitting_year(r.sitting) == year
     ]
-    sat = [r for r in results if not r.absent]
-    passes = [r for r in results if r.passed]
+    pairs = defaultdict(list)  # one candidate per inspector and exam: the latest attempt
+    for r in results:
+        pairs[(r.inspector_id, r.exam_id)].append(r)
+    latest = [max((r for r in rs if not r.absent), key=lambda r: r.attempt, default=None) for rs in pairs.values()]
+    sat = [r for r in latest if r is not None]
+    passes = [r for r in sat if r.passed]
     certificates = [c for c in Certificate.objects.prefetch_related("events") if c.holder_id in ids]
     events = [ev for c in certificates for ev in c.events.all() if timezone.localtime(ev.at).year == year]
     year_end = timezone.make_aware(dt.datetime(year, 12, 31, 23, 59, 59))
@@ -278,7 +288,7 @@ def count_by_hand(*, year: int, path: str, sector: str | None = None) -> dict:
         "persons": len({e.inspector_id for e in seated}),
         "completions": len(completed),
         "no_shows": len(no_shows),
-        "completion_rate": rate(len(completed), len(completed) + len(no_shows)),
+        "completion_rate": rate(len(completed), len(seated)),
         "batches": len({e.batch_id for e in seated}),
         "hours": float(sum((e.hours_credited for e in completed), Decimal("0"))),
         "three_systems_person_times": len([e for e in seated if three_systems(e.batch.course)]),
@@ -286,8 +296,8 @@ def count_by_hand(*, year: int, path: str, sector: str | None = None) -> dict:
         "hours_met": len(met),
         "hours_met_rate": rate(len(met), len(active)),
         "sittings": len({r.sitting_id for r in results}),
-        "candidates": len(results),
-        "absences": len([r for r in results if r.absent]),
+        "candidates": len(sat),
+        "absences": len(pairs) - len(sat),
         "passes": len(passes),
         "pass_rate": rate(len(passes), len(sat)),
         "certs_issued": len([c for c in certificates if c.issued_on.year == year]),

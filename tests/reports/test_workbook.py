@@ -53,7 +53,9 @@ class TestKnownYears:
         assert rows["结业人次"][f"{Y}年"] == 8
         assert rows["举办批次"][f"{Y}年"] == 3
         assert rows["学时达标人数"][f"{Y}年"] == 4
-        assert rows["参考人次"][f"{Y}年"] == 5
+        # 参考人次 counts who sat (A and C the course exam, E and F the qualification exam);
+        # D was absent: 缺考, not a candidate who sat (the 分批次 sheet's 参考人次 says the same)
+        assert (rows["参考人次"][f"{Y}年"], rows["缺考人次"][f"{Y}年"]) == (4, 1)
         assert rows["新发执法证"][f"{Y}年"] == 3
         assert (rows["暂扣执法证"][f"{Y}年"], rows["吊销执法证"][f"{Y}年"], rows["过期执法证"][f"{Y}年"]) == (1, 1, 1)
         assert rows["年末有效执法证"][f"{Y}年"] == 2  # A's (2023) and E's; F's suspended, D's revoked, C's expired

@@ -714,7 +714,7 @@ def hours_year(regions, course):
         ("甲", "sept"),  # 40 h
         ("乙", "june"),
         ("乙", "new_year"),
-        ("乙", "last_year"),  # 8 h in 2024 (+16 ending 2024-01-01)
+        ("乙", "last_year"),  # 8 h in 2024 (the 16 h of a 2023 batch ending 2024-01-01 count in 2023)
         ("丙", "march"),
         ("丙", "sept"),  # 32 h
         ("晋", "shanxi"),  # 16 h of 60
@@ -727,10 +727,10 @@ def hours_year(regions, course):
 
 
 def independent_hours(year: int) -> dict[str, Decimal]:
-    """Sum the completed rows by hand, batch by batch."""
+    """Sum the completed rows by hand, batch by batch: a batch's hours count in its own year."""
     totals: dict[str, Decimal] = {}
     for e in Enrollment.objects.select_related("batch", "inspector"):
-        if e.status == S.COMPLETED and e.batch.ends_on.year == year:
+        if e.status == S.COMPLETED and e.batch.year == year:
             totals[e.inspector.name] = totals.get(e.inspector.name, Decimal("0")) + e.hours_credited
     return totals
 
@@ -747,7 +747,7 @@ def test_hours_per_inspector_against_the_policy_and_the_default(client_for, prov
         assert Decimal(row["hours"]) == expected.get(name, Decimal("0")), name
     assert {n: Decimal(r["hours"]) for n, r in rows.items()} == {
         "甲": Decimal("40"),
-        "乙": Decimal("24"),
+        "乙": Decimal("8"),
         "丙": Decimal("32"),
         "丁": Decimal("0"),
         "晋": Decimal("16"),
@@ -810,18 +810,19 @@ def test_hours_summary_for_the_province_and_a_city(client_for, province_admin, h
         "inspectors": 5,
         "met": 2,
         "met_rate": 40.0,
-        "hours_delivered": "112.0",
+        "hours_delivered": "96.0",
     }
     sjz = client.get(f"{HOURS}summary/", {"year": 2024, "region": "130100"}).json()
-    assert (sjz["inspectors"], sjz["met"], sjz["met_rate"], sjz["hours_delivered"]) == (3, 1, 33.3, "64.0")
+    assert (sjz["inspectors"], sjz["met"], sjz["met_rate"], sjz["hours_delivered"]) == (3, 1, 33.3, "48.0")
 
 
 # --- coverage ----------------------------------------------------------------------------------------
 
 
 def test_coverage_per_sector_and_who_is_missing(province_admin, city_admin, hours_year):
-    # given (2024): coal 甲 (the special course), 乙 (publicity and process recording, no legal review),
-    # 晋 (the special course, in 山西); non-coal 丙 (the special course); chemicals 丁 (nothing)
+    # given (2024): coal 甲 (the special course), 乙 (publicity only: the course on publicity and
+    # process recording was a 2023 batch, ending 2024-01-01), 晋 (the special course, in 山西);
+    # non-coal 丙 (the special course); chemicals 丁 (nothing)
     client = as_user(province_admin)
     # when
     rows = {r["sector"]: r for r in client.get(COVERAGE, {"year": 2024}).json()}
@@ -838,7 +839,7 @@ def test_coverage_per_sector_and_who_is_missing(province_admin, city_admin, hour
     ) == (
         3,
         3,
-        3,
+        2,
         2,
         2,
     )

@@ -27,7 +27,8 @@ def year(regions):
     """A 2025 training year.
 
     Courses: A (24 h, the three systems), B (16 h, publicity only), L (8 h, legal review).
-    张 (长安, coal)    completed A in June and B in September: 40 h; A again 2025-12-30..2026-01-01.
+    张 (长安, coal)    completed A in June and B in September, and A again 2025-12-30..2026-01-01
+                      (a 2025 batch: its hours count in 2025): 64 h.
     李 (路南, non-coal) completed A in June: 24 h; a no-show in September.
     王 (province, coal) completed B in September: 16 h; cancelled out of June.
     钱 (桥西, coal)     completed L in 2024 only.
@@ -75,18 +76,21 @@ def hours_by_name(qs):
 # --- hours -----------------------------------------------------------------------------------
 
 
-def test_hours_are_completed_enrollments_in_batches_ending_in_the_year(year, province_admin):
+def test_hours_are_completed_enrollments_in_the_years_batches(year, province_admin):
     # when
     rows = hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2025))
-    # then: the batch ending on 2026-01-01 counts in 2026, no-shows and cancellations never
+    nothing_in_2026 = hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2026))
+    # then: the 2025 batch ending on 2026-01-01 counts in 2025 (its own year), not in 2026;
+    # no-shows and cancellations never
     assert {name: hours for name, (hours, _r, _m) in rows.items()} == {
-        "张": Decimal("40"),
+        "张": Decimal("64"),
         "李": Decimal("24"),
         "王": Decimal("16"),
         "钱": Decimal("0"),
         "赵": Decimal("0"),
         "孙": Decimal("24"),
     }
+    assert {hours for hours, _r, _m in nothing_in_2026.values()} == {Decimal("0")}
 
 
 def test_required_hours_come_from_the_nearest_ancestor_policy(year, province_admin):
@@ -105,7 +109,7 @@ def test_required_hours_come_from_the_nearest_ancestor_policy(year, province_adm
 
 def test_met_when_the_hours_reach_the_requirement(year, province_admin):
     rows = hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2025))
-    assert {name for name, (_h, _r, met) in rows.items() if met} == {"张"}  # 40 of 40
+    assert {name for name, (_h, _r, met) in rows.items() if met} == {"张"}  # 64 of 40
     met = selectors.inspector_hours_list(actor=province_admin, year=2025, filters={"met": True})
     assert [i.name for i in met] == ["张"]
     unmet = selectors.inspector_hours_list(actor=province_admin, year=2025, filters={"met": False})
@@ -134,8 +138,9 @@ def test_a_page_of_the_hours_list_reads_only_its_rows_enrollments(year, province
 
 
 def test_without_a_policy_the_default_from_settings_applies(year, province_admin, settings):
-    # given: no policy for 2026; 张's new-year batch ends in 2026
+    # given: no policy for 2026; 张 completes a 2026 batch of A (24 h)
     assert settings.TRAINING_REQUIRED_HOURS == 60
+    completed(BatchFactory(course=CourseFactory(code="A"), starts_on=dt.date(2026, 3, 2)), year["张"])
     # when
     rows = hours_by_name(selectors.inspector_hours_list(actor=province_admin, year=2026))
     # then
@@ -167,19 +172,20 @@ def test_region_hours_summary_counts_active_inspectors_and_hours_delivered(year,
     # when
     everyone = selectors.region_hours_summary(actor=province_admin, year=2025)
     tangshan = selectors.region_hours_summary(actor=province_admin, year=2025, region=regions["ts"])
-    # then: five active (孙 is retired); hours delivered are every completed hour, 孙's too
+    # then: five active (孙 is retired); hours delivered are every completed hour of the
+    # year's batches, 孙's too, and 张's in the batch ending after New Year
     assert everyone == {
         "inspectors": 5,
         "met": 1,
         "met_rate": 20.0,
-        "hours_delivered": Decimal("104"),
+        "hours_delivered": Decimal("128"),
     }
     assert tangshan == {"inspectors": 1, "met": 0, "met_rate": 0.0, "hours_delivered": Decimal("24")}
 
 
 def test_region_hours_summary_for_a_city_admin_is_their_city(year, city_admin):
     summary = selectors.region_hours_summary(actor=city_admin, year=2025)
-    assert summary == {"inspectors": 3, "met": 1, "met_rate": 33.3, "hours_delivered": Decimal("64")}
+    assert summary == {"inspectors": 3, "met": 1, "met_rate": 33.3, "hours_delivered": Decimal("88")}
 
 
 def test_region_hours_summary_of_an_empty_region(regions, province_admin):

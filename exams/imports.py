@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from core.errors import AccessDenied, Conflict, DomainError
+from core.errors import AccessDenied, DomainError
 from core.uploads import (
     HEADER_SCAN_ROWS,
     IGNORED_HEADERS,
@@ -45,8 +45,8 @@ from personnel import idcard
 from personnel.models import Inspector
 from personnel.selectors import actor_manages_region, inspector_list
 
-from . import numbers, services
-from .models import Certificate, ExamPart, Result, Sitting, SittingStatus
+from . import numbers, rules, services
+from .models import Certificate, ExamPart, Result, Sitting
 
 # --- the shared check: grid rows and file rows alike -------------------------------------------
 
@@ -113,13 +113,13 @@ def grid_read(*, sitting: Sitting) -> tuple[list[ExamPart], list[GridRow]]:
 
 
 def require_open_sitting(*, sitting: Sitting, actor) -> None:
-    """The actor manages the exam's region and the sitting still takes scores (else raise)."""
+    """The actor manages the exam's region and the sitting still takes scores
+    (``rules.sitting_scores_refusal``), else raise."""
     if not actor_manages_region(actor=actor, region=sitting.exam.region):
         raise AccessDenied(_("无权录入该场次的成绩。"))
-    if sitting.status in (SittingStatus.CLOSED, SittingStatus.CANCELLED):
-        raise Conflict(
-            _("场次状态为“%(s)s”，不能录入成绩。") % {"s": sitting.get_status_display()}, code="sitting_closed"
-        )
+    refusal = rules.sitting_scores_refusal(sitting=sitting)
+    if refusal is not None:
+        raise refusal.error()
 
 
 def candidate_pool(*, sitting: Sitting, actor) -> QuerySet[Inspector]:
@@ -156,9 +156,20 @@ def _write(sitting: Sitting, actor, rows: list[dict], indexes: list[int], source
     except DomainError as exc:
         if exc.code in ("sitting_closed", "permission_denied"):
             raise
-        # Someone changed the results since the check; find every row the service refuses.
-        outcome.errors = _blame(sitting, actor, rows, indexes, source)
+        # Someone changed the results since the check: the service checked every row again
+        # under its locks and names each one it refuses.
+        outcome.errors = _refused_rows(exc, indexes)
         outcome.created = outcome.updated = outcome.unchanged = outcome.absent = outcome.certificates = 0
+
+
+def _refused_rows(exc: DomainError, indexes: list[int]) -> list[EntryError]:
+    errors = [
+        EntryError(indexes[int(position)], field_name, None, str(message))
+        for position, by_field in (exc.fields.get("rows") or {}).items()
+        for field_name, messages in by_field.items()
+        for message in messages
+    ]
+    return errors or [EntryError(indexes[0] if indexes else 0, "inspector", None, exc.detail)]
 
 
 def _check(sitting: Sitting, entries: list[Entry], outcome: ScoresOutcome) -> tuple[list[dict], list[int]]:
@@ -213,15 +224,21 @@ def _check(sitting: Sitting, entries: list[Entry], outcome: ScoresOutcome) -> tu
         if len(errors) > count_before or inspector is None or entry.absent is None:
             continue
         part_scores = {k: str(v) for k, v in clean.items()}
-        total = None if entry.absent else sum(clean.values(), Decimal("0"))
+        total = None if entry.absent else rules.result_outcome(part_scores=clean, pass_mark=exam.pass_mark)[0]
         theirs = previous.get(inspector.pk, {})
         mine = theirs.get(sitting.pk)
-        if mine is not None and (mine.score, mine.absent, mine.part_scores) == (total, entry.absent, part_scores):
+        if rules.result_unchanged(mine=mine, total=total, absent=entry.absent, part_scores=part_scores):
             outcome.unchanged += 1
             continue
-        refusal = _refusal(sitting, inspector, entry.absent, mine, theirs)
-        if refusal:
-            fail("inspector", refusal)
+        refusal = rules.result_refusal(
+            inspector_name=inspector.name,
+            max_attempts=exam.max_attempts,
+            absent=entry.absent,
+            mine=mine,
+            others=[p for where, p in theirs.items() if where != sitting.pk],
+        )
+        if refusal is not None:
+            fail("inspector", refusal.message)
             continue
         if mine is None:
             outcome.created += 1
@@ -233,65 +250,18 @@ def _check(sitting: Sitting, entries: list[Entry], outcome: ScoresOutcome) -> tu
     return rows, indexes
 
 
-@dataclass(frozen=True)
-class _Previous:
-    sitting_id: int
-    score: Decimal | None
-    absent: bool
-    passed: bool | None
-    part_scores: dict
-    certified: bool
-
-
-def _previous_results(*, exam_id: int, inspector_ids: set[int]) -> dict[int, dict[int, _Previous]]:
+def _previous_results(*, exam_id: int, inspector_ids: set[int]) -> dict[int, dict[int, rules.PriorResult]]:
     """Each person's results of this exam, by sitting."""
-    found: dict[int, dict[int, _Previous]] = {}
+    found: dict[int, dict[int, rules.PriorResult]] = {}
     ids = sorted(inspector_ids)
     for start in range(0, len(ids), _CHUNK):
         qs = Result.objects.filter(exam_id=exam_id, inspector_id__in=ids[start : start + _CHUNK]).values_list(
             "inspector_id", "sitting_id", "score", "absent", "passed", "part_scores", "certificate__id"
         )
         for inspector_id, sitting_id, score, absent, passed, part_scores, cert in qs:
-            previous = _Previous(sitting_id, score, absent, passed, part_scores, cert is not None)
+            previous = rules.PriorResult(sitting_id, score, absent, passed, part_scores, cert is not None)
             found.setdefault(inspector_id, {})[sitting_id] = previous
     return found
-
-
-def _refusal(
-    sitting: Sitting, inspector: Inspector, absent: bool, mine: _Previous | None, theirs: dict[int, _Previous]
-) -> str:
-    """The service's rules for one changed row, checked up front so every row is reported."""
-    exam = sitting.exam
-    if mine is not None and mine.certified:
-        return _("%(n)s 的该次成绩已用于发证，不能修改") % {"n": inspector.name}
-    if absent or (mine is not None and not mine.absent):
-        return ""
-    # A new score (or an absence turned into a score) uses an attempt.
-    others = [p for where, p in theirs.items() if where != sitting.pk]
-    if any(p.passed for p in others):
-        return _("%(n)s 已通过该考试，无需再考") % {"n": inspector.name}
-    used = sum(1 for p in others if not p.absent)
-    if used >= exam.max_attempts:
-        return _("%(n)s 已用完 %(m)d 次考试机会") % {"n": inspector.name, "m": exam.max_attempts}
-    return ""
-
-
-def _blame(sitting: Sitting, actor, rows: list[dict], indexes: list[int], source: str) -> list[EntryError]:
-    """Write the rows one by one inside a transaction that is rolled back, collecting what
-    the service refuses, so every refused row is reported and nothing is kept."""
-    errors: list[EntryError] = []
-    with transaction.atomic():
-        for index, row in zip(indexes, rows, strict=True):
-            try:
-                with transaction.atomic():
-                    services.results_record_many(sitting=sitting, actor=actor, rows=[row], source=source)
-            except DomainError as exc:
-                field_name = "scores" if "scores" in exc.fields else "inspector"
-                errors.append(EntryError(index, field_name, None, exc.detail))
-        transaction.set_rollback(True)
-    if not errors:  # the conflict went away meanwhile; still, nothing was written
-        errors.append(EntryError(indexes[0] if indexes else 0, "inspector", None, _("成绩已被他人修改，请重新提交。")))
-    return errors
 
 
 # --- the file import --------------------------------------------------------------------------

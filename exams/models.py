@@ -155,6 +155,32 @@ class ResultChange(models.Model):
         return f"{self.old_score} -> {self.new_score}"
 
 
+class ExamEvent(models.Model):
+    """Audit row of an exam or a sitting: created, changed (old and new values), status moves."""
+
+    class Kind(models.TextChoices):
+        EXAM_CREATED = "exam_created", _("创建考试")
+        EXAM_CHANGED = "exam_changed", _("修改考试")
+        SITTING_CREATED = "sitting_created", _("创建场次")
+        SITTING_CHANGED = "sitting_changed", _("修改场次")
+        SITTING_STATUS = "sitting_status", _("场次状态变更")
+
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="events")
+    sitting = models.ForeignKey(Sitting, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    changes = models.JSONField(_("变更"), default=dict, blank=True)  # {field: [old, new]}
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("考试记录")
+        verbose_name_plural = _("考试记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d}"
+
+
 class CertificateStatus(models.TextChoices):
     VALID = "valid", _("有效")
     SUSPENDED = "suspended", _("暂扣")

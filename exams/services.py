@@ -5,22 +5,23 @@ certificate state machine. Each transition writes its event row in the same tran
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from core.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationFailed
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region
 from training.models import Batch, EnrollmentStatus
 from training.selectors import inspector_hours_list
 
-from . import numbers
+from . import numbers, rules
 from .models import (
     HELD,
     AnnualReview,
@@ -28,6 +29,7 @@ from .models import (
     CertificateEvent,
     CertificateStatus,
     Exam,
+    ExamEvent,
     ExamKind,
     ExamPart,
     ExpiryReminder,
@@ -66,40 +68,142 @@ def _add_years(day: dt.date, years: int) -> dt.date:
 # --- exams and sittings ---------------------------------------------------------------------
 
 
+def _exam_event(*, exam: Exam, kind: str, actor, changes: dict | None = None, sitting: Sitting | None = None):
+    return ExamEvent.objects.create(
+        exam=exam, sitting=sitting, kind=kind, changes=changes or {}, actor_id=_actor_id(actor)
+    )
+
+
+def _plain(value):
+    """A field value as the event row keeps it (JSON): ids for rows, text for dates and numbers."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if hasattr(value, "pk"):
+        return value.pk
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _paper(parts) -> list[tuple[str, Decimal]]:
+    return [(name, Decimal(m)) for name, m in parts]
+
+
 @transaction.atomic
 def exam_create(*, actor, title: str, kind: str, region: Region, parts: list[tuple[str, Decimal]], **extra) -> Exam:
-    """An exam with its parts (e.g. 通用法律知识 40 + 专门法律知识 60)."""
+    """An exam with its parts (e.g. 通用法律知识 40 + 专门法律知识 60), and its event row."""
     _require_admin_of(actor=actor, region=region)
-    if not parts:
-        raise ValidationFailed(_("至少需要一个考试科目。"), fields={"parts": [_("至少需要一个考试科目。")]})
-    names = [name for name, _max in parts]
-    if len(set(names)) != len(names):
-        raise ValidationFailed(_("科目名称重复。"), fields={"parts": [_("科目名称重复。")]})
-    total = sum((Decimal(m) for _n, m in parts), Decimal("0"))
-    pass_mark = Decimal(extra.get("pass_mark", Decimal("60")))
-    if pass_mark > total:
-        raise ValidationFailed(
-            _("及格分 %(p)s 高于满分 %(t)s。") % {"p": pass_mark, "t": total}, fields={"pass_mark": [_("高于满分。")]}
-        )
+    parts = _paper(parts)
+    refusal = rules.exam_paper_refusal(parts=parts, pass_mark=Decimal(extra.get("pass_mark", Decimal("60"))))
+    if refusal is not None:
+        raise refusal.error()
     exam = Exam(title=title, kind=kind, region=region, **extra)
     exam.full_clean()
     exam.save()
     ExamPart.objects.bulk_create(
-        [ExamPart(exam=exam, name=name, max_score=Decimal(m), order=i) for i, (name, m) in enumerate(parts)]
+        [ExamPart(exam=exam, name=name, max_score=m, order=i) for i, (name, m) in enumerate(parts)]
     )
+    changes = {name: [None, _plain(getattr(exam, name))] for name in ("title", "kind", "region", "course", "pass_mark")}
+    changes["max_attempts"] = [None, exam.max_attempts]
+    changes["parts"] = [None, [[name, str(m)] for name, m in parts]]
+    _exam_event(exam=exam, kind=ExamEvent.Kind.EXAM_CREATED, actor=actor, changes=changes)
+    return exam
+
+
+EXAM_FIELDS = ("title", "kind", "course", "region", "pass_mark", "max_attempts")
+
+
+@transaction.atomic
+def exam_update(*, exam: Exam, actor, parts: list[tuple[str, Decimal]] | None = None, **values) -> Exam:
+    """Change an exam's fields (``values``: any of EXAM_FIELDS) and, with ``parts``, its paper
+    (replaced whole, in order). Once results exist the paper and the pass mark are fixed."""
+    unknown = set(values) - set(EXAM_FIELDS)
+    if unknown:
+        raise TypeError(f"exam_update: unknown fields {sorted(unknown)}")
+    exam = Exam.objects.select_for_update().select_related("region").get(pk=exam.pk)
+    _require_admin_of(actor=actor, region=exam.region)
+    if "region" in values and values["region"] is not None and values["region"].pk != exam.region_id:
+        _require_admin_of(actor=actor, region=values["region"])
+    current_parts = [(p.name, p.max_score) for p in exam.parts.order_by("order", "id")]
+    changes = {
+        name: [_plain(getattr(exam, name)), _plain(value)]
+        for name, value in values.items()
+        if _plain(getattr(exam, name)) != _plain(value)
+    }
+    new_parts = _paper(parts) if parts is not None else current_parts
+    if parts is not None and [(n, Decimal(m)) for n, m in current_parts] != new_parts:
+        changes["parts"] = [[[n, str(m)] for n, m in current_parts], [[n, str(m)] for n, m in new_parts]]
+    if not changes:
+        return exam
+    refusal = rules.exam_change_refusal(has_results=exam.results.exists(), changed=changes)
+    if refusal is None:
+        refusal = rules.exam_paper_refusal(parts=new_parts, pass_mark=values.get("pass_mark", exam.pass_mark))
+    if refusal is not None:
+        raise refusal.error()
+    for name, value in values.items():
+        setattr(exam, name, value)
+    exam.full_clean()
+    exam.save()
+    if "parts" in changes:
+        # Parts are keyed by name in the history; result scores by part id, and there are no
+        # results yet (the rule above), so the paper is simply laid anew.
+        kept = {p.name: p for p in exam.parts.all()}
+        wanted = {name for name, _m in new_parts}
+        ExamPart.objects.filter(exam=exam).exclude(name__in=wanted).delete()
+        for i, (name, m) in enumerate(new_parts):
+            part = kept.get(name) or ExamPart(exam=exam, name=name)
+            part.max_score, part.order = m, i
+            part.save()
+    _exam_event(exam=exam, kind=ExamEvent.Kind.EXAM_CHANGED, actor=actor, changes=changes)
     return exam
 
 
 @transaction.atomic
 def sitting_create(*, actor, exam: Exam, held_on: dt.date, place: str = "", batch: Batch | None = None) -> Sitting:
+    """A sitting of an exam (for a batch: its completed inspectors sit), with its event row."""
     _require_admin_of(actor=actor, region=exam.region)
     if batch is not None and exam.course_id and batch.course_id != exam.course_id:
         raise ValidationFailed(_("该批次的课程与考试的课程不一致。"), fields={"batch": [_("课程不一致。")]})
-    return Sitting.objects.create(exam=exam, held_on=held_on, place=place, batch=batch)
+    sitting = Sitting.objects.create(exam=exam, held_on=held_on, place=place, batch=batch)
+    changes = {"held_on": [None, held_on.isoformat()], "place": [None, place], "batch": [None, _plain(batch)]}
+    _exam_event(exam=exam, sitting=sitting, kind=ExamEvent.Kind.SITTING_CREATED, actor=actor, changes=changes)
+    return sitting
+
+
+SITTING_FIELDS = ("exam", "batch", "held_on", "place")
+
+
+@transaction.atomic
+def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
+    """Change a sitting's date or place (``values``). Its exam and batch stay; once results
+    exist its date stays too. The status moves through ``sitting_set_status``."""
+    unknown = set(values) - set(SITTING_FIELDS)
+    if unknown:
+        raise TypeError(f"sitting_update: unknown fields {sorted(unknown)}")
+    sitting = Sitting.objects.select_for_update().select_related("exam__region").get(pk=sitting.pk)
+    _require_admin_of(actor=actor, region=sitting.exam.region)
+    changes = {
+        name: [_plain(getattr(sitting, name)), _plain(value)]
+        for name, value in values.items()
+        if _plain(getattr(sitting, name)) != _plain(value)
+    }
+    if not changes:
+        return sitting
+    refusal = rules.sitting_change_refusal(has_results=sitting.results.exists(), changed=changes)
+    if refusal is not None:
+        raise refusal.error()
+    for name, value in values.items():
+        setattr(sitting, name, value)
+    sitting.full_clean()
+    sitting.save()
+    _exam_event(exam=sitting.exam, sitting=sitting, kind=ExamEvent.Kind.SITTING_CHANGED, actor=actor, changes=changes)
+    return sitting
 
 
 @transaction.atomic
 def sitting_set_status(*, actor, sitting: Sitting, status: str) -> Sitting:
+    """Move a sitting: scheduled -> grading -> closed (and back to grading), or cancelled
+    while it has no results; with its event row."""
     sitting = Sitting.objects.select_for_update().select_related("exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
     if sitting.status == SittingStatus.CANCELLED or (
@@ -108,8 +212,17 @@ def sitting_set_status(*, actor, sitting: Sitting, status: str) -> Sitting:
         raise Conflict(_("场次状态不能这样变更。"), code="illegal_transition")
     if status == SittingStatus.CANCELLED and sitting.results.exists():
         raise Conflict(_("已有成绩的场次不能取消。"), code="has_results")
+    before = sitting.status
     sitting.status = status
     sitting.save(update_fields=["status", "updated_at"])
+    if before != status:
+        _exam_event(
+            exam=sitting.exam,
+            sitting=sitting,
+            kind=ExamEvent.Kind.SITTING_STATUS,
+            actor=actor,
+            changes={"status": [before, status]},
+        )
     return sitting
 
 
@@ -146,94 +259,169 @@ def parse_score(raw, *, maximum: Decimal) -> Decimal:
     return value.quantize(Decimal("0.1"))
 
 
-def _renumber_attempts(*, exam_id: int, inspector_id: int) -> None:
-    """Attempts count the scored results of one exam in date order; absences are skipped.
-    Scored rows are first moved out of the way (+1000) so the unique index never sees two
-    rows with one number while they are renumbered."""
-    scored = Result.objects.filter(exam_id=exam_id, inspector_id=inspector_id, absent=False)
-    ordered = list(scored.order_by("sitting__held_on", "id").values_list("pk", flat=True))
-    scored.update(attempt=F("attempt") + 1000)
-    for n, pk in enumerate(ordered, start=1):
-        Result.objects.filter(pk=pk).update(attempt=n)
-
-
-def _record(
-    *,
-    sitting: Sitting,
-    inspector: Inspector,
-    parts: list[ExamPart],
-    scores: dict | None,
-    absent: bool,
-    actor,
-    source: str,
-) -> Result:
-    exam = sitting.exam
-    if actor is not None and not actor_manages_region(actor=actor, region=inspector.region):
-        raise NotFound(_("考生不存在或不在您的管辖范围内。"))
-    # One score at a time per inspector: two sittings of one exam recorded at once would
-    # otherwise both pass the attempts check.
-    Inspector.objects.select_for_update().filter(pk=inspector.pk).first()
-    existing = Result.objects.select_for_update().filter(sitting=sitting, inspector=inspector).first()
-    others = Result.objects.filter(exam=exam, inspector=inspector).exclude(sitting=sitting)
-    if (existing is None or existing.absent) and not absent:  # an absence turned into a score is a new attempt
-        if others.filter(passed=True).exists():
-            raise Conflict(_("%(n)s 已通过该考试，无需再考。") % {"n": inspector.name}, code="already_passed")
-        used = others.filter(absent=False).count()
-        if used >= exam.max_attempts:
-            raise Conflict(
-                _("%(n)s 已用完 %(m)d 次考试机会。") % {"n": inspector.name, "m": exam.max_attempts},
-                code="attempts_exhausted",
-            )
-    if absent:
-        part_scores, total, passed = {}, None, None
-    else:
-        scores = scores or {}
-        missing = [p.name for p in parts if str(p.pk) not in scores]
-        if missing:
-            raise ValidationFailed(_("缺少科目成绩：%(p)s") % {"p": "、".join(missing)}, fields={"scores": missing})
-        part_scores = {str(p.pk): str(Decimal(scores[str(p.pk)])) for p in parts}
-        total = sum((Decimal(v) for v in part_scores.values()), Decimal("0"))
-        passed = total >= exam.pass_mark
-    old = None
-    if existing is not None:
-        old = (existing.score, existing.absent, existing.part_scores)
-        if old == (total, absent, part_scores):
-            return existing
-        if hasattr(existing, "certificate"):
-            raise Conflict(_("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector.name}, code="result_locked")
-        result = existing
-    else:
-        result = Result(sitting=sitting, inspector=inspector, exam=exam)
-    result.part_scores, result.score, result.absent, result.passed = part_scores, total, absent, passed
-    result.pass_mark = exam.pass_mark
-    result.attempt = None if absent else 999  # placeholder until renumbered below
-    result.save()
-    _renumber_attempts(exam_id=exam.pk, inspector_id=inspector.pk)
-    result.refresh_from_db(fields=["attempt"])
-    ResultChange.objects.create(
-        result=result,
-        old_score=old[0] if old else None,
-        new_score=total,
-        old_absent=old[1] if old else None,
-        new_absent=absent,
-        old_parts=old[2] if old else None,
-        new_parts=part_scores,
-        source=source,
-        actor_id=_actor_id(actor),
-    )
-    if passed and exam.kind == ExamKind.QUALIFICATION:
-        certificate_issue_for_result(result=result, actor=actor)
-    return result
-
-
 def _open_sitting(sitting: Sitting, actor) -> tuple[Sitting, list[ExamPart]]:
+    """Lock the sitting (one save of its scores at a time) and check it takes scores."""
     sitting = Sitting.objects.select_for_update().select_related("exam", "exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
-    if sitting.status in (SittingStatus.CLOSED, SittingStatus.CANCELLED):
-        raise Conflict(
-            _("场次状态为“%(s)s”，不能录入成绩。") % {"s": sitting.get_status_display()}, code="sitting_closed"
-        )
+    refusal = rules.sitting_scores_refusal(sitting=sitting)
+    if refusal is not None:
+        raise refusal.error()
     return sitting, list(sitting.exam.parts.all())
+
+
+def _prior(result: Result) -> rules.PriorResult:
+    return rules.PriorResult(
+        sitting_id=result.sitting_id,
+        score=result.score,
+        absent=result.absent,
+        passed=result.passed,
+        part_scores=result.part_scores,
+        certified=result.certificate_id is not None,
+    )
+
+
+def _record_rows(*, sitting: Sitting, parts: list[ExamPart], rows: list[dict], actor, source: str) -> list[Result]:
+    """Write ``rows`` ({inspector, scores, absent}) of one locked sitting: every row is checked
+    against the rules first (all refusals are collected; any refusal writes nothing), then
+    results, attempt numbers, history rows and certificates are written in a fixed number of
+    statements, whatever the number of rows."""
+    exam = sitting.exam
+    ids = [row["inspector"].pk for row in rows]
+    # One score at a time per inspector: two sittings of one exam recorded at once would
+    # otherwise both pass the attempts check. Locked in id order, in one statement.
+    people = {
+        p.pk: p
+        for p in Inspector.objects.select_for_update(of=("self",))
+        .select_related("region")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    prior: dict[int, dict[int, Result]] = {}
+    for result in (
+        Result.objects.filter(exam=exam, inspector_id__in=ids)
+        .select_related("sitting")
+        .annotate(certificate_id=F("certificate__id"))
+        .order_by("pk")
+    ):
+        prior.setdefault(result.inspector_id, {})[result.sitting_id] = result
+
+    refused: list[tuple[int, DomainError]] = []
+    plan: list[tuple[int, Result | None, dict, Decimal | None, bool, bool | None, bool]] = []
+    seen: set[int] = set()
+    for index, row in enumerate(rows):
+        inspector = people.get(row["inspector"].pk)
+        if inspector is None or (actor is not None and not actor_manages_region(actor=actor, region=inspector.region)):
+            refused.append((index, NotFound(_("考生不存在或不在您的管辖范围内。"))))
+            continue
+        if inspector.pk in seen:
+            refused.append((index, ValidationFailed(_("%(n)s 重复出现。") % {"n": inspector.name}, code="duplicate")))
+            continue
+        seen.add(inspector.pk)
+        absent = bool(row.get("absent", False))
+        if absent:
+            part_scores, total, passed = {}, None, None
+        else:
+            scores = row.get("scores") or {}
+            missing = rules.missing_parts_refusal(part_names_missing=[p.name for p in parts if str(p.pk) not in scores])
+            if missing is not None:
+                refused.append((index, missing.error()))
+                continue
+            part_scores = {str(p.pk): str(Decimal(scores[str(p.pk)])) for p in parts}
+            total, passed = rules.result_outcome(part_scores=part_scores, pass_mark=exam.pass_mark)
+        theirs = prior.get(inspector.pk, {})
+        existing = theirs.get(sitting.pk)
+        mine = _prior(existing) if existing is not None else None
+        if rules.result_unchanged(mine=mine, total=total, absent=absent, part_scores=part_scores):
+            plan.append((index, existing, part_scores, total, absent, passed, False))
+            continue
+        refusal = rules.result_refusal(
+            inspector_name=inspector.name,
+            max_attempts=exam.max_attempts,
+            absent=absent,
+            mine=mine,
+            others=[_prior(r) for where, r in theirs.items() if where != sitting.pk],
+        )
+        if refusal is not None:
+            refused.append((index, refusal.error()))
+            continue
+        plan.append((index, existing, part_scores, total, absent, passed, True))
+    if refused:
+        # The first refusal is raised; ``fields["rows"]`` names every refused row by position.
+        first = refused[0][1]
+        by_row = {str(i): {"scores" if "scores" in e.fields else "inspector": [e.detail]} for i, e in refused}
+        first.fields = {**first.fields, "rows": by_row}
+        raise first
+
+    now = timezone.now()
+    out: dict[int, Result] = {}
+    created: list[Result] = []
+    updated: list[Result] = []
+    history: list[tuple[Result, tuple | None]] = []
+    for index, existing, part_scores, total, absent, passed, changed in plan:
+        if not changed:
+            out[index] = existing
+            continue
+        if existing is not None:
+            old = (existing.score, existing.absent, existing.part_scores)
+            result = existing
+            updated.append(result)
+        else:
+            old = None
+            result = Result(sitting=sitting, inspector=people[rows[index]["inspector"].pk], exam=exam)
+            created.append(result)
+            prior.setdefault(result.inspector_id, {})[sitting.pk] = result
+        result.part_scores, result.score, result.absent, result.passed = part_scores, total, absent, passed
+        result.pass_mark = exam.pass_mark
+        result.updated_at = now
+        history.append((result, old))
+        out[index] = result
+    if not history:
+        return [out[i] for i in range(len(rows))]
+
+    # Attempt numbers of every touched person, in date order (rules.attempt_numbers).
+    renumbered: list[tuple[Result, int | None]] = []
+    for inspector_id in {r.inspector_id for r, _old in history}:
+        theirs = list(prior[inspector_id].values())
+        numbered = rules.attempt_numbers((id(r), r.sitting.held_on, r.pk) for r in theirs if not r.absent)
+        for r in theirs:
+            attempt = numbered.get(id(r))
+            if r.pk is None:
+                r.attempt = attempt
+            elif attempt != r.attempt:
+                renumbered.append((r, attempt))
+    # Rows whose number moves are first moved out of the way (+1000), so the unique index never
+    # sees two rows with one number while they are renumbered in one statement.
+    moving = [r.pk for r, _n in renumbered if r.attempt is not None]
+    if moving:
+        Result.objects.filter(pk__in=moving).update(attempt=F("attempt") + 1000)
+    for r, attempt in renumbered:
+        r.attempt = attempt
+    rewritten = {r.pk: r for r in [*updated, *(r for r, _n in renumbered)]}
+    if rewritten:
+        Result.objects.bulk_update(
+            list(rewritten.values()),
+            ["part_scores", "score", "absent", "passed", "pass_mark", "attempt", "updated_at"],
+        )
+    if created:
+        Result.objects.bulk_create(created)
+    ResultChange.objects.bulk_create(
+        [
+            ResultChange(
+                result=result,
+                old_score=old[0] if old else None,
+                new_score=result.score,
+                old_absent=old[1] if old else None,
+                new_absent=result.absent,
+                old_parts=old[2] if old else None,
+                new_parts=result.part_scores,
+                source=source,
+                actor_id=_actor_id(actor),
+            )
+            for result, old in history
+        ]
+    )
+    _issue_for_results(results=[r for r, _old in history], sitting=sitting, actor=actor)
+    return [out[i] for i in range(len(rows))]
 
 
 @transaction.atomic
@@ -258,12 +446,20 @@ def result_record(
         raise ValidationFailed(_("成绩有误。"), fields={"scores": errors})
     if not _is_candidate(sitting, inspector):
         raise ValidationFailed(_("%(n)s 不是本场考试的考生。") % {"n": inspector.name}, code="not_a_candidate")
-    result = _record(
-        sitting=sitting, inspector=inspector, parts=parts, scores=clean, absent=absent, actor=actor, source="entry"
+    (result,) = _record_rows(
+        sitting=sitting,
+        parts=parts,
+        rows=[{"inspector": inspector, "scores": clean, "absent": absent}],
+        actor=actor,
+        source="entry",
     )
+    _grading_started(sitting)
+    return result
+
+
+def _grading_started(sitting: Sitting) -> None:
     if sitting.status == SittingStatus.SCHEDULED:
         Sitting.objects.filter(pk=sitting.pk).update(status=SittingStatus.GRADING)
-    return result
 
 
 def _is_candidate(sitting: Sitting, inspector: Inspector) -> bool:
@@ -278,22 +474,11 @@ def _is_candidate(sitting: Sitting, inspector: Inspector) -> bool:
 @transaction.atomic
 def results_record_many(*, sitting: Sitting, actor, rows: list[dict], source: str = "grid") -> list[Result]:
     """The score grid and the file import: ``rows`` of {inspector, scores, absent}, already
-    validated; all are written or none, each with its history row."""
+    parsed; all are checked, then all are written or none, each change with its history row,
+    in a number of statements that does not grow with the rows."""
     sitting, parts = _open_sitting(sitting, actor)
-    out = [
-        _record(
-            sitting=sitting,
-            inspector=row["inspector"],
-            parts=parts,
-            scores=row.get("scores"),
-            absent=row.get("absent", False),
-            actor=actor,
-            source=source,
-        )
-        for row in rows
-    ]
-    if sitting.status == SittingStatus.SCHEDULED:
-        Sitting.objects.filter(pk=sitting.pk).update(status=SittingStatus.GRADING)
+    out = _record_rows(sitting=sitting, parts=parts, rows=rows, actor=actor, source=source)
+    _grading_started(sitting)
     return out
 
 
@@ -311,11 +496,74 @@ def _event(certificate: Certificate, kind: str, actor, reason: str = "", from_st
     )
 
 
-def _next_number(region: Region, year: int) -> str:
+NUMBER_SERIES_LOCK = 70_642  # advisory lock class of the certificate number series (ISO 7064)
+
+
+def _next_numbers(region: Region, year: int, count: int) -> list[str]:
+    """The next ``count`` numbers of the region's province and the year of issue. The series is
+    locked until the transaction ends (PostgreSQL advisory lock; SQLite writes one at a time),
+    so numbers are unique and gapless however many issues run at once."""
     prefix = region.code[:2]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            key = zlib.crc32(f"{prefix}{year:04d}".encode()) & 0x7FFFFFFF
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [NUMBER_SERIES_LOCK, key])
     last = Certificate.objects.filter(number__startswith=f"{prefix}{year:04d}").aggregate(m=Max("number"))["m"]
-    serial = numbers.serial_of(last) + 1 if last else 1
-    return numbers.make(province_prefix=prefix, year=year, serial=serial)
+    first = numbers.serial_of(last) + 1 if last else 1
+    return [numbers.make(province_prefix=prefix, year=year, serial=first + i) for i in range(count)]
+
+
+def _issue_for_results(*, results: list[Result], sitting: Sitting, actor) -> list[Certificate]:
+    """The bulk side of ``certificate_issue_for_result``: the certificates the rule grants for
+    these freshly written results, numbered from one reservation, with their events; a fixed
+    number of statements. The holders are locked by the caller."""
+    exam = sitting.exam
+
+    def earns(result: Result, holding: set[int]) -> bool:
+        return rules.result_earns_certificate(
+            passed=result.passed,
+            exam_kind=exam.kind,
+            already_issued=getattr(result, "certificate_id", None) is not None,
+            holder_holds_one=result.inspector_id in holding,
+            holder_active=result.inspector.status == InspectorStatus.ACTIVE,
+        )
+
+    maybe = [r for r in results if earns(r, set())]  # before asking who holds one already
+    if not maybe:
+        return []
+    holding = set(
+        Certificate.objects.filter(holder_id__in=[r.inspector_id for r in maybe], status__in=HELD).values_list(
+            "holder_id", flat=True
+        )
+    )
+    due = [r for r in maybe if earns(r, holding)]
+    if not due:
+        return []
+    issued_on = sitting.held_on
+    valid_until = _add_years(issued_on, settings.CERTIFICATE_VALIDITY_YEARS)
+    certificates = Certificate.objects.bulk_create(
+        [
+            Certificate(
+                number=number,
+                holder_id=result.inspector_id,
+                region=exam.region,
+                issued_on=issued_on,
+                valid_until=valid_until,
+                source_result=result,
+            )
+            for number, result in zip(_next_numbers(exam.region, issued_on.year, len(due)), due, strict=True)
+        ]
+    )
+    reason = (_("通过%(e)s") % {"e": exam.title})[:300]
+    CertificateEvent.objects.bulk_create(
+        [
+            CertificateEvent(
+                certificate=c, kind=Kind.ISSUED, reason=reason, to_status=c.status, actor_id=_actor_id(actor)
+            )
+            for c in certificates
+        ]
+    )
+    return certificates
 
 
 def _lock(certificate: Certificate) -> Certificate:
@@ -360,7 +608,7 @@ def certificate_issue(
         try:
             with transaction.atomic():
                 certificate = Certificate.objects.create(
-                    number=_next_number(region, issued_on.year),
+                    number=_next_numbers(region, issued_on.year, 1)[0],
                     holder=holder,
                     region=region,
                     issued_on=issued_on,
@@ -382,16 +630,17 @@ def certificate_issue(
 
 
 def certificate_issue_for_result(*, result: Result, actor) -> Certificate | None:
-    """Automatic issue on passing a qualification exam: never twice for one pass, and not
-    when the holder already holds a certificate."""
-    if not result.passed or result.exam.kind != ExamKind.QUALIFICATION:
-        return None
-    if Certificate.objects.filter(source_result=result).exists():
-        return None
-    if Certificate.objects.filter(holder=result.inspector, status__in=HELD).exists():
-        return None
-    if result.inspector.status != InspectorStatus.ACTIVE:
-        # The score stands; the certificate waits until the holder is back at work.
+    """Automatic issue on passing a qualification exam (``rules.result_earns_certificate``):
+    never twice for one pass, not when the holder already holds a certificate, and not while
+    the holder is not in post (the score stands; the certificate waits)."""
+    earns = rules.result_earns_certificate(
+        passed=result.passed,
+        exam_kind=result.exam.kind,
+        already_issued=Certificate.objects.filter(source_result=result).exists(),
+        holder_holds_one=Certificate.objects.filter(holder=result.inspector, status__in=HELD).exists(),
+        holder_active=result.inspector.status == InspectorStatus.ACTIVE,
+    )
+    if not earns:
         return None
     # The pass itself is the authority (the score was recorded by an admin of the exam's
     # region); the event still names who recorded it.

@@ -1,0 +1,190 @@
+"""The exams app's rules, each once, as pure functions (no queries, no writes).
+
+The services call them under their locks before they write; the score check of the grid,
+the API and the file import (``exams.imports``) calls the same functions on what it read,
+so it can report every refused row at once; the admin's forms call them for a form error.
+A refusal is a ``Refusal`` (code, message, the fields it is about), turned into the domain
+error the caller raises with ``Refusal.error()``.
+
+| rule | function |
+|------|----------|
+| a sitting takes scores unless it is closed or cancelled | ``sitting_scores_refusal`` |
+| a score is recorded only while attempts are left and the exam is not passed yet; a result that issued a certificate is fixed | ``result_refusal`` |
+| the total is the sum of the parts; it passes at or above the pass mark in force | ``result_outcome`` |
+| attempts count the scored results of one exam in date order; absences use none | ``attempt_numbers`` |
+| a qualification pass issues a certificate unless one was issued for it, the holder holds one, or is not in post | ``result_earns_certificate`` |
+| a paper has parts with distinct names and a pass mark within its full marks | ``exam_paper_refusal`` |
+| once results exist the paper, the pass mark, kind, course and region are fixed | ``exam_change_refusal`` |
+| once results exist a sitting's date is fixed (attempts are numbered by it) | ``sitting_change_refusal`` |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from core.errors import Conflict, DomainError, ValidationFailed
+
+from .models import ExamKind, SittingStatus
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a rule says no: ``code`` for the API, ``message`` for people, ``fields`` for forms."""
+
+    code: str
+    message: str
+    fields: dict = field(default_factory=dict)
+    conflict: bool = True  # a state conflict (409) or invalid input (400)
+
+    def error(self) -> DomainError:
+        kind = Conflict if self.conflict else ValidationFailed
+        return kind(self.message, code=self.code, fields=dict(self.fields))
+
+
+# --- scores ---------------------------------------------------------------------------------
+
+CLOSED_TO_SCORES = (SittingStatus.CLOSED, SittingStatus.CANCELLED)
+
+
+def sitting_accepts_scores(*, status: str) -> bool:
+    """Scores are entered (and corrected) while a sitting is scheduled or being graded."""
+    return status not in CLOSED_TO_SCORES
+
+
+def sitting_scores_refusal(*, sitting) -> Refusal | None:
+    """The sitting as a whole takes no scores (confirmed or cancelled)."""
+    if sitting_accepts_scores(status=sitting.status):
+        return None
+    message = _("场次状态为“%(s)s”，不能录入成绩。") % {"s": sitting.get_status_display()}
+    return Refusal("sitting_closed", message)
+
+
+@dataclass(frozen=True)
+class PriorResult:
+    """What the rules need to know of a result already recorded for the exam."""
+
+    sitting_id: int
+    score: Decimal | None
+    absent: bool
+    passed: bool | None
+    part_scores: dict
+    certified: bool
+
+
+def result_unchanged(*, mine: PriorResult | None, total, absent: bool, part_scores: dict) -> bool:
+    """Saving the same values again is no change: nothing is written, no history row."""
+    return mine is not None and (mine.score, mine.absent, mine.part_scores) == (total, absent, part_scores)
+
+
+def result_refusal(
+    *,
+    inspector_name: str,
+    max_attempts: int,
+    absent: bool,
+    mine: PriorResult | None,
+    others: Iterable[PriorResult],
+) -> Refusal | None:
+    """A changed row of one sitting: ``mine`` is the candidate's result in this sitting (if
+    any), ``others`` their results of the same exam in other sittings."""
+    if mine is not None and mine.certified:
+        message = _("%(n)s 的该次成绩已用于发证，不能修改。") % {"n": inspector_name}
+        return Refusal("result_locked", message)
+    if absent or (mine is not None and not mine.absent):
+        return None  # an absence, or a correction of a score: no new attempt
+    # A new score (or an absence turned into a score) uses an attempt.
+    others = list(others)
+    if any(p.passed for p in others):
+        return Refusal("already_passed", _("%(n)s 已通过该考试，无需再考。") % {"n": inspector_name})
+    if sum(1 for p in others if not p.absent) >= max_attempts:
+        message = _("%(n)s 已用完 %(m)d 次考试机会。") % {"n": inspector_name, "m": max_attempts}
+        return Refusal("attempts_exhausted", message)
+    return None
+
+
+def result_outcome(*, part_scores: dict[str, Decimal], pass_mark: Decimal) -> tuple[Decimal, bool]:
+    """The total (the sum of the parts) and whether it passes (at or above the pass mark)."""
+    total = sum((Decimal(v) for v in part_scores.values()), Decimal("0"))
+    return total, total >= pass_mark
+
+
+def missing_parts_refusal(*, part_names_missing: list[str]) -> Refusal | None:
+    """A score is given for every part of the paper (an absence has none)."""
+    if not part_names_missing:
+        return None
+    message = _("缺少科目成绩：%(p)s") % {"p": "、".join(part_names_missing)}
+    return Refusal("invalid", message, fields={"scores": part_names_missing}, conflict=False)
+
+
+def attempt_numbers(scored: Iterable[tuple[Hashable, dt.date, int | None]]) -> dict[Hashable, int]:
+    """Attempt numbers of one person's scored results of one exam: 1, 2, ... by the date of the
+    sitting, then in the order they were entered (``seq``: the id; None for one not saved yet,
+    which comes last). Absences are not passed in: they use no attempt."""
+    order = sorted(scored, key=lambda r: (r[1], r[2] is None, r[2] or 0))
+    return {key: n for n, (key, _held_on, _seq) in enumerate(order, start=1)}
+
+
+def result_earns_certificate(
+    *, passed: bool | None, exam_kind: str, already_issued: bool, holder_holds_one: bool, holder_active: bool
+) -> bool:
+    """A pass of the qualification exam issues a 行政执法证, once per pass, to a holder who
+    holds none and is in post (a pass while on leave stands; the certificate waits)."""
+    return (
+        bool(passed)
+        and exam_kind == ExamKind.QUALIFICATION
+        and not already_issued
+        and not holder_holds_one
+        and holder_active
+    )
+
+
+# --- exam papers and sittings ----------------------------------------------------------------
+
+
+def exam_paper_refusal(*, parts: list[tuple[str, Decimal]], pass_mark: Decimal | None) -> Refusal | None:
+    """A paper has at least one part, distinct part names, and a pass mark not above its full
+    marks (the sum of the parts)."""
+    if not parts:
+        message = _("至少需要一个考试科目。")
+        return Refusal("invalid", message, fields={"parts": [message]}, conflict=False)
+    names = [name for name, _max in parts]
+    if len(set(names)) != len(names):
+        message = _("科目名称重复。")
+        return Refusal("invalid", message, fields={"parts": [message]}, conflict=False)
+    total = sum((Decimal(m) for _n, m in parts), Decimal("0"))
+    if pass_mark is not None and Decimal(pass_mark) > total:
+        message = _("及格分 %(p)s 高于满分 %(t)s。") % {"p": Decimal(pass_mark).normalize(), "t": total.normalize()}
+        return Refusal("invalid", message, fields={"pass_mark": [_("高于满分。")]}, conflict=False)
+    return None
+
+
+# What fixes the meaning of recorded results: the paper, the pass mark, kind, course, region.
+EXAM_FIXED_ONCE_SCORED = ("parts", "pass_mark", "kind", "course", "region")
+
+
+def exam_change_refusal(*, has_results: bool, changed: Iterable[str]) -> Refusal | None:
+    """Once results exist, changing the paper or the pass mark would change what the recorded
+    scores mean (and who passed): refused. Title and attempts stay editable."""
+    fixed = [name for name in changed if name in EXAM_FIXED_ONCE_SCORED]
+    if not has_results or not fixed:
+        return None
+    message = _("已有考试成绩，试卷科目、及格分、类别、课程和组织地区不能再修改。")
+    return Refusal("exam_has_results", message, fields={name: [message] for name in fixed})
+
+
+def sitting_change_refusal(*, has_results: bool, changed: Iterable[str]) -> Refusal | None:
+    """A sitting keeps its exam and batch; once results exist its date is fixed too, because
+    attempts are numbered in date order."""
+    changed = list(changed)
+    always = [name for name in changed if name in ("exam", "batch")]
+    if always:
+        message = _("场次的考试和培训批次创建后不能修改。")
+        return Refusal("sitting_fixed", message, fields={name: [message] for name in always})
+    if has_results and "held_on" in changed:
+        message = _("已有考试成绩，场次日期不能再修改。")
+        return Refusal("sitting_has_results", message, fields={"held_on": [message]})
+    return None

@@ -2,6 +2,10 @@
 #   make run    virtualenv + install + migrate + demo data, then serve on 127.0.0.1:8000
 #   make test   the test suite on SQLite, Celery eager
 #
+# Debug is off unless asked for: run, migrate, seed and lint ask for it (DJANGO_DEBUG=1, the
+# embedded development key); worker and beat read the environment as a deployment sets it.
+# The test run gets DJANGO_DEBUG=1 from its own settings module, tests/settings.py.
+#
 # VENV may be overridden (CI does: `make test VENV=/path/to/fresh/venv`).
 
 PYTHON ?= python3
@@ -12,6 +16,7 @@ STAMP := $(VENV)/.requirements.stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+DEV_ENV := DJANGO_DEBUG=1
 
 # The real services this machine runs; used by `make test-services`.
 SERVICES_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -31,13 +36,13 @@ $(STAMP): requirements.txt | $(PY)
 	@touch $(STAMP)
 
 migrate: venv
-	$(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(DEV_ENV) $(PY) manage.py seed_demo
 
 run: seed
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: venv
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -45,8 +50,8 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py check
-	$(PY) manage.py makemigrations --check --dry-run
+	$(DEV_ENV) $(PY) manage.py check
+	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 test-services: venv
 	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) REQUIRE_SERVICES=1 \
@@ -73,7 +78,7 @@ clean:
 
 # Load on gunicorn + PostgreSQL (database `bench_load`, seeded by seed_demo): /api/v1/me/ and
 # the verify API against bare Django views sending the same SQL, driven by Debian's wrk
-# (installed here when missing); about 3 minutes. Appends its figures to bench/README.md.
+# (installed here when missing); about 3 minutes. Its figures replace the previous ones in bench/README.md.
 .PHONY: bench-load bench-enroll-storm
 BENCH_LOAD_ARGS ?= --readme
 bench-load: venv
@@ -82,6 +87,7 @@ bench-load: venv
 
 # 1,000 concurrent enroll calls over HTTP on a batch of 100 seats (gunicorn + PostgreSQL, database
 # `bench_enroll_storm`, created anew); checks 100 enrolled, 900 waitlisted in order, no 5xx.
+# Its figures replace the previous ones in bench/README.md.
 BENCH_ENROLL_STORM_ARGS ?= --readme
 bench-enroll-storm: venv
 	$(PY) -m bench.enroll_storm $(BENCH_ENROLL_STORM_ARGS)

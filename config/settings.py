@@ -3,6 +3,9 @@
 With no environment at all it runs embedded: SQLite in the project folder, Celery
 tasks executed eagerly in-process, e-mail printed to the console. DATABASE_URL and
 CELERY_BROKER_URL switch to the real services; nothing else changes.
+
+Debug is off unless DJANGO_DEBUG=1 asks for it (`make run` does); with debug off the
+settings need DJANGO_SECRET_KEY and turn on the HTTPS hardening at the end of this file.
 """
 
 import datetime as dt
@@ -36,13 +39,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Debug only when asked for (DJANGO_DEBUG=1: `make run`, the test settings): a deployment
+# that forgets the variable runs with debug off, the production hardening below on, and
+# refuses to start without its own secret key.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0.")
-    # Only ever used in development; production refuses to start without a key.
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Debug is off (DJANGO_DEBUG is unset or 0), so this is run "
+            "as a deployment, which needs its own secret key: set DJANGO_SECRET_KEY to a long random "
+            "value (python3 -c 'import secrets; print(secrets.token_urlsafe(50))'). On a development "
+            "machine use `make run`, or set DJANGO_DEBUG=1."
+        )
+    # Only ever used with DJANGO_DEBUG=1; a deployment refuses to start without a key.
     SECRET_KEY = "dev-insecure-3f7c1e9a0b2d4c6e8f1a3b5c7d9e0f2a4b6c8d0e"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
@@ -278,12 +289,26 @@ ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
-# --- Production hardening: on whenever DEBUG is off.
+# --- Production hardening: on whenever DEBUG is off, so also when DJANGO_DEBUG is forgotten.
+# DJANGO_SECURE_SSL_REDIRECT=0 only where the proxy redirects to HTTPS itself (or on loopback).
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Every upload (core.uploads): what a file may hold before it is refused unread. The sheet is
+# read as a stream, so memory follows the held parts (shared strings), not the sheet's size.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # the file as sent
+UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", ROSTER_IMPORT_MAX_ROWS + 1_000)  # sheet rows, header included
+UPLOAD_MAX_COLUMNS = env_int("UPLOAD_MAX_COLUMNS", 100)
+UPLOAD_MAX_CELL_CHARS = env_int("UPLOAD_MAX_CELL_CHARS", 32_767)  # Excel's own limit
+UPLOAD_MAX_UNPACKED_BYTES = env_int("UPLOAD_MAX_UNPACKED_BYTES", 300 * 1024 * 1024)  # all parts of an .xlsx
+UPLOAD_MAX_PART_BYTES = env_int("UPLOAD_MAX_PART_BYTES", 150 * 1024 * 1024)  # any one part, unpacked
+UPLOAD_MAX_SHARED_STRINGS_BYTES = env_int("UPLOAD_MAX_SHARED_STRINGS_BYTES", 64 * 1024 * 1024)  # held in memory
+UPLOAD_MAX_ZIP_MEMBERS = env_int("UPLOAD_MAX_ZIP_MEMBERS", 1_000)
+UPLOAD_MAX_COMPRESSION_RATIO = env_int("UPLOAD_MAX_COMPRESSION_RATIO", 200)  # parts over 1 MB unpacked
+UPLOAD_MAX_XLS_BYTES = env_int("UPLOAD_MAX_XLS_BYTES", 16 * 1024 * 1024)  # old .xls is read whole
+UPLOAD_MAX_XLS_CELLS = env_int("UPLOAD_MAX_XLS_CELLS", 2_000_000)  # its used area, rows x columns
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -1,4 +1,5 @@
-"""Settings: embedded defaults, the switch to real services, production mode, Celery names.
+"""Settings: debug off unless asked for, embedded defaults, the switch to real services,
+production mode, Celery names, and the commands that ask for debug (`make run`).
 
 Settings are read from the environment once, at import, so everything that depends on
 the environment runs in a fresh interpreter with a clean, explicit environment.
@@ -7,10 +8,12 @@ the environment runs in a fresh interpreter with a clean, explicit environment.
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from celery.app.defaults import NAMESPACES, flatten
 from django.conf import settings
 
@@ -39,6 +42,11 @@ print(json.dumps({
     "CELERY_TASK_ALWAYS_EAGER": settings.CELERY_TASK_ALWAYS_EAGER,
     "app_broker_url": app.conf.broker_url,
     "app_always_eager": app.conf.task_always_eager,
+    "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+    "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+    "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
+    "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+    "SECRET_KEY_IS_DEV": settings.SECRET_KEY.startswith("dev-insecure-"),
 }))
 """
 
@@ -94,13 +102,95 @@ def test_celery_app_reads_the_celery_namespace():
     assert "config.ping" in celery_app.tasks
 
 
+# --- Debug off unless asked for ------------------------------------------------------
+
+
+def test_without_any_environment_debug_is_off_and_the_settings_refuse_to_start():
+    # given: nothing set, as on a server where DJANGO_DEBUG and the key were forgotten
+    # when
+    proc = run_python(["manage.py", "check"])
+
+    # then: no start in debug with the development key, and the message says what to do
+    assert proc.returncode != 0
+    assert "ImproperlyConfigured" in proc.stderr
+    assert "DJANGO_SECRET_KEY is not set" in proc.stderr
+    assert "DJANGO_DEBUG=1" in proc.stderr
+
+
+def test_gunicorns_entry_point_refuses_to_start_without_a_secret_key():
+    # given: the application gunicorn loads, in a deployment that set no key
+    # when
+    proc = run_python(["-c", "import config.wsgi"], DJANGO_ALLOWED_HOSTS="training.example.gov.cn")
+
+    # then
+    assert proc.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in proc.stderr
+
+
+def test_debug_is_off_by_default_and_the_hardening_on():
+    # given: a deployment that set its key but not DJANGO_DEBUG
+    values = dump_settings(DJANGO_SECRET_KEY=secrets.token_urlsafe(64))
+
+    # then
+    assert values["DEBUG"] is False
+    assert values["SECRET_KEY_IS_DEV"] is False
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["CSRF_COOKIE_SECURE"] is True
+    assert values["SECURE_HSTS_SECONDS"] > 0
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "off", "no"])
+def test_only_an_explicit_yes_turns_debug_on(value):
+    values = dump_settings(DJANGO_DEBUG=value, DJANGO_SECRET_KEY=secrets.token_urlsafe(64))
+
+    assert values["DEBUG"] is False
+    assert values["SECURE_SSL_REDIRECT"] is True
+
+
+def test_make_run_asks_for_debug_and_a_deployments_worker_does_not():
+    # given: make's dry run prints the commands a target would run, without running them
+    make = shutil.which("make")
+    assert make, "make is needed: `make run` and `make test` are the README's two commands"
+
+    # when
+    run = subprocess.run(
+        [make, "-n", "run"], cwd=BASE_DIR, env=clean_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    worker = subprocess.run(
+        [make, "-n", "worker"], cwd=BASE_DIR, env=clean_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+
+    # then: migrate, seed_demo and runserver run with DJANGO_DEBUG=1 ...
+    assert run.returncode == 0, run.stderr
+    commands = [line for line in run.stdout.splitlines() if "manage.py" in line]
+    for needed in ("manage.py migrate", "manage.py seed_demo", "manage.py runserver"):
+        line = next((c for c in commands if needed in c), None)
+        assert line is not None, f"`make run` does not run {needed}: {run.stdout}"
+        assert line.startswith("DJANGO_DEBUG=1 "), line
+    # ... and the Celery worker reads the environment as the deployment sets it
+    assert worker.returncode == 0, worker.stderr
+    assert "celery" in worker.stdout
+    assert "DJANGO_DEBUG" not in worker.stdout
+
+
+def test_the_test_run_reads_the_settings_as_make_run_does():
+    # tests/settings.py: debug on while the settings are read (no HTTPS redirect for the
+    # test client), then pytest-django runs each test with DEBUG off
+    assert os.environ["DJANGO_DEBUG"] == "1"
+    assert settings.SECURE_SSL_REDIRECT is False
+    assert settings.DEBUG is False
+
+
 # --- Embedded defaults and the switch to real services -------------------------------
 
 
-def test_embedded_defaults_without_any_environment():
-    values = dump_settings()
+def test_embedded_defaults_with_debug_asked_for():
+    values = dump_settings(DJANGO_DEBUG="1")
 
     assert values["DEBUG"] is True
+    assert values["SECRET_KEY_IS_DEV"] is True
+    assert values["SECURE_SSL_REDIRECT"] is False
     assert values["ENGINE"] == "django.db.backends.sqlite3"
     assert Path(values["NAME"]) == BASE_DIR / "db.sqlite3"
     assert values["CELERY_TASK_ALWAYS_EAGER"] is True
@@ -116,6 +206,7 @@ def test_embedded_defaults_without_any_environment():
 
 def test_database_url_and_broker_url_switch_to_the_real_services():
     values = dump_settings(
+        DJANGO_DEBUG="1",
         DATABASE_URL="postgresql://postgres@db.internal:5432/training",
         CELERY_BROKER_URL="redis://cache.internal:6379/0",
     )
@@ -130,14 +221,14 @@ def test_database_url_and_broker_url_switch_to_the_real_services():
 
 def test_rabbitmq_broker_is_accepted_as_is():
     broker = "amqp://guest:guest@mq.internal:5672//"
-    values = dump_settings(CELERY_BROKER_URL=broker)
+    values = dump_settings(DJANGO_DEBUG="1", CELERY_BROKER_URL=broker)
 
     assert values["app_broker_url"] == broker
     assert values["app_always_eager"] is False
 
 
 def test_an_empty_broker_url_counts_as_unset():
-    values = dump_settings(CELERY_BROKER_URL="")
+    values = dump_settings(DJANGO_DEBUG="1", CELERY_BROKER_URL="")
 
     assert values["CELERY_BROKER_URL"] == "memory://"
     assert values["CELERY_TASK_ALWAYS_EAGER"] is True
@@ -150,7 +241,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     proc = run_python(["manage.py", "check"], DJANGO_DEBUG="0")
 
     assert proc.returncode != 0
-    assert "DJANGO_SECRET_KEY" in proc.stderr
+    assert "DJANGO_SECRET_KEY is not set" in proc.stderr
 
 
 def test_production_passes_check_deploy():

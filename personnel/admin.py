@@ -4,9 +4,11 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.admin import ServiceFormMixin
 
 from . import access, services
 from .imports import COLUMNS, roster_import
@@ -60,8 +62,57 @@ class RegionLevelFilter(admin.SimpleListFilter):
         return queryset.filter(region__path__startswith=region.path)
 
 
+def history_table(events) -> str:
+    """An object's event rows as a read-only table (time, event, changes old -> new, who):
+    shown on its change page, written only by the services."""
+    events = list(events)
+    if not events:
+        return _("暂无记录")
+
+    def changes(event) -> str:
+        parts = [
+            f"{field}: {'-' if old is None else old} → {'-' if new is None else new}"
+            for field, (old, new) in (event.changes or {}).items()
+        ]
+        if getattr(event, "reason", ""):
+            parts.append(event.reason)
+        return "；".join(parts)
+
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (localtime(e.at).strftime("%Y-%m-%d %H:%M"), e.get_kind_display(), changes(e), e.actor or "-")
+            for e in events
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        _("时间"),
+        _("事件"),
+        _("变更（原值 → 新值）"),
+        _("操作人"),
+        rows,
+    )
+
+
+class HistoryMixin:
+    """A read-only "history" field on the change page (not on the add page)."""
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "history"]
+        return [*fields, "history"] if obj is not None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "history"]
+
+    @admin.display(description=_("变更记录"))
+    def history(self, obj):
+        return history_table(obj.events.select_related("actor").order_by("at", "id"))
+
+
 @admin.register(Region)
-class RegionModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class RegionModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["indented_name", "code", "level", "parent"]
     list_filter = ["level"]
     search_fields = ["name", "code"]
@@ -85,15 +136,19 @@ class RegionModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
-            return
-        try:
-            created = services.region_create(
-                code=obj.code, name=obj.name, level=obj.level, parent=obj.parent, actor=request.user
+            data = {f: form.cleaned_data[f] for f in form.changed_data}
+            saved = self.call_service(request, services.region_update, actor=request.user, region=obj, data=data)
+        else:
+            saved = self.call_service(
+                request,
+                services.region_create,
+                code=obj.code,
+                name=obj.name,
+                level=obj.level,
+                parent=obj.parent,
+                actor=request.user,
             )
-        except DomainError as exc:
-            raise PermissionDenied(exc.detail) from exc
-        obj.pk = created.pk
+        obj.pk, obj.path, obj.depth = saved.pk, saved.path, saved.depth
 
 
 class InspectorAdminForm(forms.ModelForm):
@@ -108,7 +163,7 @@ class RosterUploadForm(forms.Form):
 
 
 @admin.register(Inspector)
-class InspectorModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = InspectorAdminForm
     list_display = ["name", "id_display", "region", "sector", "position", "status", "hired_on"]
     list_filter = ["sector", "status", RegionLevelFilter]
@@ -141,20 +196,26 @@ class InspectorModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             kwargs["queryset"] = region_list(actor=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request, obj=None):
+        # The ID number is the person: registered once, never edited here (the service refuses it).
+        return [*super().get_readonly_fields(request, obj), *(["national_id"] if obj is not None else [])]
+
     def save_model(self, request, obj, form, change):
-        try:
-            if change:
-                data = {f: form.cleaned_data[f] for f in form.changed_data if f not in ("national_id", "user")}
-                saved = services.inspector_update(actor=request.user, inspector=obj, data=data)
-                if "user" in form.changed_data:
-                    services.inspector_link_user(inspector=saved, user=form.cleaned_data["user"])
-            else:
-                data = {f: form.cleaned_data[f] for f in form.fields if f != "user"}
-                saved = services.inspector_create(actor=request.user, **data)
-                if form.cleaned_data.get("user"):
-                    services.inspector_link_user(inspector=saved, user=form.cleaned_data["user"])
-        except DomainError as exc:
-            raise PermissionDenied(exc.detail) from exc
+        # Both calls run in the admin's transaction: a refusal of the second undoes the first.
+        if change:
+            data = {f: form.cleaned_data[f] for f in form.changed_data if f != "user"}
+            saved = self.call_service(request, services.inspector_update, actor=request.user, inspector=obj, data=data)
+        else:
+            data = {f: form.cleaned_data[f] for f in form.fields if f != "user"}
+            saved = self.call_service(request, services.inspector_create, actor=request.user, **data)
+        if "user" in form.changed_data:
+            self.call_service(
+                request,
+                services.inspector_link_user,
+                inspector=saved,
+                user=form.cleaned_data["user"],
+                actor=request.user,
+            )
         obj.pk = saved.pk
 
     def get_urls(self):
@@ -196,15 +257,24 @@ class InspectorModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RegionAdmin)
-class RegionAdminModelAdmin(admin.ModelAdmin):
+class RegionAdminModelAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = ["user", "region"]
     autocomplete_fields = ["region"]
     raw_id_fields = ["user"]
 
     def save_model(self, request, obj, form, change):
         # Through the service, which also lets the account into the admin (is_staff).
-        binding = services.region_admin_assign(user=obj.user, region=obj.region)
+        binding = self.call_service(
+            request, services.region_admin_assign, user=obj.user, region=obj.region, actor=request.user
+        )
         obj.pk = binding.pk
+
+    def delete_model(self, request, obj):
+        services.region_admin_remove(binding=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for binding in queryset.select_related("user", "region"):
+            services.region_admin_remove(binding=binding, actor=request.user)
 
     def has_module_permission(self, request):
         return request.user.is_superuser

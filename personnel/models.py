@@ -170,3 +170,59 @@ class RegionAdmin(TimeStamped):
 
     def __str__(self):
         return f"{self.user} @ {self.region}"
+
+
+class InspectorEvent(models.Model):
+    """What happened to an inspector's record, by whom: creation, every edit (also by a
+    roster import) and a login linked, with the fields changed. Personal numbers (ID,
+    mobile) are stored masked: the trail says that they changed, not what they are."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("登记")
+        CHANGED = "changed", _("修改")
+        IMPORTED = "imported", _("名册导入登记")
+        IMPORT_CHANGED = "import_changed", _("名册导入修改")
+        USER_LINKED = "user_linked", _("关联账号")
+
+    inspector = models.ForeignKey(Inspector, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("人员记录")
+        verbose_name_plural = _("人员记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class RegionEvent(models.Model):
+    """What happened to a region, by whom: creation, edits (code, name, level, parent) and
+    administrators bound to it or moved away from it."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("创建")
+        CHANGED = "changed", _("修改")
+        ADMIN_ASSIGNED = "admin_assigned", _("指定管理员")
+        ADMIN_REMOVED = "admin_removed", _("移除管理员")
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("地区记录")
+        verbose_name_plural = _("地区记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"

@@ -1,4 +1,6 @@
-"""Writes to regions and inspectors. Every caller (API, admin, commands) comes here."""
+"""Writes to regions and inspectors. Every caller (API, admin, commands, imports) comes
+here, and every write leaves its event row (``InspectorEvent``, ``RegionEvent``) in the
+same transaction."""
 
 from __future__ import annotations
 
@@ -8,13 +10,32 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from core.audit import diff, snapshot
 from core.errors import AccessDenied, Conflict, ValidationFailed
 
 from . import access, idcard
-from .models import Inspector, InspectorStatus, Region, RegionAdmin, RegionLevel
+from .models import Inspector, InspectorEvent, InspectorStatus, Region, RegionAdmin, RegionEvent, RegionLevel
 from .selectors import actor_manages_region
 
 _CHILD_LEVEL = {RegionLevel.PROVINCE: RegionLevel.CITY, RegionLevel.CITY: RegionLevel.COUNTY}
+
+# Personal numbers go into the trail masked (as in the logs): that they changed, not what they are.
+PERSONAL = {"national_id": idcard.mask, "phone": idcard.mask}
+INSPECTOR_FIELDS = ("name", "national_id", "region", "sector", "position", "phone", "status", "hired_on")
+REGION_FIELDS = ("code", "name", "level", "parent")
+
+
+def _actor_id(actor) -> int | None:
+    return getattr(actor, "pk", None)
+
+
+def inspector_event(*, inspector: Inspector, kind: str, changes: dict, actor) -> InspectorEvent:
+    return InspectorEvent.objects.create(inspector=inspector, kind=kind, changes=changes, actor_id=_actor_id(actor))
+
+
+def inspector_changes(before: dict, inspector: Inspector) -> dict:
+    """The ``{field: [old, new]}`` of an inspector against ``before`` (a ``snapshot``), personal numbers masked."""
+    return diff(before, snapshot(inspector, INSPECTOR_FIELDS), mask=PERSONAL)
 
 
 def _require_admin_of(*, actor, region: Region) -> None:
@@ -43,6 +64,54 @@ def region_create(*, code: str, name: str, level: str, parent: Region | None = N
     except ValidationError as exc:
         raise ValidationFailed(_("地区信息有误。"), fields=exc.message_dict) from None
     region.save()
+    RegionEvent.objects.create(
+        region=region,
+        kind=RegionEvent.Kind.CREATED,
+        changes=diff({}, snapshot(region, REGION_FIELDS)),
+        actor_id=_actor_id(actor),
+    )
+    return region
+
+
+_REGION_UPDATABLE = {"code", "name", "level", "parent"}
+
+
+@transaction.atomic
+def region_update(*, actor, region: Region, data: dict) -> Region:
+    """Change a region (provincial admins only: a code or a parent changes the paths of the
+    whole subtree); the level must still follow the parent's, and a region cannot move under itself."""
+    unknown = set(data) - _REGION_UPDATABLE
+    if unknown:
+        raise ValidationFailed(
+            _("不能修改这些字段：%(f)s") % {"f": ", ".join(sorted(unknown))},
+            fields={f: [_("不可修改。")] for f in unknown},
+        )
+    if access.scope_for(actor).kind != access.ALL:
+        raise AccessDenied(_("地区由省级管理员维护。"))
+    region = Region.objects.select_for_update().get(pk=region.pk)
+    before, old_path = snapshot(region, REGION_FIELDS), region.path
+    for field, value in data.items():
+        setattr(region, field, value)
+    parent = region.parent
+    if parent is not None and parent.path.startswith(old_path):
+        raise ValidationFailed(_("不能把地区移到它自己或其下级之下。"), fields={"parent": [_("不能是自身或下级。")]})
+    if parent is None and region.level != RegionLevel.PROVINCE:
+        raise ValidationFailed(_("顶级地区必须是省级。"), fields={"level": [_("顶级地区必须是省级。")]})
+    if parent is not None and _CHILD_LEVEL.get(parent.level) != region.level:
+        raise ValidationFailed(
+            _("%(parent)s的下级不能是该级别。") % {"parent": parent.name}, fields={"level": [_("级别与上级不符。")]}
+        )
+    if region.level != before["level"] and region.children.exists():
+        raise Conflict(_("有下级地区的地区不能改变级别。"), code="has_children", fields={"level": [_("有下级地区。")]})
+    try:
+        region.full_clean(exclude=["path", "depth"])
+    except ValidationError as exc:
+        raise ValidationFailed(_("地区信息有误。"), fields=exc.message_dict) from None
+    changes = diff(before, snapshot(region, REGION_FIELDS))
+    if not changes:
+        return region
+    region.save()
+    RegionEvent.objects.create(region=region, kind=RegionEvent.Kind.CHANGED, changes=changes, actor_id=_actor_id(actor))
     return region
 
 
@@ -93,6 +162,9 @@ def inspector_create(
         raise Conflict(
             _("身份证号已登记。"), code="duplicate", fields={"national_id": [_("身份证号已登记。")]}
         ) from None
+    inspector_event(
+        inspector=inspector, kind=InspectorEvent.Kind.CREATED, changes=inspector_changes({}, inspector), actor=actor
+    )
     return inspector
 
 
@@ -110,17 +182,22 @@ def inspector_update(*, actor, inspector: Inspector, data: dict) -> Inspector:
         )
     inspector = Inspector.objects.select_for_update().select_related("region").get(pk=inspector.pk)
     _require_admin_of(actor=actor, region=inspector.region)
+    before = snapshot(inspector, INSPECTOR_FIELDS)
     for field, value in data.items():
         setattr(inspector, field, value)
     if "region" in data:
         _require_admin_of(actor=actor, region=data["region"])
     _clean_inspector(inspector)
+    changes = inspector_changes(before, inspector)
+    if not changes:
+        return inspector
     inspector.save()
+    inspector_event(inspector=inspector, kind=InspectorEvent.Kind.CHANGED, changes=changes, actor=actor)
     return inspector
 
 
 @transaction.atomic
-def inspector_link_user(*, inspector: Inspector, user) -> Inspector:
+def inspector_link_user(*, inspector: Inspector, user, actor=None) -> Inspector:
     """Give an inspector a login (demo data, admin). A login belongs to one person, and
     an administrator's login is not also an inspector's (the roles would be ambiguous)."""
     if user is not None:
@@ -130,16 +207,59 @@ def inspector_link_user(*, inspector: Inspector, user) -> Inspector:
             raise Conflict(
                 _("管理员账号不能关联为执法人员。"), code="user_is_admin", fields={"user": [_("管理员账号。")]}
             )
+    old = Inspector.objects.filter(pk=inspector.pk).values_list("user__username", flat=True).first()
     inspector.user = user
     inspector.save(update_fields=["user", "updated_at"])
+    new = user.get_username() if user is not None else None
+    if old != new:
+        inspector_event(
+            inspector=inspector, kind=InspectorEvent.Kind.USER_LINKED, changes={"user": [old, new]}, actor=actor
+        )
     return inspector
 
 
 @transaction.atomic
-def region_admin_assign(*, user, region: Region) -> RegionAdmin:
-    """Make a user the administrator of a region (and its subtree)."""
-    binding, _created = RegionAdmin.objects.update_or_create(user=user, defaults={"region": region})
+def region_admin_assign(*, user, region: Region, actor=None) -> RegionAdmin:
+    """Make a user the administrator of a region (and its subtree). An inspector's login
+    is not also an administrator's (the roles would be ambiguous)."""
+    if Inspector.objects.filter(user=user).exists():
+        raise Conflict(
+            _("执法人员的账号不能同时是管理员账号。"), code="user_is_inspector", fields={"user": [_("执法人员账号。")]}
+        )
+    previous = RegionAdmin.objects.select_for_update().filter(user=user).select_related("region").first()
+    if previous is not None and previous.region_id == region.pk:
+        binding = previous
+    else:
+        binding, _created = RegionAdmin.objects.update_or_create(user=user, defaults={"region": region})
+        name = user.get_username()
+        if previous is not None:
+            RegionEvent.objects.create(
+                region=previous.region,
+                kind=RegionEvent.Kind.ADMIN_REMOVED,
+                changes={"admin": [name, None]},
+                actor_id=_actor_id(actor),
+            )
+        RegionEvent.objects.create(
+            region=region,
+            kind=RegionEvent.Kind.ADMIN_ASSIGNED,
+            changes={"admin": [None, name]},
+            actor_id=_actor_id(actor),
+        )
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     return binding
+
+
+@transaction.atomic
+def region_admin_remove(*, binding: RegionAdmin, actor) -> None:
+    """Take a region away from its administrator (the login stays; it no longer enters the admin)."""
+    if not getattr(actor, "is_superuser", False):
+        raise AccessDenied()
+    RegionEvent.objects.create(
+        region=binding.region,
+        kind=RegionEvent.Kind.ADMIN_REMOVED,
+        changes={"admin": [binding.user.get_username(), None]},
+        actor_id=_actor_id(actor),
+    )
+    binding.delete()

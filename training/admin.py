@@ -10,12 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ServiceFormMixin, describe
 from core.errors import DomainError
 from personnel import access
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.admin import HistoryMixin, RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 
 from . import selectors, services
-from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, Topic
+from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, HoursPolicyEvent, Topic
 
 # --- courses ------------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class BulkEnrollForm(forms.Form):
 
 
 @admin.register(Batch)
-class BatchAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = BatchAdminForm
     list_display = [
         "label_display",
@@ -349,7 +349,7 @@ class HoursPolicyForm(forms.ModelForm):
 
 
 @admin.register(HoursPolicy)
-class HoursPolicyAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+class HoursPolicyAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = HoursPolicyForm
     list_display = ["region", "year", "required_hours", "updated_at"]
     list_filter = ["year"]
@@ -362,7 +362,7 @@ class HoursPolicyAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A policy belongs to one region and year; another region or year is another policy.
-        return ["region", "year"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *(["region", "year"] if obj is not None else [])]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "region":
@@ -379,6 +379,20 @@ class HoursPolicyAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             required_hours=form.cleaned_data["required_hours"],
         )
         obj.pk = saved.pk
+
+    @admin.display(description=_("变更记录"))
+    def history(self, obj):
+        # By region and year: the figures set before a deletion belong to the same history.
+        events = HoursPolicyEvent.objects.filter(region_id=obj.region_id, year=obj.year).select_related("actor")
+        return history_table(events.order_by("at", "id"))
+
+    # Deleting (superusers) goes through the service too: the event row keeps the figure removed.
+    def delete_model(self, request, obj):
+        services.hours_policy_delete(actor=request.user, policy=obj)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset:
+            services.hours_policy_delete(actor=request.user, policy=policy)
 
 
 # --- enrollments (read only) ----------------------------------------------------------------------

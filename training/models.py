@@ -191,6 +191,7 @@ class EnrollmentEvent(models.Model):
         COMPLETED = "completed", _("结业")
         NO_SHOW = "no_show", _("缺席")
         REMINDED = "reminded", _("已提醒")
+        REMINDER_FAILED = "remind_failed", _("提醒发送失败")
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
@@ -201,6 +202,36 @@ class EnrollmentEvent(models.Model):
     class Meta:
         verbose_name = _("报名记录")
         verbose_name_plural = _("报名记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class BatchEvent(models.Model):
+    """What happened to a batch, by whom: its creation, every edit and every status move,
+    with the fields changed (old and new values)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("创建")
+        CHANGED = "changed", _("修改")
+        OPENED = "opened", _("开放报名")
+        CLOSED = "closed", _("截止报名")
+        COMPLETED = "completed", _("结业")
+        CANCELLED = "cancelled", _("取消")
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("批次记录")
+        verbose_name_plural = _("批次记录")
         ordering = ["at", "id"]
 
     def __str__(self):
@@ -243,6 +274,44 @@ class HoursPolicy(TimeStamped):
 
     def __str__(self):
         return f"{self.region} {self.year}: {self.required_hours}"
+
+
+class HoursPolicyEvent(models.Model):
+    """Who set (or removed) the required hours of a region for a year, when, from what to
+    what: the annual review suspends by these figures, so every change is kept."""
+
+    class Kind(models.TextChoices):
+        SET = "set", _("设定")
+        DELETED = "deleted", _("删除")
+
+    # The region and year, not only the policy: the history outlives a deleted policy.
+    policy = models.ForeignKey(
+        HoursPolicy, verbose_name=_("学时要求"), null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    region = models.ForeignKey(Region, verbose_name=_("地区"), on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveSmallIntegerField(_("年度"))
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    old_hours = models.DecimalField(_("原学时"), max_digits=5, decimal_places=1, null=True, blank=True)
+    new_hours = models.DecimalField(_("新学时"), max_digits=5, decimal_places=1, null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("学时要求记录")
+        verbose_name_plural = _("学时要求记录")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["region", "year"], name="hours_policy_event_region_year")]
+
+    def __str__(self):
+        return f"{self.region} {self.year}: {self.old_hours} -> {self.new_hours}"
+
+    @property
+    def changes(self) -> dict[str, list]:
+        """As the other event rows say it: ``{field: [old, new]}``."""
+        plain = [None if h is None else str(h) for h in (self.old_hours, self.new_hours)]
+        return {"required_hours": plain}
 
 
 def _new_token() -> str:

@@ -9,14 +9,19 @@ is never exceeded and waitlist positions are handed out in order without gaps.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.audit import diff, snapshot
 from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region
@@ -26,6 +31,7 @@ from .models import (
     ACTIVE_ENROLLMENT,
     Attendance,
     Batch,
+    BatchEvent,
     BatchStatus,
     CalendarToken,
     Course,
@@ -33,9 +39,11 @@ from .models import (
     EnrollmentEvent,
     EnrollmentStatus,
     HoursPolicy,
+    HoursPolicyEvent,
 )
 
 Kind = EnrollmentEvent.Kind
+logger = logging.getLogger(__name__)
 
 
 def _today(today: dt.date | None) -> dt.date:
@@ -142,7 +150,24 @@ def batch_create(*, actor, data: dict) -> Batch:
             batch.save()
     except IntegrityError:
         raise Conflict(_("批次号已被占用，请重试。"), code="duplicate") from None
+    _batch_event(
+        batch=batch, kind=BatchEvent.Kind.CREATED, changes=diff({}, snapshot(batch, _BATCH_FIELDS)), actor=actor
+    )
     return batch
+
+
+# The event a status move writes (an edit without one is CHANGED).
+_MOVE_KIND = {
+    BatchStatus.OPEN: BatchEvent.Kind.OPENED,
+    BatchStatus.CLOSED: BatchEvent.Kind.CLOSED,
+    BatchStatus.CANCELLED: BatchEvent.Kind.CANCELLED,
+    BatchStatus.COMPLETED: BatchEvent.Kind.COMPLETED,
+}
+
+
+def _batch_event(*, batch: Batch, kind: str, changes: dict, actor, reason: str = "") -> BatchEvent:
+    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+    return BatchEvent.objects.create(batch=batch, kind=kind, changes=changes, reason=reason, actor_id=actor_id)
 
 
 _STATUS_MOVES = {
@@ -178,6 +203,7 @@ def batch_update(*, actor, batch: Batch, data: dict) -> Batch:
             raise Conflict(_("已有报名的批次不能更换组织地区。"), code="has_enrollments")
         if not actor_manages_region(actor=actor, region=data["region"]):
             raise AccessDenied()
+    before = snapshot(batch, _BATCH_FIELDS)
     for key, value in data.items():
         setattr(batch, key, value)
     taken = batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).count()
@@ -188,7 +214,12 @@ def batch_update(*, actor, batch: Batch, data: dict) -> Batch:
             fields={"capacity": [_("名额少于已报名人数。")]},
         )
     _check_batch(batch)
+    changes = diff(before, snapshot(batch, _BATCH_FIELDS))
+    if not changes:
+        return batch
     batch.save()
+    kind = _MOVE_KIND[new_status] if "status" in changes else BatchEvent.Kind.CHANGED
+    _batch_event(batch=batch, kind=kind, changes=changes, actor=actor)
     if new_status == BatchStatus.CANCELLED:
         active = batch.enrollments.filter(status__in=ACTIVE_ENROLLMENT)
         ids = list(active.values_list("id", flat=True))
@@ -583,8 +614,17 @@ def batch_complete(
     for eid, reason in excused.items():
         _events([eid], Kind.COMPLETED, actor, _("特批：%(r)s") % {"r": reason})
     _events(sorted(no_show), Kind.NO_SHOW, actor)
+    old_status = batch.status
     batch.status = BatchStatus.COMPLETED
     batch.save(update_fields=["status", "updated_at"])
+    _batch_event(
+        batch=batch,
+        kind=BatchEvent.Kind.COMPLETED,
+        changes={"status": [old_status, batch.status]},
+        actor=actor,
+        reason=_("结业 %(c)d 人（特批 %(e)d 人），缺席 %(x)d 人")
+        % {"c": len(completed), "e": len(excused), "x": len(no_show)},
+    )
     return {
         "completed": len(completed),
         "no_show": len(no_show),
@@ -598,15 +638,61 @@ def batch_complete(
 
 @transaction.atomic
 def hours_policy_set(*, actor, region: Region, year: int, required_hours) -> HoursPolicy:
-    """Set the yearly required hours for a region (and, by default, everything under it)."""
+    """Set the yearly required hours for a region (and, by default, everything under it).
+    The annual review suspends by this figure, so each change leaves its event row
+    (who, when, old and new hours); setting the same figure again writes nothing."""
     if not actor_manages_region(actor=actor, region=region):
         raise AccessDenied()
     if required_hours is None or required_hours < 0:
         raise ValidationFailed(fields={"required_hours": [_("学时不能为负数。")]})
-    policy, _created = HoursPolicy.objects.update_or_create(
-        region=region, year=year, defaults={"required_hours": required_hours}
+    required_hours = Decimal(str(required_hours)).quantize(Decimal("0.1"))  # as stored, so "same" compares equal
+    policy = HoursPolicy.objects.select_for_update().filter(region=region, year=year).first()
+    old_hours = policy.required_hours if policy is not None else None
+    if policy is None:
+        try:
+            with transaction.atomic():
+                policy = HoursPolicy.objects.create(region=region, year=year, required_hours=required_hours)
+        except IntegrityError:
+            # Set by someone else at the same moment: take their row (locked) and change it.
+            policy = HoursPolicy.objects.select_for_update().get(region=region, year=year)
+            old_hours = policy.required_hours
+    if old_hours is not None:
+        if old_hours == required_hours:
+            return policy
+        policy.required_hours = required_hours
+        policy.save(update_fields=["required_hours", "updated_at"])
+    policy.refresh_from_db(fields=["required_hours"])  # the stored (rounded) figure
+    _hours_policy_event(
+        policy=policy, kind=HoursPolicyEvent.Kind.SET, old=old_hours, new=policy.required_hours, actor=actor
     )
     return policy
+
+
+@transaction.atomic
+def hours_policy_delete(*, actor, policy: HoursPolicy) -> None:
+    """Remove a region's figure for a year (the nearest ancestor's then applies); the
+    event row keeps the region, year and the figure removed."""
+    policy = HoursPolicy.objects.select_for_update().select_related("region").filter(pk=policy.pk).first()
+    if policy is None:
+        raise NotFound()
+    if not actor_manages_region(actor=actor, region=policy.region):
+        raise AccessDenied()
+    _hours_policy_event(
+        policy=policy, kind=HoursPolicyEvent.Kind.DELETED, old=policy.required_hours, new=None, actor=actor
+    )
+    policy.delete()
+
+
+def _hours_policy_event(*, policy: HoursPolicy, kind: str, old, new, actor) -> HoursPolicyEvent:
+    return HoursPolicyEvent.objects.create(
+        policy=policy,
+        region_id=policy.region_id,
+        year=policy.year,
+        kind=kind,
+        old_hours=old,
+        new_hours=new,
+        actor_id=getattr(actor, "pk", None),
+    )
 
 
 def calendar_token_for(*, inspector: Inspector) -> CalendarToken:
@@ -625,55 +711,107 @@ def calendar_token_rotate(*, inspector: Inspector) -> CalendarToken:
 
 # --- reminders -----------------------------------------------------------------------------
 
+REMINDER_CHUNK = 200
 
-def batch_reminders_send(*, today: dt.date | None = None) -> int:
+
+@dataclass
+class ReminderRun:
+    """What one reminder sweep did: mails sent, and mails that failed (their claims were
+    released, so a retry or the next run sends them)."""
+
+    sent: int = 0
+    failed: int = 0
+
+
+def batch_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
     """E-mail every enrolled inspector whose batch starts within the reminder window.
-    Each enrollment is claimed with a conditional UPDATE before its mail goes out, so two
-    runs at once (or a rerun) never send the same reminder twice."""
-    from django.conf import settings
-    from django.core.mail import send_mail
 
+    Each chunk of enrollments is claimed (``reminder_sent_at``) in a short transaction
+    that commits before any mail goes out; the mails are sent after that commit
+    (``on_commit``), so SMTP never holds a transaction, a rolled-back claim sends nothing,
+    and two runs at once never claim the same enrollment. One recipient's SMTP error is
+    logged and their claim released (the next run retries them); the others go on.
+    The counts cover the mails sent by the time this returns: all of them, unless the
+    caller holds a transaction, in which case they go when it commits."""
     today = _today(today)
     horizon = today + dt.timedelta(days=settings.TRAINING_REMINDER_DAYS_BEFORE)
-    due = (
-        Enrollment.objects.filter(
-            status=EnrollmentStatus.ENROLLED,
-            reminder_sent_at__isnull=True,
-            batch__status__in=(BatchStatus.OPEN, BatchStatus.CLOSED),
-            batch__starts_on__gte=today,
-            batch__starts_on__lte=horizon,
-        )
-        .select_related("batch", "batch__course", "inspector", "inspector__user")
+    due = list(
+        _reminders_due(today, horizon)
+        .exclude(inspector__user__email="")
+        .filter(inspector__user__email__isnull=False)
         .order_by("batch__starts_on", "id")
+        .values_list("id", flat=True)
     )
-    sent = 0
-    for enrollment in due.iterator(chunk_size=500):
-        user = enrollment.inspector.user
-        if user is None or not user.email:
-            continue
-        with transaction.atomic():
-            claimed = Enrollment.objects.filter(pk=enrollment.pk, reminder_sent_at__isnull=True).update(
-                reminder_sent_at=timezone.now()
+    run = ReminderRun()
+    for start in range(0, len(due), REMINDER_CHUNK):
+        _claim_and_send(due[start : start + REMINDER_CHUNK], today, horizon, run)
+    return run
+
+
+def _reminders_due(today: dt.date, horizon: dt.date):
+    return Enrollment.objects.filter(
+        status=EnrollmentStatus.ENROLLED,
+        reminder_sent_at__isnull=True,
+        batch__status__in=(BatchStatus.OPEN, BatchStatus.CLOSED),
+        batch__starts_on__gte=today,
+        batch__starts_on__lte=horizon,
+    )
+
+
+def _claim_and_send(ids: list[int], today: dt.date, horizon: dt.date, run: ReminderRun) -> None:
+    with transaction.atomic():
+        # Rows another run holds are skipped (it is claiming them); the conditions are
+        # checked again under the lock, so a row claimed meanwhile is not taken twice.
+        claimed = list(
+            _reminders_due(today, horizon)
+            .filter(pk__in=ids)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("batch", "batch__course", "inspector", "inspector__user")
+            .order_by("id")
+        )
+        if not claimed:
+            return
+        claimed_at = timezone.now()
+        Enrollment.objects.filter(pk__in=[e.pk for e in claimed]).update(reminder_sent_at=claimed_at)
+        transaction.on_commit(lambda: _send_claimed(claimed, claimed_at, run))
+
+
+def _send_claimed(claimed: list[Enrollment], claimed_at, run: ReminderRun) -> None:
+    """After the claim committed: one mail each; a failure releases that claim only."""
+    for enrollment in claimed:
+        try:
+            send_mail(**_reminder_mail(enrollment))
+        except Exception as exc:  # SMTP errors, refused recipients, timeouts: each is this recipient's only
+            # The type and SMTP code say what went wrong; the message may hold the address.
+            logger.warning(
+                "training reminder for enrollment %s not sent (%s %s); released for the next run",
+                enrollment.pk,
+                type(exc).__name__,
+                getattr(exc, "smtp_code", ""),
             )
-            if not claimed:
-                continue
-            batch = enrollment.batch
-            send_mail(
-                subject=_("培训提醒：%(b)s 将于 %(d)s 开始") % {"b": str(batch), "d": batch.starts_on.isoformat()},
-                message=_(
-                    "%(name)s 您好：\n\n您报名的 %(batch)s 将于 %(start)s 开始，%(end)s 结束，地点：%(place)s。\n"
-                    "请按时参加。\n"
-                )
-                % {
-                    "name": enrollment.inspector.name,
-                    "batch": str(batch),
-                    "start": batch.starts_on.isoformat(),
-                    "end": batch.ends_on.isoformat(),
-                    "place": batch.place or "-",
-                },
-                from_email=None,
-                recipient_list=[user.email],
-            )
+            with transaction.atomic():
+                Enrollment.objects.filter(pk=enrollment.pk, reminder_sent_at=claimed_at).update(reminder_sent_at=None)
+                _events([enrollment.pk], Kind.REMINDER_FAILED, None, type(exc).__name__)
+            run.failed += 1
+        else:
             _events([enrollment.pk], Kind.REMINDED, None)
-        sent += 1
-    return sent
+            run.sent += 1
+
+
+def _reminder_mail(enrollment: Enrollment) -> dict:
+    batch = enrollment.batch
+    return {
+        "subject": _("培训提醒：%(b)s 将于 %(d)s 开始") % {"b": str(batch), "d": batch.starts_on.isoformat()},
+        "message": _(
+            "%(name)s 您好：\n\n您报名的 %(batch)s 将于 %(start)s 开始，%(end)s 结束，地点：%(place)s。\n请按时参加。\n"
+        )
+        % {
+            "name": enrollment.inspector.name,
+            "batch": str(batch),
+            "start": batch.starts_on.isoformat(),
+            "end": batch.ends_on.isoformat(),
+            "place": batch.place or "-",
+        },
+        "from_email": None,
+        "recipient_list": [enrollment.inspector.user.email],
+    }

@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -62,16 +62,34 @@ class RegionLevelFilter(admin.SimpleListFilter):
         return queryset.filter(region__path__startswith=region.path)
 
 
-def history_table(events) -> str:
+def history_table(events, model=None) -> str:
     """An object's event rows as a read-only table (time, event, changes old -> new, who):
-    shown on its change page, written only by the services."""
+    shown on its change page, written only by the services. With the ``model`` the
+    changes are shown by the fields' labels and their choices' labels."""
     events = list(events)
     if not events:
         return _("暂无记录")
 
+    def shown(field: str, value):
+        if value is None or value == "":
+            return "-"
+        try:
+            model_field = model._meta.get_field(field) if model is not None else None
+        except FieldDoesNotExist:
+            model_field = None
+        if model_field is not None and model_field.choices:
+            return dict(model_field.flatchoices).get(value, value)
+        return value
+
+    def label(field: str) -> str:
+        try:
+            return str(model._meta.get_field(field).verbose_name) if model is not None else field
+        except FieldDoesNotExist:
+            return field
+
     def changes(event) -> str:
         parts = [
-            f"{field}: {'-' if old is None else old} → {'-' if new is None else new}"
+            f"{label(field)}: {shown(field, old)} → {shown(field, new)}"
             for field, (old, new) in (event.changes or {}).items()
         ]
         if getattr(event, "reason", ""):
@@ -108,7 +126,7 @@ class HistoryMixin:
 
     @admin.display(description=_("变更记录"))
     def history(self, obj):
-        return history_table(obj.events.select_related("actor").order_by("at", "id"))
+        return history_table(obj.events.select_related("actor").order_by("at", "id"), self.model)
 
 
 @admin.register(Region)

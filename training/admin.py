@@ -384,7 +384,7 @@ class HoursPolicyAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.M
     def history(self, obj):
         # By region and year: the figures set before a deletion belong to the same history.
         events = HoursPolicyEvent.objects.filter(region_id=obj.region_id, year=obj.year).select_related("actor")
-        return history_table(events.order_by("at", "id"))
+        return history_table(events.order_by("at", "id"), HoursPolicy)
 
     # Deleting (superusers) goes through the service too: the event row keeps the figure removed.
     def delete_model(self, request, obj):

@@ -149,7 +149,7 @@ def test_an_inspector_edit_goes_through_the_service_and_is_on_record(browser, ci
     assert event.changes["phone"] == ["1380***1111", "1391***5678"]
     # and the change page shows the history
     page = browser.get(url).content.decode()
-    assert "变更记录" in page and "旧名 → 新名" in page and "13912345678" not in page.split("变更记录")[1]
+    assert "变更记录" in page and "姓名: 旧名 → 新名" in page and "13912345678" not in page.split("变更记录")[1]
 
 
 def test_a_refused_inspector_edit_is_a_form_error_with_the_form_kept(browser, city_admin, province_admin, regions):

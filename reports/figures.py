@@ -102,10 +102,6 @@ class Scope:
         return Scope(region=self.region, year=self.year - 1)
 
 
-def _rate(part, whole) -> float | None:
-    return round(float(part) / float(whole), 4) if whole else None
-
-
 # --- the base querysets, each limited to the scope ------------------------------------------
 
 
@@ -409,7 +405,7 @@ def _derive(row: dict) -> dict:
     full = {key: row.get(key) or 0 for key, _l, _k in SUMMARY_FIGURES}
     full["hours"] = row.get("hours") or ZERO
     full["completion_rate"] = rules.completion_rate(full["completions"], full["person_times"])
-    full["hours_met_rate"] = _rate(full["hours_met"], full["inspectors"])
+    full["hours_met_rate"] = rules.hours_met_rate(full["hours_met"], full["inspectors"])
     full["pass_rate"] = exam_rules.pass_rate(full["passes"], full["candidates"])
     return full
 

@@ -96,6 +96,11 @@ def hours_met_q(hours: str = "hours", required: str = "required") -> Q:
     return Q(**{f"{hours}__gte": F(required)})
 
 
+def hours_met_rate(met: int, inspectors: int) -> float | None:
+    """学时达标率 = active inspectors who met the hours / active inspectors; None with nobody."""
+    return round(met / inspectors, 4) if inspectors else None
+
+
 def hours_met_sql(hours: str, required: str) -> str:
     """``hours_met`` as a SQL condition on two column expressions, for the raw GROUP BY over
     the derived hours table (``reports.figures._hours_by``)."""

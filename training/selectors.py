@@ -238,7 +238,8 @@ def region_hours_summary(*, actor, year: int, region: Region | None = None) -> d
         delivered = delivered.filter(inspector__region__path__startswith=region.path)
     hours = delivered.aggregate(h=rules.hours_sum(year))["h"]
     agg["hours_delivered"] = hours
-    agg["met_rate"] = round(agg["met"] * 100 / agg["inspectors"], 1) if agg["inspectors"] else None
+    rate = rules.hours_met_rate(agg["met"], agg["inspectors"])
+    agg["met_rate"] = None if rate is None else round(rate * 100, 1)  # the API's percentage
     return agg
 
 

@@ -11,13 +11,13 @@ from django.db import models
 
 def plain(value):
     """A field value as JSON: a model by its natural key (``code``) or primary key,
-    dates as ISO text, decimals as text (so 16.0 stays 16.0)."""
+    dates as ISO text, decimals as their shortest text (4 and 4.0 are the same 4)."""
     if isinstance(value, models.Model):
         return getattr(value, "code", None) or value.pk
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value.normalize(), "f")
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)

@@ -31,7 +31,7 @@ class ProvincialOnlyMixin:
 
 
 @admin.register(Course)
-class CourseAdmin(ServiceFormMixin, ProvincialOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+class CourseAdmin(HistoryMixin, ServiceFormMixin, ProvincialOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "code",
         "title",

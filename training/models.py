@@ -74,6 +74,30 @@ class Course(TimeStamped):
             setattr(self, f"covers_{t.value}", t.value in chosen)
 
 
+class CourseEvent(models.Model):
+    """What happened to a course, by whom: creation and every edit, with the fields changed."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("创建")
+        CHANGED = "changed", _("修改")
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("课程记录")
+        verbose_name_plural = _("课程记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
 class BatchStatus(models.TextChoices):
     DRAFT = "draft", _("草稿")
     OPEN = "open", _("报名中")

@@ -35,6 +35,7 @@ from .models import (
     BatchStatus,
     CalendarToken,
     Course,
+    CourseEvent,
     Enrollment,
     EnrollmentEvent,
     EnrollmentStatus,
@@ -66,6 +67,19 @@ def _lock_batch(batch: Batch | int) -> Batch:
 # --- courses ------------------------------------------------------------------------------
 
 _COURSE_FIELDS = {"code", "title", "topics", "hours", "delivery", "description", "active"}
+# What a course's event row compares: its columns (the topics are four flags).
+_COURSE_SNAPSHOT = (
+    "code",
+    "title",
+    "covers_publicity",
+    "covers_process_recording",
+    "covers_legal_review",
+    "covers_other",
+    "hours",
+    "delivery",
+    "description",
+    "active",
+)
 
 
 @transaction.atomic
@@ -76,7 +90,9 @@ def course_save(*, actor, course: Course | None = None, data: dict) -> Course:
     unknown = set(data) - _COURSE_FIELDS
     if unknown:
         raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
+    created = course is None
     course = course or Course()
+    before = {} if created else snapshot(course, _COURSE_SNAPSHOT)
     for key, value in data.items():
         if key == "topics":
             if not value:
@@ -87,7 +103,16 @@ def course_save(*, actor, course: Course | None = None, data: dict) -> Course:
     if Course.objects.filter(code=course.code).exclude(pk=course.pk).exists():
         raise Conflict(_("课程编号已存在。"), code="duplicate", fields={"code": [_("课程编号已存在。")]})
     course.full_clean(validate_constraints=False, validate_unique=False)
+    changes = diff(before, snapshot(course, _COURSE_SNAPSHOT))
+    if not changes and not created:
+        return course
     course.save()
+    CourseEvent.objects.create(
+        course=course,
+        kind=CourseEvent.Kind.CREATED if created else CourseEvent.Kind.CHANGED,
+        changes=changes,
+        actor_id=getattr(actor, "pk", None),
+    )
     return course
 
 

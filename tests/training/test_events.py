@@ -14,7 +14,7 @@ from core.errors import AccessDenied, Conflict, ValidationFailed
 from tests.training.conftest import in_days
 from tests.training.factories import BatchFactory
 from training import services
-from training.models import BatchEvent, BatchStatus, HoursPolicy, HoursPolicyEvent
+from training.models import BatchEvent, BatchStatus, CourseEvent, HoursPolicy, HoursPolicyEvent
 
 Kind = BatchEvent.Kind
 
@@ -178,3 +178,28 @@ def test_api_status_moves_and_admin_actions_leave_events_and_the_admin_page_show
     # then
     assert [kind for kind, _c in trail(draft)] == [Kind.OPENED, Kind.CLOSED]
     assert "变更记录" in page and "状态: 报名中 → 报名截止" in page and "截止报名" in page
+
+
+# --- courses ---------------------------------------------------------------------------------------
+
+
+def test_a_course_created_and_edited_is_on_record(province_admin, db):
+    # when
+    course = services.course_save(
+        actor=province_admin,
+        data={
+            "code": "GK-09",
+            "title": "公示实务",
+            "topics": ["publicity"],
+            "hours": Decimal("4"),
+            "delivery": "online",
+        },
+    )
+    services.course_save(actor=province_admin, course=course, data={"hours": Decimal("4.0")})  # no change
+    services.course_save(actor=province_admin, course=course, data={"topics": ["publicity", "legal_review"]})
+    # then
+    rows = list(course.events.order_by("id").values_list("kind", "changes", "actor"))
+    assert [kind for kind, _c, _a in rows] == [CourseEvent.Kind.CREATED, CourseEvent.Kind.CHANGED]
+    assert rows[0][1]["code"] == [None, "GK-09"] and rows[0][1]["hours"] == [None, "4"]
+    assert rows[1][1] == {"covers_legal_review": [False, True]}
+    assert {actor for _k, _c, actor in rows} == {province_admin.pk}

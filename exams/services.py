@@ -120,7 +120,7 @@ def exam_update(*, exam: Exam, actor, parts: list[tuple[str, Decimal]] | None = 
     unknown = set(values) - set(EXAM_FIELDS)
     if unknown:
         raise TypeError(f"exam_update: unknown fields {sorted(unknown)}")
-    exam = Exam.objects.select_for_update().select_related("region").get(pk=exam.pk)
+    exam = Exam.objects.select_for_update(of=("self",)).select_related("region").get(pk=exam.pk)
     _require_admin_of(actor=actor, region=exam.region)
     if "region" in values and values["region"] is not None and values["region"].pk != exam.region_id:
         _require_admin_of(actor=actor, region=values["region"])
@@ -180,7 +180,7 @@ def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
     unknown = set(values) - set(SITTING_FIELDS)
     if unknown:
         raise TypeError(f"sitting_update: unknown fields {sorted(unknown)}")
-    sitting = Sitting.objects.select_for_update().select_related("exam__region").get(pk=sitting.pk)
+    sitting = Sitting.objects.select_for_update(of=("self",)).select_related("exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
     changes = {
         name: [_plain(getattr(sitting, name)), _plain(value)]
@@ -204,7 +204,7 @@ def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
 def sitting_set_status(*, actor, sitting: Sitting, status: str) -> Sitting:
     """Move a sitting: scheduled -> grading -> closed (and back to grading), or cancelled
     while it has no results; with its event row."""
-    sitting = Sitting.objects.select_for_update().select_related("exam__region").get(pk=sitting.pk)
+    sitting = Sitting.objects.select_for_update(of=("self",)).select_related("exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
     if sitting.status == SittingStatus.CANCELLED or (
         sitting.status == SittingStatus.CLOSED and status != SittingStatus.GRADING
@@ -261,7 +261,7 @@ def parse_score(raw, *, maximum: Decimal) -> Decimal:
 
 def _open_sitting(sitting: Sitting, actor) -> tuple[Sitting, list[ExamPart]]:
     """Lock the sitting (one save of its scores at a time) and check it takes scores."""
-    sitting = Sitting.objects.select_for_update().select_related("exam", "exam__region").get(pk=sitting.pk)
+    sitting = Sitting.objects.select_for_update(of=("self",)).select_related("exam", "exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
     refusal = rules.sitting_scores_refusal(sitting=sitting)
     if refusal is not None:
@@ -364,6 +364,7 @@ def _record_rows(*, sitting: Sitting, parts: list[ExamPart], rows: list[dict], a
         if existing is not None:
             old = (existing.score, existing.absent, existing.part_scores)
             result = existing
+            result.inspector = people[result.inspector_id]  # already read and locked above
             updated.append(result)
         else:
             old = None

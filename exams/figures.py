@@ -13,15 +13,15 @@ no attempt number), so:
   attempts are numbered by sitting date) passed;
 - 考试合格率 (pass rate) = passed / sat.
 
-Each result is kept or dropped by one NOT EXISTS (another result of the same inspector and
-exam in the scope that outranks it), so every figure stays one GROUP BY over the results.
+Each figure is one pass over the scope's results: a GROUP BY per inspector and exam (did they
+ever score, their latest attempt, their latest passed attempt) inside one GROUP BY per group.
 ``docs/definitions.md`` is the table of them in words.
 """
 
 from __future__ import annotations
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db import connections
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from .models import Result
 
@@ -33,50 +33,45 @@ def sitting_in_year(year: int, prefix: str = "") -> Q:
     return Q(**{f"{prefix}batch__year": year}) | Q(**{f"{prefix}batch__isnull": True, f"{prefix}held_on__year": year})
 
 
-def _outranked(same_scope: Q) -> Exists:
-    """Another result of the same inspector and exam in the scope (``same_scope``, a filter on
-    the inner results) comes before this one: a later attempt (any attempt, when this one is
-    an absence: ``attempt`` is NULL exactly when absent), or, between two absences, the one
-    with the higher id (absences only need one of them kept)."""
-    outer_absent = ExpressionWrapper(OuterRef("absent"), output_field=BooleanField())
-    later = Result.objects.filter(same_scope, inspector_id=OuterRef("inspector_id"), exam_id=OuterRef("exam_id"))
-    later = later.annotate(outer_absent=outer_absent).filter(
-        Q(absent=False, attempt__gt=Coalesce(OuterRef("attempt"), 0))
-        | Q(absent=True, outer_absent=True, id__gt=OuterRef("id"))
+def per_candidate(results: QuerySet[Result], group: tuple[str, ...]) -> QuerySet:
+    """One row per group, inspector and exam: ``scored`` (results with a score), ``latest``
+    (the highest attempt number: attempts are numbered by sitting date, an absence has
+    none) and ``latest_passed`` (the highest passed attempt). Group columns as ``g0``, ``g1``..."""
+    return (
+        results.order_by()
+        .values(
+            **{f"g{i}": F(path) for i, path in enumerate(group)}, c_inspector=F("inspector_id"), c_exam=F("exam_id")
+        )
+        .annotate(
+            scored=Count("id", filter=Q(absent=False)),
+            latest=Max("attempt"),
+            latest_passed=Max("attempt", filter=Q(passed=True)),
+        )
     )
-    return Exists(later)
 
 
-def counted(results: QuerySet[Result], *, same_scope: Q) -> QuerySet[Result]:
-    """``results`` (those of a scope) kept to one per inspector and exam: the latest attempt,
-    else (never scored in the scope) one of the absences."""
-    return results.filter(~_outranked(same_scope))
+# Over ``per_candidate`` rows: sat = scored at least once; absent = never scored; passed = the
+# latest attempt is a passed one.
+SAT_SQL = "c.scored > 0"
+ABSENT_SQL = "c.scored = 0"
+PASSED_SQL = "c.latest_passed = c.latest"
 
 
-def counted_in_year(results: QuerySet[Result], *, year: int) -> QuerySet[Result]:
-    """A year's results (``sitting_in_year``), one per inspector and exam (``counted``)."""
-    return counted(results.filter(sitting_in_year(year, "sitting__")), same_scope=sitting_in_year(year, "sitting__"))
-
-
-def counted_per_batch(results: QuerySet[Result], *, year: int) -> QuerySet[Result]:
-    """The results of the year's batches' sittings, one per batch, inspector and exam."""
-    batch_results = results.filter(sitting__batch__year=year)
-    return counted(batch_results, same_scope=Q(sitting__batch_id=OuterRef("sitting__batch_id")))
-
-
-def sat() -> Count:
-    """参考人次 over ``counted`` results."""
-    return Count("id", filter=Q(absent=False))
-
-
-def absent() -> Count:
-    """缺考人次 over ``counted`` results."""
-    return Count("id", filter=Q(absent=True))
-
-
-def passed() -> Count:
-    """合格人次 over ``counted`` results."""
-    return Count("id", filter=Q(passed=True))
+def candidate_counts(results: QuerySet[Result], group: tuple[str, ...]) -> dict[tuple, dict[str, int]]:
+    """{group values: {"sat", "absent", "passed"}} over ``results`` (those of one scope),
+    each inspector and exam counted once per group (``per_candidate``)."""
+    inner_sql, params = per_candidate(results, group).query.sql_with_params()
+    keys = ", ".join(f"c.g{i}" for i in range(len(group)))
+    counts = ", ".join(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)" for cond in (SAT_SQL, ABSENT_SQL, PASSED_SQL))
+    sql = f"SELECT {keys}, {counts} FROM ({inner_sql}) c GROUP BY {keys}"  # noqa: S608 (the ORM's own SQL)
+    with connections[results.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    n = len(group)
+    return {
+        tuple(row[:n]): {"sat": int(row[n] or 0), "absent": int(row[n + 1] or 0), "passed": int(row[n + 2] or 0)}
+        for row in rows
+    }
 
 
 def pass_rate(passed: int, sat: int) -> float | None:

@@ -202,13 +202,13 @@ def _hours_by(scope: Scope) -> dict:
 
 
 def _exams_by(scope: Scope) -> dict:
-    """参考人次, 缺考人次, 合格人次 per (sector, region): one result per inspector and exam
-    of the year (``exams.figures.counted_in_year``)."""
-    aggregates = {"candidates": exam_rules.sat(), "absences": exam_rules.absent(), "passes": exam_rules.passed()}
-    results = exam_rules.counted_in_year(
-        Result.objects.filter(inspector__region__path__startswith=scope.path), year=scope.year
-    )
-    return _grouped(results, ("inspector__sector", "inspector__region_id"), aggregates)
+    """参考人次, 缺考人次, 合格人次 per (sector, region): each inspector and exam of the year
+    once (``exams.figures.candidate_counts``)."""
+    counts = exam_rules.candidate_counts(_results(scope), ("inspector__sector", "inspector__region_id"))
+    return {
+        key: {"candidates": row["sat"], "absences": row["absent"], "passes": row["passed"]}
+        for key, row in counts.items()
+    }
 
 
 def _certificates_by(scope: Scope) -> dict:
@@ -454,14 +454,14 @@ def by_batch(scope: Scope):
 def batch_exams(scope: Scope) -> dict[int, tuple[int, int]]:
     """{batch id: (sat, passed)} for the sittings of the year's batches, counting the
     scope's candidates only (a province batch's sitting has candidates from every city),
-    each once per batch and exam (``exams.figures.counted_per_batch``: a resit in a second
+    each once per batch and exam (``exams.figures.candidate_counts``: a resit in a second
     sitting of the batch is the same candidate). One GROUP BY; a subquery per batch in
     ``by_batch`` cost a third of the export's queries."""
-    results = exam_rules.counted_per_batch(
-        Result.objects.filter(inspector__region__path__startswith=scope.path), year=scope.year
+    results = Result.objects.filter(
+        rules.in_year(scope.year, "sitting__"), inspector__region__path__startswith=scope.path
     )
-    rows = results.order_by().values("sitting__batch_id").annotate(sat=exam_rules.sat(), passed=exam_rules.passed())
-    return {row["sitting__batch_id"]: (row["sat"], row["passed"]) for row in rows}
+    counts = exam_rules.candidate_counts(results, ("sitting__batch_id",))
+    return {batch_id: (row["sat"], row["passed"]) for (batch_id,), row in counts.items()}
 
 
 BATCH_COLUMNS = (

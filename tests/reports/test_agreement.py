@@ -1,7 +1,8 @@
 """Every figure that appears on more than one surface, read from each surface of one world
-and compared: the yearly workbook (read back with openpyxl), the overview page, the hours,
-hours summary and coverage API, the inspector's ``/api/v1/me/`` and the annual review. Each
-must agree with the others and with the count made by hand below (docs/definitions.md).
+and compared: the yearly workbook and the roster export (read back with openpyxl), the
+overview page, the hours, hours summary and coverage API, the inspector's ``/api/v1/me/``
+and the annual review. Each must agree with the others and with the count made by hand
+below (docs/definitions.md).
 
 The world, year Y = this year (``/me/`` shows this year's hours), built through the services:
 
@@ -252,6 +253,9 @@ def test_every_shared_figure_agrees_on_every_surface(tmp_path, world, province_a
     sectors_sheet = by_label(table(book["分行业"], "行业"), "行业")
     hours_sheet = by_label(table(book["学时达标"], "姓名"), "姓名")
     batch_sheet = {(row["批次"], row["组织单位"]): row for row in table(book["分批次"], "批次")}
+    roster_path = tmp_path / "roster.xlsx"
+    xlsx.roster_workbook(str(roster_path), scope=figures.Scope(region=Region.objects.get(code="130000"), year=Y))
+    roster = by_label(table(open_book(roster_path)["名册"], "姓名"), "姓名")
 
     page = overview(province_admin, Y)
     page_summary = {row["key"]: row["current"] for row in page["summary"]}
@@ -298,12 +302,16 @@ def test_every_shared_figure_agrees_on_every_surface(tmp_path, world, province_a
         assert (shown["inspectors"], shown["hours_met"]) == (row["在岗执法人员"], row["学时达标人数"]), city
         assert shown["hours"] == f"{row['累计学时']:,.1f}", city
 
-    # each inspector's hours, required hours and 达标: 学时达标 sheet, hours API, met filter,
-    # /me/ (C) and the annual review (A, B, E, F)
+    # each inspector's hours, required hours and 达标: 学时达标 sheet, roster export, hours
+    # API, met filter, /me/ (C) and the annual review (A, B, E, F)
     for key, name in name_of.items():
         sheet_row, api_row = hours_sheet[name], hours_rows[name]
         assert sheet_row[f"{Y}年学时"] == float(Decimal(api_row["hours"])) == HOURS_BY_HAND[key], name
         assert sheet_row["应修学时"] == float(Decimal(api_row["required"])) == REQUIRED_BY_HAND[key], name
+        assert (roster[name][f"{Y}年学时"], roster[name]["应修学时"]) == (
+            sheet_row[f"{Y}年学时"],
+            sheet_row["应修学时"],
+        )
         assert (sheet_row["是否达标"] == "达标") is api_row["met"] is (key in MET_BY_HAND), name
         assert (name in met_rows) is (key in MET_BY_HAND), name
     assert (Decimal(me["hours"]), Decimal(me["required"]), me["met"], me["year"]) == (

@@ -133,7 +133,7 @@ def enrollment_list(*, actor, filters: dict | None = None) -> QuerySet[Enrollmen
     if filters.get("status"):
         qs = qs.filter(status=filters["status"])
     if filters.get("year"):
-        qs = qs.filter(batch__year=filters["year"])
+        qs = qs.filter(rules.in_year(filters["year"]))
     return qs
 
 

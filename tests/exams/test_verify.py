@@ -29,6 +29,25 @@ def _clear_cache():
     cache.clear()
 
 
+class LimiterClock:
+    """The verify limiter's clock, held still in the middle of one minute. The limit counts
+    in fixed windows (a counter per clock minute), so a test whose requests ran across
+    hh:mm:59.999 on the real clock found its budget reset halfway and failed at random."""
+
+    def __init__(self):
+        self.now = 1_800_000_030.0  # 30 s into a window (the epoch second is a multiple of 60)
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def limiter_clock(monkeypatch) -> LimiterClock:
+    clock = LimiterClock()
+    monkeypatch.setattr(throttles, "time", clock)
+    return clock
+
+
 @pytest.fixture
 def holder(regions):
     return InspectorFactory(name="张小三", region=regions["changan"], phone=PHONE)
@@ -221,7 +240,7 @@ def test_api_is_throttled_per_client_after_the_limit(client, certificate, settin
     body = throttled.json()
     assert set(body) == {"code", "detail", "fields"}
     assert (body["code"], body["fields"]) == ("throttled", {})
-    assert 0 < int(throttled["Retry-After"]) <= 61
+    assert throttled["Retry-After"] == "30"  # the rest of the clock minute
 
 
 def test_misses_count_against_the_limit_too(client, certificate, settings):
@@ -267,6 +286,24 @@ def test_page_and_api_share_one_budget(client, certificate, settings):
     # then
     assert (first.status_code, second.status_code) == (200, 200)
     assert (third_page.status_code, third_api.status_code) == (429, 429)
+
+
+def test_the_budget_is_per_clock_minute(client, certificate, settings, limiter_clock):
+    # given: the budget spent one second before the minute ends
+    settings.VERIFY_RATE = "2/min"
+    url = api_url(certificate.number)
+    limiter_clock.now = 1_800_000_059.0
+    codes = [client.get(url).status_code for _ in range(2)]
+    throttled = client.get(url)
+
+    # when: the next minute begins
+    limiter_clock.now = 1_800_000_060.0
+    fresh = client.get(url)
+
+    # then
+    assert codes == [200, 200]
+    assert (throttled.status_code, throttled["Retry-After"]) == (429, "1")
+    assert fresh.status_code == 200
 
 
 def test_clients_are_counted_apart_and_a_forged_forwarded_for_does_not_help(certificate, settings):

@@ -31,7 +31,7 @@ from personnel.admin import RegionLevelFilter, ScopedAdminMixin
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
-from . import selectors, services
+from . import rules, selectors, services
 from .imports import (
     Entry,
     candidate_pool,
@@ -85,31 +85,24 @@ def _has_results(exam: Exam | None) -> bool:
 
 
 class ExamPartFormSet(BaseInlineFormSet):
-    """What exams.services.exam_create would refuse, shown next to the parts before saving."""
+    """The paper rule (``exams.rules.exam_paper_refusal``, which the services apply too) shown
+    next to the parts before saving."""
 
     def clean(self):
         super().clean()
         if any(self.errors):
             return
         if self.forms and "name" not in self.forms[0].fields:  # parts shown read-only: as saved
-            total = sum(p.max_score for p in ExamPart.objects.filter(exam=self.instance))
+            parts = [(p.name, p.max_score) for p in ExamPart.objects.filter(exam=self.instance)]
         else:
             parts = [
-                f.cleaned_data
+                (f.cleaned_data["name"], f.cleaned_data["max_score"])
                 for f in self.forms
                 if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
             ]
-            if not parts:
-                raise ValidationError(_("至少需要一个考试科目。"))
-            names = [p["name"] for p in parts]
-            if len(set(names)) != len(names):
-                raise ValidationError(_("科目名称重复。"))
-            total = sum(p["max_score"] for p in parts)
-        pass_mark = getattr(self.instance, "pass_mark", None)
-        if pass_mark is not None and pass_mark > total:
-            raise ValidationError(
-                _("及格分 %(p)s 高于满分 %(t)s。") % {"p": pass_mark.normalize(), "t": total.normalize()}
-            )
+        refusal = rules.exam_paper_refusal(parts=parts, pass_mark=getattr(self.instance, "pass_mark", None))
+        if refusal is not None:
+            raise ValidationError(refusal.message)
 
 
 class ExamPartInline(admin.TabularInline):
@@ -163,32 +156,36 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            obj.save()
-        # A new exam is created with its parts in save_related, through the service.
+        pass  # the exam is written with its parts in save_related, through the services
 
     def save_related(self, request, form, formsets, change):
-        if change:
-            return super().save_related(request, form, formsets, change)
-        parts_formset = next(f for f in formsets if f.model is ExamPart)
-        parts = [
-            (f.cleaned_data["name"], f.cleaned_data["max_score"])
-            for f in sorted(parts_formset.forms, key=lambda f: f.cleaned_data.get("order") or 0)
-            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
-        ]
+        parts_formset = next((f for f in formsets if f.model is ExamPart), None)
+        parts = None
+        if parts_formset is not None and parts_formset.forms and "name" in parts_formset.forms[0].fields:
+            parts = [
+                (f.cleaned_data["name"], f.cleaned_data["max_score"])
+                for f in sorted(parts_formset.forms, key=lambda f: f.cleaned_data.get("order") or 0)
+                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
+            ]
         data = form.cleaned_data
-        exam = self.call_service(
-            request,
-            services.exam_create,
-            actor=request.user,
-            title=data["title"],
-            kind=data["kind"],
-            region=data["region"],
-            parts=parts,
-            course=data.get("course"),
-            pass_mark=data["pass_mark"],
-            max_attempts=data["max_attempts"],
-        )
+        if change:
+            values = {name: data[name] for name in services.EXAM_FIELDS if name in data}
+            exam = self.call_service(
+                request, services.exam_update, exam=form.instance, actor=request.user, parts=parts, **values
+            )
+        else:
+            exam = self.call_service(
+                request,
+                services.exam_create,
+                actor=request.user,
+                title=data["title"],
+                kind=data["kind"],
+                region=data["region"],
+                parts=parts or [],
+                course=data.get("course"),
+                pass_mark=data["pass_mark"],
+                max_attempts=data["max_attempts"],
+            )
         form.instance.pk = exam.pk
         form.instance._state.adding = False
         for formset in formsets:  # saved by the service, nothing left for the change message
@@ -250,10 +247,11 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            obj.save()
-            return
         data = form.cleaned_data
+        if change:
+            values = {name: data[name] for name in services.SITTING_FIELDS if name in data}
+            self.call_service(request, services.sitting_update, sitting=obj, actor=request.user, **values)
+            return
         sitting = self.call_service(
             request,
             services.sitting_create,

@@ -128,7 +128,7 @@ def exam_update(*, exam: Exam, actor, parts: list[tuple[str, Decimal]] | None = 
     changes = {
         name: [_plain(getattr(exam, name)), _plain(value)]
         for name, value in values.items()
-        if _plain(getattr(exam, name)) != _plain(value)
+        if getattr(exam, name) != value
     }
     new_parts = _paper(parts) if parts is not None else current_parts
     if parts is not None and [(n, Decimal(m)) for n, m in current_parts] != new_parts:
@@ -185,7 +185,7 @@ def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
     changes = {
         name: [_plain(getattr(sitting, name)), _plain(value)]
         for name, value in values.items()
-        if _plain(getattr(sitting, name)) != _plain(value)
+        if getattr(sitting, name) != value
     }
     if not changes:
         return sitting

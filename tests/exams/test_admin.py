@@ -9,7 +9,16 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from exams.models import Certificate, CertificateStatus, Exam, ExamKind, Result, ResultChange, SittingStatus
+from exams.models import (
+    Certificate,
+    CertificateStatus,
+    Exam,
+    ExamEvent,
+    ExamKind,
+    Result,
+    ResultChange,
+    SittingStatus,
+)
 from tests.exams.factories import (
     GENERAL,
     SPECIALIST,
@@ -380,30 +389,79 @@ def test_result_history_is_shown_read_only(browser, sitting, people, city_admin)
     assert 'name="_save"' not in page
 
 
-def test_once_scores_exist_the_parts_are_fixed_and_the_pass_mark_stays_within_them(browser, sitting, people):
+def exam_form(exam, **changes) -> dict:
+    """The exam's change form as the page shows it (parts read-only once results exist)."""
+    parts = list(exam.parts.all())
+    form = {
+        "title": exam.title,
+        "pass_mark": str(exam.pass_mark),
+        "max_attempts": str(exam.max_attempts),
+        "parts-TOTAL_FORMS": str(len(parts)),
+        "parts-INITIAL_FORMS": str(len(parts)),
+        "parts-MIN_NUM_FORMS": "1",
+        "parts-MAX_NUM_FORMS": "1000",
+    }
+    for i, part in enumerate(parts):
+        form[f"parts-{i}-id"] = str(part.pk)
+        form[f"parts-{i}-exam"] = str(exam.pk)
+    return {**form, **changes}
+
+
+def test_once_scores_exist_the_paper_and_the_pass_mark_are_fixed(browser, sitting, people):
     # given
     ResultFactory(sitting=sitting, inspector=people["li"])
     exam = sitting.exam
     url = f"{ADMIN}/exam/{exam.pk}/change/"
     page = browser.get(url).content.decode()
     assert 'name="parts-0-name"' not in page  # shown, not editable
-    form = {
-        "title": exam.title,
-        "pass_mark": "120",
-        "max_attempts": "3",
-        "parts-TOTAL_FORMS": "2",
-        "parts-INITIAL_FORMS": "2",
-        "parts-MIN_NUM_FORMS": "1",
-        "parts-MAX_NUM_FORMS": "1000",
-    }
-    for i, part in enumerate(exam.parts.all()):
-        form[f"parts-{i}-id"] = str(part.pk)
-        form[f"parts-{i}-exam"] = str(exam.pk)
     # when
-    refused = browser.post(url, form)
-    saved = browser.post(url, {**form, "pass_mark": "65"})
-    # then
-    assert refused.status_code == 200 and "高于满分" in refused.content.decode()
-    assert saved.status_code == 302
+    above = browser.post(url, exam_form(exam, pass_mark="120"))
+    changed = browser.post(url, exam_form(exam, pass_mark="65"))
+    renamed = browser.post(url, exam_form(exam, title="石家庄执法资格考试（春季）", max_attempts="4"))
+    # then: the pass mark is refused on its field, the form kept as typed; the title saves
+    assert above.status_code == 200 and "高于满分" in above.content.decode()
+    assert changed.status_code == 200
+    form = changed.context["adminform"].form
+    assert "pass_mark" in form.errors and "已有考试成绩" in str(form.errors["pass_mark"])
+    assert 'value="65"' in changed.content.decode()
+    assert renamed.status_code == 302
     exam.refresh_from_db()
-    assert exam.pass_mark == Decimal("65")
+    assert (exam.pass_mark, exam.title, exam.max_attempts) == (Decimal("60"), "石家庄执法资格考试（春季）", 4)
+    event = ExamEvent.objects.get(exam=exam, kind=ExamEvent.Kind.EXAM_CHANGED)
+    assert event.changes == {"title": ["石家庄执法资格考试", "石家庄执法资格考试（春季）"], "max_attempts": [3, 4]}
+    assert event.actor.username == "sjz_admin"
+
+
+def test_before_any_score_the_admin_changes_the_paper_through_the_service(browser, sitting):
+    # given
+    exam = sitting.exam
+    parts = list(exam.parts.all())
+    form = exam_form(exam, pass_mark="70", kind=exam.kind, region=str(exam.region_id))
+    form.update({f"parts-{i}-name": p.name for i, p in enumerate(parts)})
+    form.update({f"parts-{i}-order": str(i) for i, _p in enumerate(parts)})
+    form.update({"parts-0-max_score": "50", "parts-1-max_score": "50"})
+    # when
+    response = browser.post(f"{ADMIN}/exam/{exam.pk}/change/", form)
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    exam.refresh_from_db()
+    assert exam.pass_mark == Decimal("70")
+    assert [(p.name, p.max_score) for p in exam.parts.all()] == [(GENERAL, Decimal("50")), (SPECIALIST, Decimal("50"))]
+    event = ExamEvent.objects.get(exam=exam, kind=ExamEvent.Kind.EXAM_CHANGED)
+    assert event.changes["pass_mark"] == ["60.0", "70"]
+    assert event.changes["parts"][1] == [[GENERAL, "50"], [SPECIALIST, "50"]]
+
+
+def test_a_sitting_is_changed_through_the_service_with_its_event(browser, sitting):
+    url = f"{ADMIN}/sitting/{sitting.pk}/change/"
+    # when
+    response = browser.post(url, {"held_on": "2025-06-21", "place": "石家庄考点"})
+    # then
+    assert response.status_code == 302
+    sitting.refresh_from_db()
+    assert (sitting.held_on.isoformat(), sitting.place) == ("2025-06-21", "石家庄考点")
+    event = ExamEvent.objects.get(sitting=sitting, kind=ExamEvent.Kind.SITTING_CHANGED)
+    assert event.changes == {
+        "held_on": ["2025-06-20", "2025-06-21"],
+        "place": ["省应急管理厅考试中心", "石家庄考点"],
+    }

@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import AccessDenied, Conflict, ValidationFailed
 from exams import services
-from exams.models import Certificate, Exam, ExamKind, Result, ResultChange, SittingStatus
+from exams.models import Certificate, Exam, ExamEvent, ExamKind, Result, ResultChange, SittingStatus
 from personnel.models import Sector
 from tests.factories import InspectorFactory
 from tests.training.factories import BatchFactory, EnrollmentFactory
@@ -552,3 +552,124 @@ def test_the_bulk_path_issues_a_certificate_on_a_qualification_pass(regions, ins
     )
     # then
     assert Certificate.objects.get(holder=inspector).source_result == result
+
+
+# --- exams and sittings change through services, each with its event row ---------------------
+
+
+def events(**where):
+    return list(ExamEvent.objects.filter(**where).order_by("id").values_list("kind", "changes", "actor__username"))
+
+
+def test_exam_create_and_sitting_create_write_their_events(exam, province_admin):
+    # when
+    sitting = make_sitting(province_admin, exam, JUNE)
+    # then
+    ((kind, changes, who),) = events(exam=exam, sitting=None)
+    assert (kind, who) == (ExamEvent.Kind.EXAM_CREATED, "prov")
+    assert changes["parts"] == [None, [[GENERAL, "40"], [SPECIAL, "60"]]]
+    assert events(sitting=sitting) == [
+        (
+            ExamEvent.Kind.SITTING_CREATED,
+            {"held_on": [None, "2025-06-15"], "place": [None, "省应急管理厅考点"], "batch": [None, None]},
+            "prov",
+        )
+    ]
+
+
+def test_exam_update_before_any_result_changes_the_paper_and_records_old_and_new(exam, province_admin):
+    # when
+    services.exam_update(
+        exam=exam, actor=province_admin, parts=[(GENERAL, Decimal("30")), ("案例分析", Decimal("70"))], pass_mark=65
+    )
+    # then
+    exam.refresh_from_db()
+    assert [(p.name, p.max_score) for p in exam.parts.all()] == [(GENERAL, Decimal("30")), ("案例分析", Decimal("70"))]
+    assert exam.pass_mark == Decimal("65")
+    (_kind, changes, _who) = events(kind=ExamEvent.Kind.EXAM_CHANGED)[0]
+    assert changes == {
+        "pass_mark": ["60.0", 65],
+        "parts": [[[GENERAL, "40.0"], [SPECIAL, "60.0"]], [[GENERAL, "30"], ["案例分析", "70"]]],
+    }
+
+
+def test_exam_update_without_a_change_writes_no_event(exam, province_admin):
+    services.exam_update(exam=exam, actor=province_admin, title=exam.title, pass_mark=Decimal("60"))
+    assert events(kind=ExamEvent.Kind.EXAM_CHANGED) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"pass_mark": Decimal("50")}, "pass_mark"),
+        ({"parts": [(GENERAL, Decimal("50")), (SPECIAL, Decimal("50"))]}, "parts"),
+        ({"kind": ExamKind.ANNUAL}, "kind"),
+    ],
+)
+def test_once_results_exist_the_paper_and_the_pass_mark_are_refused(exam, inspector, province_admin, change, field):
+    # given
+    record(make_sitting(province_admin, exam, JUNE), inspector, province_admin, "30", "40")
+    # when
+    with pytest.raises(Conflict) as caught:
+        services.exam_update(exam=exam, actor=province_admin, **change)
+    # then
+    assert caught.value.code == "exam_has_results"
+    assert field in caught.value.fields
+    exam.refresh_from_db()
+    assert (exam.pass_mark, exam.kind, exam.max_score) == (Decimal("60"), ExamKind.COURSE, Decimal("100"))
+    assert events(kind=ExamEvent.Kind.EXAM_CHANGED) == []
+
+
+def test_once_results_exist_the_title_and_attempts_may_still_change(exam, inspector, province_admin):
+    record(make_sitting(province_admin, exam, JUNE), inspector, province_admin, "30", "40")
+    # when
+    services.exam_update(exam=exam, actor=province_admin, title="结业考试（补）", max_attempts=4)
+    # then
+    exam.refresh_from_db()
+    assert (exam.title, exam.max_attempts) == ("结业考试（补）", 4)
+    assert events(kind=ExamEvent.Kind.EXAM_CHANGED)[0][1] == {
+        "title": ["结业考试", "结业考试（补）"],
+        "max_attempts": [3, 4],
+    }
+
+
+def test_exam_update_checks_the_paper_rule(exam, province_admin):
+    with pytest.raises(ValidationFailed) as caught:
+        services.exam_update(exam=exam, actor=province_admin, pass_mark=Decimal("101"))
+    assert "pass_mark" in caught.value.fields
+
+
+def test_exam_update_by_an_admin_of_another_region_is_refused(regions, city_admin, other_city_admin):
+    exam = make_exam(city_admin, regions["sjz"])
+    with pytest.raises(AccessDenied):
+        services.exam_update(exam=exam, actor=other_city_admin, title="改名")
+
+
+def test_sitting_update_moves_the_date_until_results_exist(exam, inspector, province_admin):
+    # given
+    sitting = make_sitting(province_admin, exam, JUNE)
+    # when
+    services.sitting_update(sitting=sitting, actor=province_admin, held_on=SEPTEMBER, place="唐山考点")
+    record(sitting, inspector, province_admin, "30", "40")
+    with pytest.raises(Conflict) as caught:
+        services.sitting_update(sitting=sitting, actor=province_admin, held_on=DECEMBER)
+    # then
+    assert caught.value.code == "sitting_has_results"
+    sitting.refresh_from_db()
+    assert (sitting.held_on, sitting.place) == (SEPTEMBER, "唐山考点")
+    changed = events(sitting=sitting, kind=ExamEvent.Kind.SITTING_CHANGED)
+    assert [c for _k, c, _w in changed] == [
+        {"held_on": ["2025-06-15", "2025-09-15"], "place": ["省应急管理厅考点", "唐山考点"]}
+    ]
+
+
+def test_sitting_status_moves_write_events(exam, province_admin):
+    sitting = make_sitting(province_admin, exam, JUNE)
+    # when
+    services.sitting_set_status(actor=province_admin, sitting=sitting, status=SittingStatus.GRADING)
+    services.sitting_set_status(actor=province_admin, sitting=sitting, status=SittingStatus.CLOSED)
+    # then
+    assert [c["status"] for _k, c, _w in events(sitting=sitting, kind=ExamEvent.Kind.SITTING_STATUS)] == [
+        ["scheduled", "grading"],
+        ["grading", "closed"],
+    ]

@@ -287,15 +287,6 @@ VERIFY_RATE = os.environ.get("VERIFY_RATE", "30/min")
 SITE_URL = os.environ.get("SITE_URL", "")
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-
-# --- Production hardening: on whenever DEBUG is off, so also when DJANGO_DEBUG is forgotten.
-# DJANGO_SECURE_SSL_REDIRECT=0 only where the proxy redirects to HTTPS itself (or on loopback).
-if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
 # Every upload (core.uploads): what a file may hold before it is refused unread. The sheet is
 # read as a stream, so memory follows the held parts (shared strings), not the sheet's size.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # the file as sent
@@ -309,6 +300,15 @@ UPLOAD_MAX_ZIP_MEMBERS = env_int("UPLOAD_MAX_ZIP_MEMBERS", 1_000)
 UPLOAD_MAX_COMPRESSION_RATIO = env_int("UPLOAD_MAX_COMPRESSION_RATIO", 200)  # parts over 1 MB unpacked
 UPLOAD_MAX_XLS_BYTES = env_int("UPLOAD_MAX_XLS_BYTES", 16 * 1024 * 1024)  # old .xls is read whole
 UPLOAD_MAX_XLS_CELLS = env_int("UPLOAD_MAX_XLS_CELLS", 2_000_000)  # its used area, rows x columns
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Production hardening: on whenever DEBUG is off, so also when DJANGO_DEBUG is forgotten.
+# DJANGO_SECURE_SSL_REDIRECT=0 only where the proxy redirects to HTTPS itself (or on loopback).
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

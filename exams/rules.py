@@ -16,6 +16,7 @@ error the caller raises with ``Refusal.error()``.
 | a paper has parts with distinct names and a pass mark within its full marks | ``exam_paper_refusal`` |
 | once results exist the paper, the pass mark, kind, course and region are fixed | ``exam_change_refusal`` |
 | once results exist a sitting's date is fixed (attempts are numbered by it) | ``sitting_change_refusal`` |
+| an expiry reminder goes 90, 30 and 7 days before: the nearest threshold only | ``reminder_threshold`` |
 """
 
 from __future__ import annotations
@@ -188,3 +189,17 @@ def sitting_change_refusal(*, has_results: bool, changed: Iterable[str]) -> Refu
         message = _("已有考试成绩，场次日期不能再修改。")
         return Refusal("sitting_has_results", message, fields={"held_on": [message]})
     return None
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+REMINDER_DAYS = (7, 30, 90)
+
+
+def reminder_threshold(*, days_left: int) -> int | None:
+    """The reminder due ``days_left`` days before expiry: the nearest of 90, 30 and 7 days not
+    yet passed (one first seen at 25 days gets the 30-day one); None beyond 90 days or after
+    the expiry date."""
+    if days_left < 0:
+        return None
+    return next((d for d in REMINDER_DAYS if days_left <= d), None)

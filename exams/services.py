@@ -5,10 +5,13 @@ certificate state machine. Each transition writes its event row in the same tran
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zlib
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -38,6 +41,8 @@ from .models import (
     Sitting,
     SittingStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 Kind = CertificateEvent.Kind
 S = CertificateStatus
@@ -838,43 +843,90 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
     return changed
 
 
-REMINDER_DAYS = (7, 30, 90)
+REMINDER_CHUNK = 200
 
 
-def certificate_reminders_send(*, today: dt.date | None = None) -> int:
-    """E-mail holders 90, 30 and 7 days before expiry: the nearest threshold only, each once
-    per expiry date (a unique row claims it before the mail is sent)."""
-    from django.core.mail import send_mail
+@dataclass
+class ReminderRun:
+    """What one reminder sweep did: mails sent, and mails that failed (their claims were
+    released, so a retry or the next run sends them)."""
 
+    sent: int = 0
+    failed: int = 0
+
+
+def certificate_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
+    """E-mail holders 90, 30 and 7 days before expiry (``rules.reminder_threshold``: the
+    nearest threshold only), each once per expiry date.
+
+    Each chunk is claimed (one ``ExpiryReminder`` row each, unique) in a short transaction that
+    commits before any mail goes out; the mails are sent after that commit (``on_commit``), so
+    SMTP never holds a transaction, a rolled-back claim sends nothing, and two runs at once never
+    claim the same reminder. One recipient's SMTP error is logged and their claim released (a
+    retry of the task, or the next daily run, sends it); the others go on. The counts cover the
+    mails sent by the time this returns: all of them, unless the caller holds a transaction, in
+    which case they go when it commits."""
     today = _today(today)
-    horizon = today + dt.timedelta(days=max(REMINDER_DAYS))
-    due = Certificate.objects.filter(status=S.VALID, valid_until__gte=today, valid_until__lte=horizon).select_related(
-        "holder", "holder__user"
+    due = list(
+        _reminders_due(today)
+        .filter(holder__user__isnull=False)
+        .exclude(holder__user__email="")
+        .order_by("valid_until", "id")
+        .values_list("id", flat=True)
     )
-    sent = 0
-    for certificate in due.iterator(chunk_size=500):
-        left = (certificate.valid_until - today).days
-        threshold = next(d for d in REMINDER_DAYS if left <= d)
-        user = certificate.holder.user
-        if user is None or not user.email:
-            continue
-        try:
-            with transaction.atomic():
-                ExpiryReminder.objects.create(
-                    certificate=certificate, days_before=threshold, valid_until=certificate.valid_until
-                )
-                send_mail(
-                    subject=_("行政执法证到期提醒：还有 %(d)d 天") % {"d": left},
-                    message=_(
-                        "%(name)s 您好：\n\n您的行政执法证（证号 %(no)s）将于 %(until)s 到期，"
-                        "请及时参加考试并办理换证。\n"
+    run = ReminderRun()
+    for start in range(0, len(due), REMINDER_CHUNK):
+        _claim_reminders(due[start : start + REMINDER_CHUNK], today, run)
+    return run
+
+
+def _reminders_due(today: dt.date):
+    horizon = today + dt.timedelta(days=max(rules.REMINDER_DAYS))
+    return Certificate.objects.filter(status=S.VALID, valid_until__gte=today, valid_until__lte=horizon)
+
+
+def _claim_reminders(ids: list[int], today: dt.date, run: ReminderRun) -> None:
+    with transaction.atomic():
+        claimed = []
+        for certificate in _reminders_due(today).filter(pk__in=ids).select_related("holder", "holder__user"):
+            left = (certificate.valid_until - today).days
+            threshold = rules.reminder_threshold(days_left=left)
+            try:
+                # The unique row is the claim: sent already, or being sent by another run, fails here.
+                with transaction.atomic():
+                    reminder = ExpiryReminder.objects.create(
+                        certificate=certificate, days_before=threshold, valid_until=certificate.valid_until
                     )
-                    % {"name": certificate.holder.name, "no": certificate.number, "until": certificate.valid_until},
-                    from_email=None,
-                    recipient_list=[user.email],
+            except IntegrityError:
+                continue
+            claimed.append((certificate, reminder, left))
+        if claimed:
+            transaction.on_commit(lambda: _send_reminders(claimed, run))
+
+
+def _send_reminders(claimed: list, run: ReminderRun) -> None:
+    """After the claims committed: one mail each; a failure releases that claim only."""
+    for certificate, reminder, left in claimed:
+        try:
+            send_mail(
+                subject=_("行政执法证到期提醒：还有 %(d)d 天") % {"d": left},
+                message=_(
+                    "%(name)s 您好：\n\n您的行政执法证（证号 %(no)s）将于 %(until)s 到期，请及时参加考试并办理换证。\n"
                 )
-                _event(certificate, Kind.REMINDED, None, _("提前 %(d)d 天提醒") % {"d": threshold}, S.VALID)
-        except IntegrityError:
-            continue  # another run sent this one
-        sent += 1
-    return sent
+                % {"name": certificate.holder.name, "no": certificate.number, "until": certificate.valid_until},
+                from_email=None,
+                recipient_list=[certificate.holder.user.email],
+            )
+        except Exception as exc:  # SMTP errors, refused recipients, timeouts: each is this recipient's only
+            # The type and SMTP code say what went wrong; the message may hold the address.
+            logger.warning(
+                "expiry reminder for certificate %s not sent (%s %s); released for the next run",
+                certificate.pk,
+                type(exc).__name__,
+                getattr(exc, "smtp_code", ""),
+            )
+            ExpiryReminder.objects.filter(pk=reminder.pk).delete()
+            run.failed += 1
+        else:
+            _event(certificate, Kind.REMINDED, None, _("提前 %(d)d 天提醒") % {"d": reminder.days_before}, S.VALID)
+            run.sent += 1

@@ -2,6 +2,11 @@ from celery import shared_task
 
 from . import services
 
+# A sweep that could not send some reminders runs again after this long (only those are
+# unclaimed, so a rerun sends nothing twice); after the last retry the next daily run tries.
+REMINDER_RETRY_SECONDS = 15 * 60
+REMINDER_MAX_RETRIES = 3
+
 
 @shared_task(name="exams.tasks.expire_certificates")
 def expire_certificates() -> int:
@@ -9,7 +14,12 @@ def expire_certificates() -> int:
     return services.certificates_expire()
 
 
-@shared_task(name="exams.tasks.send_expiry_reminders")
-def send_expiry_reminders() -> int:
-    """Daily (Celery beat): remind holders 90, 30 and 7 days before expiry, each once."""
-    return services.certificate_reminders_send()
+@shared_task(bind=True, name="exams.tasks.send_expiry_reminders", max_retries=REMINDER_MAX_RETRIES)
+def send_expiry_reminders(self) -> int:
+    """Daily (Celery beat): remind holders 90, 30 and 7 days before expiry, each once; returns
+    the mails this attempt sent. A recipient whose mail failed is retried (their claim was
+    released); the others are not sent again."""
+    run = services.certificate_reminders_send()
+    if run.failed and self.request.retries < REMINDER_MAX_RETRIES:
+        raise self.retry(countdown=REMINDER_RETRY_SECONDS)
+    return run.sent

@@ -140,3 +140,11 @@ def test_a_sittings_exam_and_batch_are_fixed_and_its_date_once_results_exist():
     assert rules.sitting_change_refusal(has_results=True, changed=["place"]) is None
     assert rules.sitting_change_refusal(has_results=True, changed=["held_on"]).code == "sitting_has_results"
     assert rules.sitting_change_refusal(has_results=False, changed=["exam"]).code == "sitting_fixed"
+
+
+@pytest.mark.parametrize(
+    ("days_left", "threshold"),
+    [(91, None), (90, 90), (31, 90), (30, 30), (8, 30), (7, 7), (0, 7), (-1, None)],
+)
+def test_the_reminder_due_is_the_nearest_threshold_not_yet_passed(days_left, threshold):
+    assert rules.reminder_threshold(days_left=days_left) == threshold

@@ -1,102 +1,70 @@
-"""Reading uploaded spreadsheets (.xlsx / .xls via python-calamine, .csv in UTF-8 or GB18030)
-into rows of cell values, for every import of the project (roster, scores).
+"""The one reader of uploaded spreadsheets (.xlsx, .xls, .csv), for every import of the
+project (roster, scores).
 
-Each use passes its own limits; the errors say what is wrong with the file as a whole, and
-``RowError`` names a cell by row number and column letter + header as the user sees them.
+``read_rows(data, filename)`` checks the file against the limits (the UPLOAD_MAX_* settings,
+or ``limits=UploadLimits.from_settings(...)`` for one use) and returns an iterator of rows,
+each a list of cell values (text, float, bool, date/datetime, "" for a gap). What can be
+judged from the file's declarations (size, parts, the sheet's used area, other sheets with
+data) raises ``UploadError`` at the call; what only shows while reading (a stray cell past
+the limits, a damaged part) raises ``UploadError`` from the iteration, with ``row`` and
+``column`` set when a cell is to blame. Nothing else is ever raised, and memory stays
+bounded by the limits, whatever the file.
+
+The imports turn cell values into what they keep with ``text_value`` (refuses control
+characters such as NUL) and ``decimal_value`` (refuses exponents, NaN, infinities); both
+raise ``CellValueError`` with a message for the cell.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+
+from .base import RowError, UploadError, UploadLimits, column_letter, too_large
+from .values import CellValueError, ascii_digits, cell_text, control_character, decimal_value, text_value
+
+__all__ = [
+    "HEADER_SCAN_ROWS",
+    "IGNORED_HEADERS",
+    "CellValueError",
+    "RowError",
+    "UploadError",
+    "UploadLimits",
+    "ascii_digits",
+    "cell_text",
+    "column_letter",
+    "control_character",
+    "decimal_value",
+    "read_rows",
+    "text_value",
+]
 
 # Header cells that name no column to read (a running number).
 IGNORED_HEADERS = {"序号", "no", "no.", "#", "编号"}
 HEADER_SCAN_ROWS = 5
 
-
-@dataclass(frozen=True)
-class RowError:
-    row: int  # spreadsheet row number as the user sees it (header row included)
-    column: str  # column letter and header, e.g. "B 身份证号"; "" for the whole row/file
-    message: str
-
-    def __str__(self) -> str:
-        where = _("第%(row)d行") % {"row": self.row} if self.row else _("文件")
-        if self.column:
-            where += f" {self.column}"
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "message": self.message}
+_ZIP = b"PK\x03\x04"
+_CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-class UploadError(Exception):
-    """The file as a whole cannot be read (not a spreadsheet, no header, too large)."""
+def read_rows(data: bytes, filename: str, *, limits: UploadLimits | None = None) -> Iterator[list]:
+    """The rows of the one sheet of an uploaded file that holds data (see the module)."""
+    from .csvfile import read_csv
+    from .xls import read_xls
+    from .xlsx import read_xlsx
 
-
-# --- reading -------------------------------------------------------------------------
-
-
-def column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def read_rows(data: bytes, filename: str) -> Iterator[list]:
+    limits = limits or UploadLimits.from_settings()
+    refusal = too_large(limits, len(data))
+    if refusal:
+        raise refusal
     name = (filename or "").lower()
+    if data[:4] == _ZIP:
+        return read_xlsx(data, limits)
+    if data[:8] == _CFB:
+        return read_xls(data, limits)
     if name.endswith((".csv", ".txt")):
-        return read_csv(data)
-    if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or name.endswith((".xlsx", ".xls")):
-        return read_excel(data)
+        return read_csv(data, limits)
+    if name.endswith((".xlsx", ".xls")):
+        raise UploadError(_("文件不是有效的 Excel 表格（.xlsx/.xls），或已损坏。"))
     raise UploadError(_("不支持的文件类型：请上传 .xlsx、.xls 或 .csv 文件。"))
-
-
-def read_excel(data: bytes) -> Iterator[list]:
-    import python_calamine
-
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        if not workbook.sheet_names:
-            raise UploadError(_("工作簿中没有工作表。"))
-        sheet = workbook.get_sheet_by_index(0)
-        rows = sheet.to_python(skip_empty_area=False)
-    except UploadError:
-        raise
-    except Exception:
-        # calamine raises its own errors, zip errors, or XML errors for a damaged file.
-        raise UploadError(_("文件不是有效的 Excel 表格（.xlsx/.xls），或已损坏。")) from None
-    return iter(rows)
-
-
-def read_csv(data: bytes) -> Iterator[list]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise UploadError(_("无法识别 CSV 文件的编码，请保存为 UTF-8。"))
-    if "\x00" in text:
-        raise UploadError(_("文件不是有效的 CSV 文本文件。"))
-    try:
-        return iter(list(csv.reader(io.StringIO(text))))
-    except csv.Error as exc:
-        raise UploadError(_("CSV 文件格式错误：%(e)s") % {"e": exc}) from None
-
-
-def cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()

@@ -1,0 +1,65 @@
+"""Upload reader benchmark: core.uploads.read_rows (the zip checked, the sheet streamed)
+against python-calamine's whole-sheet ``to_python()`` (the reader before it), on the same
+generated roster, in the same run.
+
+    .venv/bin/python -m bench.uploads [--rows 10000] [--repeat 5]
+
+Prints the best of ``--repeat`` runs of each and their ratio; fails (BENCHMARK FAILED) if
+the two readers do not give the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+
+from bench.harness import BenchError, django_setup, run_main
+
+
+def _calamine_rows(data: bytes) -> list[list]:
+    import python_calamine
+
+    sheet = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+    rows = []
+    for row in sheet.to_python(skip_empty_area=False):
+        row = list(row)
+        while row and row[-1] == "":
+            row.pop()
+        rows.append(row)
+    return rows
+
+
+def _best(read, data: bytes, repeat: int) -> tuple[float, list]:
+    best, rows = float("inf"), []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rows = read(data)
+        best = min(best, time.perf_counter() - started)
+    return best, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    django_setup()
+    from bench.roster_import import make_roster
+    from core.uploads import read_rows
+
+    data, _expected = make_roster(args.rows)
+    streamed, mine = _best(lambda d: list(read_rows(d, "roster.xlsx")), data, args.repeat)
+    whole, theirs = _best(_calamine_rows, data, args.repeat)
+    if mine != theirs:
+        raise BenchError("core.uploads.read_rows and calamine's to_python() read different rows")
+    print(f"roster .xlsx: {args.rows:,} rows, {len(data):,} bytes")
+    print(f"  core.uploads.read_rows (streamed, checked): {streamed * 1000:8.1f} ms")
+    print(f"  calamine to_python() (whole sheet):         {whole * 1000:8.1f} ms")
+    print(f"  ratio: {streamed / whole:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

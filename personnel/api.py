@@ -10,6 +10,7 @@ from . import access, services
 from .imports import roster_import
 from .selectors import inspector_get_for_actor, inspector_list, region_get_for_actor, region_list
 from .serializers import (
+    InspectorEventSerializer,
     InspectorFilterSerializer,
     InspectorInputSerializer,
     InspectorOutputSerializer,
@@ -93,6 +94,17 @@ class InspectorViewSet(
         data.is_valid(raise_exception=True)
         inspector = services.inspector_update(actor=request.user, inspector=inspector, data=data.validated_data)
         return Response(InspectorOutputSerializer(inspector, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses={200: InspectorEventSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole trail, not a page
+    def events(self, request, pk=None):
+        """The inspector's history for the administrators of their region: registration,
+        edits (also by roster import) and logins linked, oldest first."""
+        inspector = self.get_object()
+        if not access.scope_for(request.user).is_admin:
+            raise AccessDenied()
+        events = inspector.events.select_related("actor").order_by("at", "id")
+        return Response(InspectorEventSerializer(events, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": RosterImportSerializer},

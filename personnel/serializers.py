@@ -3,7 +3,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Inspector, InspectorStatus, Region, RegionLevel, Sector
+from .models import Inspector, InspectorEvent, InspectorStatus, Region, RegionLevel, Sector
 from .selectors import can_see_full_national_id
 
 
@@ -151,3 +151,24 @@ def import_result_schemas(name: str, extra: dict | None = None):
         },
     )
     return result, refused
+
+
+class InspectorEventSerializer(serializers.ModelSerializer):
+    """One row of an inspector's history; ID and mobile numbers in ``changes`` are masked."""
+
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    changes = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=2, max_length=2),
+        read_only=True,
+        help_text="{field: [old, new]}",
+    )
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InspectorEvent
+        fields = ["id", "kind", "kind_display", "changes", "actor", "at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, obj):
+        return obj.actor.get_username() if obj.actor_id else None

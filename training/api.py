@@ -16,16 +16,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from core.errors import NotFound
+from core.errors import AccessDenied, NotFound
 from personnel import access
 from personnel.models import Inspector
 from personnel.selectors import inspector_get_for_actor, region_get_for_actor, scope_filter
 
 from . import rules, selectors, services
-from .models import Attendance, HoursPolicy
+from .models import Attendance, HoursPolicy, HoursPolicyEvent
 from .serializers import (
     AttendanceGridSerializer,
     AttendanceInputSerializer,
+    BatchEventSerializer,
     BatchFilterSerializer,
     BatchInputSerializer,
     BatchOutputSerializer,
@@ -47,6 +48,7 @@ from .serializers import (
     EnrollmentFilterSerializer,
     EnrollmentOutputSerializer,
     HoursFilterSerializer,
+    HoursPolicyEventSerializer,
     HoursPolicyFilterSerializer,
     HoursPolicyInputSerializer,
     HoursPolicySerializer,
@@ -244,6 +246,16 @@ class BatchViewSet(
         counts = services.batch_complete(batch=batch, actor=request.user, overrides=data.validated_data["overrides"])
         return Response(counts)
 
+    @extend_schema(responses={200: BatchEventSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole trail, not a page
+    def events(self, request, pk=None):
+        """The batch's history for its administrators: creation, edits and status moves, oldest first."""
+        batch = self.get_object()
+        if not access.scope_for(request.user).is_admin:
+            raise AccessDenied()
+        events = batch.events.select_related("actor").order_by("at", "id")
+        return Response(BatchEventSerializer(events, many=True).data)
+
 
 def _attendance_grid(*, actor, batch) -> dict:
     """Rows for the inspectors holding a seat that the actor may see (an inspector: their own)."""
@@ -439,6 +451,16 @@ class HoursPolicyViewSet(
             required_hours=data.validated_data["required_hours"],
         )
         return Response(HoursPolicySerializer(policy).data)
+
+    @extend_schema(responses={200: HoursPolicyEventSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def events(self, request, pk=None):
+        """Who set this region's hours for this year, when, from what to what (oldest first;
+        also the figures of a policy deleted before)."""
+        policy = self.get_object()
+        events = HoursPolicyEvent.objects.filter(region_id=policy.region_id, year=policy.year)
+        events = events.select_related("actor", "region").order_by("at", "id")
+        return Response(HoursPolicyEventSerializer(events, many=True).data)
 
 
 # --- the caller's own calendar ----------------------------------------------------------------------

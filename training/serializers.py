@@ -12,6 +12,7 @@ from personnel.serializers import CodeField, InspectorOutputSerializer, RegionBr
 from .models import (
     THREE_SYSTEMS,
     Batch,
+    BatchEvent,
     BatchStatus,
     Course,
     Delivery,
@@ -19,6 +20,7 @@ from .models import (
     EnrollmentEvent,
     EnrollmentStatus,
     HoursPolicy,
+    HoursPolicyEvent,
     Topic,
 )
 
@@ -353,6 +355,27 @@ class EnrollmentEventSerializer(serializers.ModelSerializer):
         return obj.actor.get_username() if obj.actor_id else None
 
 
+class ChangesField(serializers.DictField):
+    """``{field: [old, new]}``."""
+
+    child = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=2, max_length=2)
+
+
+class BatchEventSerializer(serializers.ModelSerializer):
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    changes = ChangesField(read_only=True)
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchEvent
+        fields = ["id", "kind", "kind_display", "changes", "reason", "actor", "at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, obj):
+        return obj.actor.get_username() if obj.actor_id else None
+
+
 # --- hours, coverage, policies --------------------------------------------------------------
 
 
@@ -434,6 +457,21 @@ class HoursPolicyInputSerializer(serializers.Serializer):
 
 class HoursPolicyUpdateSerializer(serializers.Serializer):
     required_hours = serializers.DecimalField(max_digits=5, decimal_places=1, label=_("年度应修学时"))
+
+
+class HoursPolicyEventSerializer(serializers.ModelSerializer):
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    region = serializers.CharField(source="region.code", read_only=True)
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = HoursPolicyEvent
+        fields = ["id", "region", "year", "kind", "kind_display", "old_hours", "new_hours", "actor", "at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, obj):
+        return obj.actor.get_username() if obj.actor_id else None
 
 
 class HoursPolicyFilterSerializer(serializers.Serializer):

@@ -167,3 +167,22 @@ def test_the_import_writes_its_events_in_one_statement_for_1_or_150_rows(provinc
     assert changed[0] == changed[1]
     assert created[0][0] == changed[0][0] == 1
     assert InspectorEvent.objects.filter(kind=Kind.IMPORT_CHANGED).count() == 151
+
+
+def test_the_api_serves_an_inspectors_history_to_admins_with_numbers_masked(city_admin, inspector_user, regions):
+    # given
+    from rest_framework.test import APIClient
+
+    someone = InspectorFactory(region=regions["changan"], phone="13800001111")
+    services.inspector_update(actor=city_admin, inspector=someone, data={"phone": "13912345678"})
+    admin, own = APIClient(), APIClient()
+    admin.force_authenticate(city_admin)
+    own.force_authenticate(inspector_user)
+    me = inspector_user.inspector
+    # when
+    rows = admin.get(f"/api/v1/inspectors/{someone.pk}/events/").json()
+    # then
+    assert [(r["kind"], r["changes"], r["actor"]) for r in rows] == [
+        ("changed", {"phone": ["1380***1111", "1391***5678"]}, city_admin.username)
+    ]
+    assert own.get(f"/api/v1/inspectors/{me.pk}/events/").status_code == 403

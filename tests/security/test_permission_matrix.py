@@ -281,6 +281,8 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/inspectors/"): Expect(R(403, 400, 400, 400, 400, 400)),
     ("GET", "/api/v1/inspectors/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="inspector"),
     ("PATCH", "/api/v1/inspectors/{id}/"): Expect(R(403, 403, 200, 200, 200, 200), kind="inspector"),
+    # The histories: for the administrators who see the object; an inspector is refused their own.
+    ("GET", "/api/v1/inspectors/{id}/events/"): Expect(R(403, 403, 200, 200, 200, 200), kind="inspector"),
     ("POST", "/api/v1/inspectors/import/"): Expect(R(403, 403, 400, 400, 400, 400), multipart=True),
     # --- API: courses and batches
     ("GET", "/api/v1/courses/"): Expect(R(403, 200, 200, 200, 200, 200), lists="course"),
@@ -299,6 +301,7 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/batches/{id}/bulk-enroll/"): Expect(R(403, 403, 200, 200, 200, 200), kind="batch"),
     ("POST", "/api/v1/batches/{id}/complete/"): Expect(R(403, 403, 409, 409, 409, 409), kind="batch"),
     ("POST", "/api/v1/batches/{id}/enroll/"): Expect(R(403, 400, 400, 400, 400, 400), kind="batch"),
+    ("GET", "/api/v1/batches/{id}/events/"): Expect(R(403, 403, 200, 200, 200, 200), kind="batch"),
     # --- API: enrollments, hours, coverage, policies, the inspector's calendar
     ("GET", "/api/v1/enrollments/"): Expect(R(403, 200, 200, 200, 200, 200), lists="enrollment"),
     ("GET", "/api/v1/enrollments/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="enrollment"),
@@ -313,6 +316,7 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hours-policies/"): Expect(R(403, 200, 200, 200, 200, 200), lists="policy"),
     ("POST", "/api/v1/hours-policies/"): Expect(R(403, 400, 400, 400, 400, 400)),
     ("PATCH", "/api/v1/hours-policies/{id}/"): Expect(R(403, 400, 400, 400, 400, 400), kind="policy"),
+    ("GET", "/api/v1/hours-policies/{id}/events/"): Expect(R(403, 200, 200, 200, 200, 200), kind="policy"),
     ("GET", "/api/v1/me/"): Expect(R(403, 200, 404, 404, 404, 404)),
     ("GET", "/api/v1/me/calendar/"): Expect(R(403, 200, 404, 404, 404, 404)),
     ("POST", "/api/v1/me/calendar/rotate/"): Expect(R(403, 200, 404, 404, 404, 404)),

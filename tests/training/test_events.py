@@ -203,3 +203,46 @@ def test_a_course_created_and_edited_is_on_record(province_admin, db):
     assert rows[0][1]["code"] == [None, "GK-09"] and rows[0][1]["hours"] == [None, "4"]
     assert rows[1][1] == {"covers_legal_review": [False, True]}
     assert {actor for _k, _c, actor in rows} == {province_admin.pk}
+
+
+# --- the histories in the API ----------------------------------------------------------------------
+
+
+def test_the_api_serves_a_batchs_history_to_its_admins_only(city_admin, other_city_admin, inspector_user, batch):
+    # given
+    services.batch_update(actor=city_admin, batch=batch, data={"capacity": 4})
+    url = f"/api/v1/batches/{batch.pk}/events/"
+    clients = {}
+    for name, user in (("mine", city_admin), ("other", other_city_admin), ("inspector", inspector_user)):
+        clients[name] = APIClient()
+        clients[name].force_authenticate(user)
+    # when
+    mine = clients["mine"].get(url)
+    # then
+    assert mine.status_code == 200
+    [row] = mine.json()
+    assert (row["kind"], row["kind_display"], row["changes"], row["actor"]) == (
+        "changed",
+        "修改",
+        {"capacity": [2, 4]},
+        city_admin.username,
+    )
+    assert clients["other"].get(url).status_code == 404  # another city's batch is not there
+    assert clients["inspector"].get(url).status_code in (403, 404)
+
+
+def test_the_api_serves_the_history_of_a_regions_required_hours(city_admin, regions):
+    # given
+    api = APIClient()
+    api.force_authenticate(city_admin)
+    policy_id = api.post(
+        "/api/v1/hours-policies/", {"region": "130102", "year": 2024, "required_hours": "40"}, format="json"
+    ).json()["id"]
+    api.patch(f"/api/v1/hours-policies/{policy_id}/", {"required_hours": "36"}, format="json")
+    # when
+    rows = api.get(f"/api/v1/hours-policies/{policy_id}/events/").json()
+    # then
+    assert [(r["region"], r["year"], r["old_hours"], r["new_hours"], r["actor"]) for r in rows] == [
+        ("130102", 2024, None, "40.0", city_admin.username),
+        ("130102", 2024, "40.0", "36.0", city_admin.username),
+    ]

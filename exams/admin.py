@@ -19,7 +19,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -105,6 +105,24 @@ class ExamPartFormSet(BaseInlineFormSet):
             raise ValidationError(refusal.message)
 
 
+def _events_table(events) -> str:
+    """The audit rows of an exam or a sitting, oldest first: when, what, who, old -> new."""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M"),
+                e.get_kind_display(),
+                e.actor.username if e.actor else "-",
+                "；".join(f"{name}: {old} → {new}" for name, (old, new) in e.changes.items()),
+            )
+            for e in events
+        ),
+    )
+    return format_html("<table>{}</table>", rows) if rows else "-"
+
+
 class ExamPartInline(admin.TabularInline):
     model = ExamPart
     formset = ExamPartFormSet
@@ -145,10 +163,17 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     def parts_display(self, obj):
         return "、".join(str(p) for p in obj.parts.all())
 
+    def get_fields(self, request, obj=None):
+        return [*self.fields, "history"] if obj is not None else list(self.fields)
+
     def get_readonly_fields(self, request, obj=None):
         if _has_results(obj):
-            return ["kind", "course", "region"]
-        return []
+            return ["kind", "course", "region", "history"]
+        return ["history"]
+
+    @admin.display(description=_("变更记录"))
+    def history(self, obj):
+        return _events_table(obj.events.filter(sitting=None).select_related("actor"))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "region":
@@ -231,10 +256,17 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             _("导入成绩"),
         )
 
+    def get_fields(self, request, obj=None):
+        return [*self.fields, "history"] if obj is not None else list(self.fields)
+
+    @admin.display(description=_("变更记录"))
+    def history(self, obj):
+        return _events_table(obj.events.select_related("actor"))
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["status"]
-        readonly = ["exam", "batch", "status"]
+        readonly = ["exam", "batch", "status", "history"]
         if obj.results.exists():
             readonly.append("held_on")  # attempts are numbered in date order
         return readonly

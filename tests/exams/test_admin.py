@@ -465,3 +465,4 @@ def test_a_sitting_is_changed_through_the_service_with_its_event(browser, sittin
         "held_on": ["2025-06-20", "2025-06-21"],
         "place": ["省应急管理厅考试中心", "石家庄考点"],
     }
+    assert "place: 省应急管理厅考试中心 → 石家庄考点" in browser.get(url).content.decode()  # the page's 变更记录

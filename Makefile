@@ -91,3 +91,11 @@ bench-load: venv
 BENCH_ENROLL_STORM_ARGS ?= --readme
 bench-enroll-storm: venv
 	$(PY) -m bench.enroll_storm $(BENCH_ENROLL_STORM_ARGS)
+
+# A 5,000-row qualification-exam score file imported on PostgreSQL (database `bench_scores`,
+# created anew) through the bulk write and through the row-by-row write it replaced, in the
+# same run; prints statements, seconds and the ratios (fails under 10x). BENCH_SCORES_ARGS="--rows 500" for a quick run.
+.PHONY: bench-scores
+BENCH_SCORES_ARGS ?=
+bench-scores: venv
+	$(PY) -m bench.scores $(BENCH_SCORES_ARGS)

@@ -471,6 +471,11 @@ class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Not even for superusers: a deleted row would free its seat without promoting the
+        # waitlist and take its event rows with it. Cancelling is the way out.
+        return False
+
     @admin.display(description=_("执法人员"), ordering="inspector__name")
     def inspector_name(self, obj):
         return obj.inspector.name

@@ -246,3 +246,15 @@ def test_the_api_serves_the_history_of_a_regions_required_hours(city_admin, regi
         ("130102", 2024, None, "40.0", city_admin.username),
         ("130102", 2024, "40.0", "36.0", city_admin.username),
     ]
+
+
+def test_enrollments_cannot_be_deleted_in_the_admin_even_by_a_superuser(superuser, batch, coal, city_admin):
+    # given: deleting would free the seat without promoting anyone and erase the trail
+    enrollment = services.enrollment_create(batch=batch, inspector=coal[0], actor=city_admin)
+    browser = Client()
+    browser.force_login(superuser)
+    # when
+    response = browser.post(f"/admin/training/enrollment/{enrollment.pk}/delete/", {"post": "yes"})
+    # then
+    assert response.status_code == 403
+    assert enrollment.events.count() == 1

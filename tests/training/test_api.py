@@ -783,11 +783,10 @@ def test_an_inspector_sees_their_own_hours_with_a_masked_id(client_for, regions,
     user = UserFactory(username="jia")
     me = InspectorFactory(region=regions["changan"], user=user, name="自己")
     InspectorFactory(region=regions["changan"], name="同事")
+    # one day, today: a batch that started days ago would belong to last year on 1 and 2 January
+    today = timezone.localdate()
     ended_today = BatchFactory(
-        course=course,
-        region=regions["province"],
-        starts_on=timezone.localdate() - dt.timedelta(days=2),
-        status="completed",
+        course=course, region=regions["province"], starts_on=today, ends_on=today, status="completed"
     )
     EnrollmentFactory(batch=ended_today, inspector=me, status=S.COMPLETED)
     # when: no year given means this year

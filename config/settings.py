@@ -67,7 +67,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -208,9 +207,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- REST framework.
 REST_FRAMEWORK = {
+    # The token class first: DRF answers an anonymous call with the first class's challenge,
+    # so 401 + "WWW-Authenticate: Token" (session first would make it a bare 403). Session
+    # auth stays for the browsable API and the admin's pages.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -225,6 +227,13 @@ REST_FRAMEWORK = {
     # Token logins per client address (django-axes also locks a username after failures).
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/min")},
 }
+
+# --- API tokens (core.tokens): a fixed lifetime from login, not extended by use. 12 hours
+# covers a working day with overtime from one morning login, and a key left behind on a
+# shared office machine or in a script's log is dead by the next morning.
+API_TOKEN_TTL = dt.timedelta(minutes=env_int("API_TOKEN_TTL_MINUTES", 12 * 60))
+# Live tokens per user (one per device or client); a new login beyond it revokes the oldest.
+API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 10)
 
 # --- Cache: per-process memory by default; CACHE_URL (redis://...) shares rate-limit
 # counters between gunicorn workers and hosts, which a real deployment wants.

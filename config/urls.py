@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from core.auth import obtain_auth_token
+from core.auth import ApiTokenViewSet, token_view
 from core.health import healthz
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
@@ -23,6 +23,7 @@ from training.api import (
 from training.views import calendar_feed
 
 router = DefaultRouter()
+router.register("auth/tokens", ApiTokenViewSet, basename="api-token")
 router.register("regions", RegionViewSet, basename="region")
 router.register("inspectors", InspectorViewSet, basename="inspector")
 router.register("courses", CourseViewSet, basename="course")
@@ -60,7 +61,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
-    path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/v1/auth/token/", token_view, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),

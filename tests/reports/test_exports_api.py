@@ -243,7 +243,7 @@ def test_anonymous_callers_are_refused(jobs):
     response = APIClient().get(f"{URL}{jobs['sjz'].pk}/download/")
 
     # then
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
 
 
 # --- not ready --------------------------------------------------------------------------------------

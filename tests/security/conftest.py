@@ -17,7 +17,8 @@ through the services by the admins who would do it (so every event names a real 
   (from the exam), 赵 (expires within 90 days, suspended);
 - calendar tokens for 张 and 赵;
 - export jobs, run to the end: the province's, 石家庄's own and one for 长安区, 长安区's
-  own, 唐山's, and 石家庄's yearly totals.
+  own, 唐山's, and 石家庄's yearly totals;
+- an API token for every user who logs in.
 
 The world is built once per module inside a transaction that is rolled back at the end;
 each test runs in a savepoint within it (pytest-django's ``db``).
@@ -34,6 +35,7 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from core.tokens import api_token_issue
 from exams import services as exams
 from exams.models import Certificate, ExamKind, Result
 from personnel import idcard
@@ -285,6 +287,10 @@ def build_world(*, today: dt.date | None = None) -> World:
         "calendar_token": tokens,
         "export_job": jobs,
         "region_admin": {role: users[role].region_admin for role in ADMIN_ROLES},
+        # one API token of every user who logs in, keyed by role
+        "api_token": {
+            role: api_token_issue(user=user, name=f"{role} laptop")[0] for role, user in users.items() if user
+        },
     }
     for key, person in people.items():
         person.refresh_from_db()

@@ -35,15 +35,19 @@ import openpyxl
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from core.models import ApiToken
+from core.tokens import api_token_issue
 from exams import numbers
 from tests.factories import national_id_for
 from tests.security.conftest import ROLES, World
@@ -64,7 +68,7 @@ ADMIN_INTERNALS = {
 }
 # Third-party models in the admin: only their lists are walked (a region admin has no Django
 # permission on them, so every list must refuse); their other views are the admin's own.
-THIRD_PARTY_ADMIN = ("auth", "authtoken", "axes")
+THIRD_PARTY_ADMIN = ("auth", "axes")
 
 ANON, INSP, COUNTY, OTHER, CITY, PROV = ROLES  # anonymous, inspector, county, other city, city, province
 
@@ -145,6 +149,8 @@ SEES: dict[str, dict[str, set[str] | str]] = {
         CITY: {"j_sjz", "j_sjz_changan", "j_changan", "j_sjz_totals", "j_sjz_detail"},
         PROV: EVERYONE,
     },
+    # API tokens: one's own alone (every user who logs in has one in the world).
+    "api_token": {role: set() if role == ANON else {role} for role in ROLES},
     # RegionAdmin bindings are the superuser's business alone.
     "region_admin": {role: set() for role in ROLES},
     # Capabilities: whoever holds the number or the secret.
@@ -184,7 +190,9 @@ ALLOWED: dict[str, set[str] | str] = {
 
 # --- the expectation table ---------------------------------------------------------------------
 
-ANON_API = 403  # SessionAuthentication comes first: no WWW-Authenticate, so 403 rather than 401
+# The token authentication comes first: an anonymous API call is challenged (401 with
+# "WWW-Authenticate: Token"); 403 is for someone authenticated who may not.
+ANON_API = 401
 HIDDEN_API = {**ALL(404), ANON: ANON_API}
 StatusSpec = int | set[int] | Callable[[str], int]
 
@@ -271,100 +279,104 @@ _ADMIN_CANCEL = {role: _cancel(role) for role in ROLES}
 EXPECT: dict[tuple[str, str], Expect] = {
     # --- API: auth and public verification
     ("POST", "/api/v1/auth/token/"): Expect(ALL(400)),
+    # Logout revokes the token of the request: the roles here are logged in by session, no token.
+    ("DELETE", "/api/v1/auth/token/"): Expect(ALL(401)),
+    ("GET", "/api/v1/auth/tokens/"): Expect(R(401, 200, 200, 200, 200, 200), lists="api_token"),
+    ("DELETE", "/api/v1/auth/tokens/{id}/"): Expect(R(401, 204, 204, 204, 204, 204), kind="api_token"),
     ("GET", "/api/v1/certificates/verify/{number}/"): Expect(
         ALL(200), kind="cert_number", hidden=ALL(404), markers="public"
     ),
     # --- API: regions and inspectors
-    ("GET", "/api/v1/regions/"): Expect(R(403, 200, 200, 200, 200, 200), lists="region"),
-    ("GET", "/api/v1/regions/{code}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="region_code"),
-    ("GET", "/api/v1/inspectors/"): Expect(R(403, 200, 200, 200, 200, 200), lists="inspector"),
-    ("POST", "/api/v1/inspectors/"): Expect(R(403, 400, 400, 400, 400, 400)),
-    ("GET", "/api/v1/inspectors/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="inspector"),
-    ("PATCH", "/api/v1/inspectors/{id}/"): Expect(R(403, 403, 200, 200, 200, 200), kind="inspector"),
+    ("GET", "/api/v1/regions/"): Expect(R(401, 200, 200, 200, 200, 200), lists="region"),
+    ("GET", "/api/v1/regions/{code}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="region_code"),
+    ("GET", "/api/v1/inspectors/"): Expect(R(401, 200, 200, 200, 200, 200), lists="inspector"),
+    ("POST", "/api/v1/inspectors/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/inspectors/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="inspector"),
+    ("PATCH", "/api/v1/inspectors/{id}/"): Expect(R(401, 403, 200, 200, 200, 200), kind="inspector"),
     # The histories: for the administrators who see the object; an inspector is refused their own.
-    ("GET", "/api/v1/inspectors/{id}/events/"): Expect(R(403, 403, 200, 200, 200, 200), kind="inspector"),
-    ("POST", "/api/v1/inspectors/import/"): Expect(R(403, 403, 400, 400, 400, 400), multipart=True),
+    ("GET", "/api/v1/inspectors/{id}/events/"): Expect(R(401, 403, 200, 200, 200, 200), kind="inspector"),
+    ("POST", "/api/v1/inspectors/import/"): Expect(R(401, 403, 400, 400, 400, 400), multipart=True),
     # --- API: courses and batches
-    ("GET", "/api/v1/courses/"): Expect(R(403, 200, 200, 200, 200, 200), lists="course"),
-    ("POST", "/api/v1/courses/"): Expect(R(403, 400, 400, 400, 400, 400)),
-    ("GET", "/api/v1/courses/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="course"),
-    ("PATCH", "/api/v1/courses/{id}/"): Expect(R(403, 403, 403, 403, 403, 200), kind="course"),
-    ("GET", "/api/v1/batches/"): Expect(R(403, 200, 200, 200, 200, 200), lists="batch"),
-    ("POST", "/api/v1/batches/"): Expect(R(403, 400, 400, 400, 400, 400)),
-    ("GET", "/api/v1/batches/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="batch"),
+    ("GET", "/api/v1/courses/"): Expect(R(401, 200, 200, 200, 200, 200), lists="course"),
+    ("POST", "/api/v1/courses/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/courses/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="course"),
+    ("PATCH", "/api/v1/courses/{id}/"): Expect(R(401, 403, 403, 403, 403, 200), kind="course"),
+    ("GET", "/api/v1/batches/"): Expect(R(401, 200, 200, 200, 200, 200), lists="batch"),
+    ("POST", "/api/v1/batches/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/batches/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="batch"),
     # An empty change: accepted by the organisers, except on a finished batch.
     ("PATCH", "/api/v1/batches/{id}/"): Expect(
-        R(403, 403, _unless_done, _unless_done, _unless_done, _unless_done), kind="batch"
+        R(401, 403, _unless_done, _unless_done, _unless_done, _unless_done), kind="batch"
     ),
-    ("GET", "/api/v1/batches/{id}/attendance/"): Expect(R(403, 200, 200, 200, 200, 200), kind="batch"),
-    ("POST", "/api/v1/batches/{id}/attendance/"): Expect(R(403, 400, 400, 400, 400, 400), kind="batch"),
-    ("POST", "/api/v1/batches/{id}/bulk-enroll/"): Expect(R(403, 403, 200, 200, 200, 200), kind="batch"),
-    ("POST", "/api/v1/batches/{id}/complete/"): Expect(R(403, 403, 409, 409, 409, 409), kind="batch"),
-    ("POST", "/api/v1/batches/{id}/enroll/"): Expect(R(403, 400, 400, 400, 400, 400), kind="batch"),
-    ("GET", "/api/v1/batches/{id}/events/"): Expect(R(403, 403, 200, 200, 200, 200), kind="batch"),
+    ("GET", "/api/v1/batches/{id}/attendance/"): Expect(R(401, 200, 200, 200, 200, 200), kind="batch"),
+    ("POST", "/api/v1/batches/{id}/attendance/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
+    ("POST", "/api/v1/batches/{id}/bulk-enroll/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
+    ("POST", "/api/v1/batches/{id}/complete/"): Expect(R(401, 403, 409, 409, 409, 409), kind="batch"),
+    ("POST", "/api/v1/batches/{id}/enroll/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
+    ("GET", "/api/v1/batches/{id}/events/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
     # --- API: enrollments, hours, coverage, policies, the inspector's calendar
-    ("GET", "/api/v1/enrollments/"): Expect(R(403, 200, 200, 200, 200, 200), lists="enrollment"),
-    ("GET", "/api/v1/enrollments/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="enrollment"),
-    ("POST", "/api/v1/enrollments/{id}/cancel/"): Expect({**_ADMIN_CANCEL, ANON: 403}, kind="enrollment"),
-    ("GET", "/api/v1/enrollments/{id}/events/"): Expect(R(403, 200, 200, 200, 200, 200), kind="enrollment"),
-    ("GET", "/api/v1/hours/"): Expect(R(403, 200, 200, 200, 200, 200), lists="inspector"),
-    ("GET", "/api/v1/hours/summary/"): Expect(R(403, 200, 200, 200, 200, 200), check=_summary_total),
-    ("GET", "/api/v1/coverage/"): Expect(R(403, 200, 200, 200, 200, 200), query=_done_year, check=_coverage_total),
+    ("GET", "/api/v1/enrollments/"): Expect(R(401, 200, 200, 200, 200, 200), lists="enrollment"),
+    ("GET", "/api/v1/enrollments/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="enrollment"),
+    ("POST", "/api/v1/enrollments/{id}/cancel/"): Expect({**_ADMIN_CANCEL, ANON: ANON_API}, kind="enrollment"),
+    ("GET", "/api/v1/enrollments/{id}/events/"): Expect(R(401, 200, 200, 200, 200, 200), kind="enrollment"),
+    ("GET", "/api/v1/hours/"): Expect(R(401, 200, 200, 200, 200, 200), lists="inspector"),
+    ("GET", "/api/v1/hours/summary/"): Expect(R(401, 200, 200, 200, 200, 200), check=_summary_total),
+    ("GET", "/api/v1/coverage/"): Expect(R(401, 200, 200, 200, 200, 200), query=_done_year, check=_coverage_total),
     ("GET", "/api/v1/coverage/missing/"): Expect(
-        R(403, 200, 200, 200, 200, 200), query=_missing_topic, check=_missing_people
+        R(401, 200, 200, 200, 200, 200), query=_missing_topic, check=_missing_people
     ),
-    ("GET", "/api/v1/hours-policies/"): Expect(R(403, 200, 200, 200, 200, 200), lists="policy"),
-    ("POST", "/api/v1/hours-policies/"): Expect(R(403, 400, 400, 400, 400, 400)),
-    ("PATCH", "/api/v1/hours-policies/{id}/"): Expect(R(403, 400, 400, 400, 400, 400), kind="policy"),
-    ("GET", "/api/v1/hours-policies/{id}/events/"): Expect(R(403, 200, 200, 200, 200, 200), kind="policy"),
-    ("GET", "/api/v1/me/"): Expect(R(403, 200, 404, 404, 404, 404)),
-    ("GET", "/api/v1/me/calendar/"): Expect(R(403, 200, 404, 404, 404, 404)),
-    ("POST", "/api/v1/me/calendar/rotate/"): Expect(R(403, 200, 404, 404, 404, 404)),
+    ("GET", "/api/v1/hours-policies/"): Expect(R(401, 200, 200, 200, 200, 200), lists="policy"),
+    ("POST", "/api/v1/hours-policies/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("PATCH", "/api/v1/hours-policies/{id}/"): Expect(R(401, 400, 400, 400, 400, 400), kind="policy"),
+    ("GET", "/api/v1/hours-policies/{id}/events/"): Expect(R(401, 200, 200, 200, 200, 200), kind="policy"),
+    ("GET", "/api/v1/me/"): Expect(R(401, 200, 404, 404, 404, 404)),
+    ("GET", "/api/v1/me/calendar/"): Expect(R(401, 200, 404, 404, 404, 404)),
+    ("POST", "/api/v1/me/calendar/rotate/"): Expect(R(401, 200, 404, 404, 404, 404)),
     # --- API: exams, sittings, results, certificates
-    ("GET", "/api/v1/exams/"): Expect(R(403, 200, 200, 200, 200, 200), lists="exam"),
-    ("POST", "/api/v1/exams/"): Expect(R(403, 403, 400, 400, 400, 400)),
-    ("GET", "/api/v1/exams/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="exam"),
-    ("GET", "/api/v1/sittings/"): Expect(R(403, 200, 200, 200, 200, 200), lists="sitting"),
-    ("POST", "/api/v1/sittings/"): Expect(R(403, 403, 400, 400, 400, 400)),
-    ("GET", "/api/v1/sittings/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="sitting"),
+    ("GET", "/api/v1/exams/"): Expect(R(401, 200, 200, 200, 200, 200), lists="exam"),
+    ("POST", "/api/v1/exams/"): Expect(R(401, 403, 400, 400, 400, 400)),
+    ("GET", "/api/v1/exams/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="exam"),
+    ("GET", "/api/v1/sittings/"): Expect(R(401, 200, 200, 200, 200, 200), lists="sitting"),
+    ("POST", "/api/v1/sittings/"): Expect(R(401, 403, 400, 400, 400, 400)),
+    ("GET", "/api/v1/sittings/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="sitting"),
     # The score grid is for admins: an inspector is refused before the sitting is looked up.
     ("GET", "/api/v1/sittings/{id}/results/"): Expect(
-        R(403, 403, 200, 200, 200, 200), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
+        R(401, 403, 200, 200, 200, 200), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
     ),
     ("POST", "/api/v1/sittings/{id}/results/"): Expect(
-        R(403, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
+        R(401, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
     ),
     ("PUT", "/api/v1/sittings/{id}/results/"): Expect(
-        R(403, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
+        R(401, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
     ),
     ("POST", "/api/v1/sittings/{id}/results/import/"): Expect(
-        R(403, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}, multipart=True
+        R(401, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}, multipart=True
     ),
-    ("GET", "/api/v1/results/"): Expect(R(403, 200, 200, 200, 200, 200), lists="result"),
-    ("GET", "/api/v1/results/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="result"),
-    ("GET", "/api/v1/results/{id}/history/"): Expect(R(403, 200, 200, 200, 200, 200), kind="result"),
-    ("GET", "/api/v1/certificates/"): Expect(R(403, 200, 200, 200, 200, 200), lists="certificate"),
-    ("GET", "/api/v1/certificates/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="certificate"),
-    ("GET", "/api/v1/certificates/{id}/events/"): Expect(R(403, 200, 200, 200, 200, 200), kind="certificate"),
+    ("GET", "/api/v1/results/"): Expect(R(401, 200, 200, 200, 200, 200), lists="result"),
+    ("GET", "/api/v1/results/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="result"),
+    ("GET", "/api/v1/results/{id}/history/"): Expect(R(401, 200, 200, 200, 200, 200), kind="result"),
+    ("GET", "/api/v1/certificates/"): Expect(R(401, 200, 200, 200, 200, 200), lists="certificate"),
+    ("GET", "/api/v1/certificates/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="certificate"),
+    ("GET", "/api/v1/certificates/{id}/events/"): Expect(R(401, 200, 200, 200, 200, 200), kind="certificate"),
     # Empty bodies: the verbs that need a reason answer 400 to those who may use them.
-    ("POST", "/api/v1/certificates/{id}/suspend/"): Expect(R(403, 403, 400, 400, 400, 400), kind="certificate"),
-    ("POST", "/api/v1/certificates/{id}/reinstate/"): Expect(R(403, 403, 400, 400, 400, 400), kind="certificate"),
-    ("POST", "/api/v1/certificates/{id}/revoke/"): Expect(R(403, 403, 400, 400, 400, 400), kind="certificate"),
+    ("POST", "/api/v1/certificates/{id}/suspend/"): Expect(R(401, 403, 400, 400, 400, 400), kind="certificate"),
+    ("POST", "/api/v1/certificates/{id}/reinstate/"): Expect(R(401, 403, 400, 400, 400, 400), kind="certificate"),
+    ("POST", "/api/v1/certificates/{id}/revoke/"): Expect(R(401, 403, 400, 400, 400, 400), kind="certificate"),
     # Every holder is still at work: nothing to take back.
-    ("POST", "/api/v1/certificates/{id}/return/"): Expect(R(403, 403, 409, 409, 409, 409), kind="certificate"),
+    ("POST", "/api/v1/certificates/{id}/return/"): Expect(R(401, 403, 409, 409, 409, 409), kind="certificate"),
     ("POST", "/api/v1/certificates/{id}/renew/"): Expect(
-        R(403, 403, _renew, _renew, _renew, _renew), kind="certificate"
+        R(401, 403, _renew, _renew, _renew, _renew), kind="certificate"
     ),
-    ("POST", "/api/v1/certificates/{id}/review/"): Expect(R(403, 403, 200, 200, 200, 200), kind="certificate"),
+    ("POST", "/api/v1/certificates/{id}/review/"): Expect(R(401, 403, 200, 200, 200, 200), kind="certificate"),
     # --- API: exports
-    ("GET", "/api/v1/exports/"): Expect(R(403, 200, 200, 200, 200, 200), lists="export_job"),
-    ("POST", "/api/v1/exports/"): Expect(R(403, 400, 400, 400, 400, 400)),
-    ("GET", "/api/v1/exports/{id}/"): Expect(R(403, 200, 200, 200, 200, 200), kind="export_job"),
-    ("GET", "/api/v1/exports/{id}/download/"): Expect(R(403, 200, 200, 200, 200, 200), kind="export_job"),
+    ("GET", "/api/v1/exports/"): Expect(R(401, 200, 200, 200, 200, 200), lists="export_job"),
+    ("POST", "/api/v1/exports/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/exports/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="export_job"),
+    ("GET", "/api/v1/exports/{id}/download/"): Expect(R(401, 200, 200, 200, 200, 200), kind="export_job"),
     # --- pages
     ("GET", "/"): Expect(ALL(302)),
     ("GET", "/healthz"): Expect(ALL(200)),
-    ("GET", "/api/v1/"): Expect(R(403, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/"): Expect(R(401, 200, 200, 200, 200, 200)),
     ("GET", "/api/schema/"): Expect(ALL(200)),
     ("GET", "/api/docs/"): Expect(ALL(200)),
     ("GET", "/api/redoc/"): Expect(ALL(200)),
@@ -795,6 +807,95 @@ def test_permission_matrix(world, db, role, _no_throttling):
     assert not problems, f"{len(problems)} problem(s) as {role}:\n" + "\n".join(problems)
 
 
+# --- after the token ended: one way of ending per role, every API endpoint --------------------
+
+
+def _logout(world: World, user, token, client) -> str:
+    assert client.delete("/api/v1/auth/token/").status_code == 204
+    return "token_revoked"
+
+
+def _password_changed(world: World, user, token, client) -> str:
+    user = get_user_model().objects.get(pk=user.pk)  # not the world's shared instance
+    user.set_password("a-New-password-42")
+    user.save()
+    return "token_revoked"
+
+
+def _deactivated(world: World, user, token, client) -> str:
+    user = get_user_model().objects.get(pk=user.pk)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return "token_revoked"
+
+
+def _expired(world: World, user, token, client) -> str:
+    now = timezone.now()
+    ApiToken.objects.filter(pk=token.pk).update(created_at=now - dt.timedelta(days=1), expires_at=now)
+    return "token_expired"
+
+
+def _revoked_from_another_device(world: World, user, token, client) -> str:
+    _other, key = api_token_issue(user=user, name="phone")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert other.delete(f"/api/v1/auth/tokens/{token.pk}/").status_code == 204
+    return "token_revoked"
+
+
+TOKEN_ENDINGS = {
+    INSP: _logout,
+    COUNTY: _password_changed,
+    OTHER: _deactivated,
+    CITY: _expired,
+    PROV: _revoked_from_another_device,
+}
+
+
+@pytest.mark.parametrize("role", list(TOKEN_ENDINGS))
+def test_after_the_token_was_revoked(world, db, role, _no_throttling):
+    """A token that ended (logout, password change, deactivation, expiry, revoked from another
+    device) opens nothing: every API operation, with every object, answers exactly what it
+    answers to an anonymous caller, a 401 says why, and no write goes through."""
+    # given: a token of the role that worked, then ended
+    token, key = api_token_issue(user=world.users[role], name="laptop")
+    client = APIClient()
+    client.raise_request_exception = False
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/auth/tokens/").status_code == 200
+    code = TOKEN_ENDINGS[role](world, world.users[role], token, client)
+    table = expectations()
+    before = snapshot()
+    problems: list[str] = []
+
+    # when: every operation of the API is called with it
+    for method, template in sorted(api_operations()):
+        expect = table.get((method, template))
+        if expect is None:
+            continue  # reported by test_every_endpoint_has_an_expectation
+        for key_, path in concrete(world, template, expect):
+            want = expected_status(expect, ANON, key_)
+            with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+                response = _send(client, method, path, expect, world)
+                wrote = any(WRITE_TO_OUR_TABLES.match(q["sql"]) for q in queries.captured_queries) and (
+                    snapshot() != before
+                )
+                transaction.set_rollback(True)
+
+            # then
+            label = f"{method} {path} [{key_ or 'missing'}]"
+            if not _matches(response.status_code, want):
+                problems.append(f"{label}: {response.status_code}, expected {want} (as anonymous)")
+            if response.status_code == 401:
+                body = response.json()
+                if body.get("code") != code or response.get("WWW-Authenticate") != "Token":
+                    problems.append(f"{label}: 401 {body}, expected code {code} and the Token challenge")
+            if wrote:
+                problems.append(f"{label}: a write went through")
+
+    assert not problems, f"{len(problems)} problem(s) as {role} with an ended token:\n" + "\n".join(problems)
+
+
 def _leaks(world: World, role: str, expect: Expect, key: str | None, label: str, response) -> list[str]:
     problems = []
     text = body_text(response)
@@ -876,80 +977,80 @@ def _new_exam(region: str) -> Callable[[World], dict]:
 WRITES: dict[str, Write] = {
     # a new inspector in 唐山: its admins and the province
     "inspector in 唐山": Write(
-        "POST", lambda w: "/api/v1/inspectors/", _new_person("130202"), R(403, 403, 403, 201, 403, 201)
+        "POST", lambda w: "/api/v1/inspectors/", _new_person("130202"), R(401, 403, 403, 201, 403, 201)
     ),
     "inspector in 长安区": Write(
-        "POST", lambda w: "/api/v1/inspectors/", _new_person("130102"), R(403, 403, 201, 403, 201, 201)
+        "POST", lambda w: "/api/v1/inspectors/", _new_person("130102"), R(401, 403, 201, 403, 201, 201)
     ),
     "edit 赵": Write(
         "PATCH",
         lambda w: f"/api/v1/inspectors/{w.pk('inspector', 'zhao')}/",
         lambda w: {"position": "科长"},
-        R(403, 404, 404, 200, 404, 200),
+        R(401, 404, 404, 200, 404, 200),
     ),
     # moving 张 to 唐山 needs rights on both regions
     "move 张 to 唐山": Write(
         "PATCH",
         lambda w: f"/api/v1/inspectors/{w.pk('inspector', 'zhang')}/",
         lambda w: {"region": "130202"},
-        R(403, 403, 403, 404, 403, 200),
+        R(401, 403, 403, 404, 403, 200),
     ),
     "batch in 长安区": Write(
-        "POST", lambda w: "/api/v1/batches/", _new_batch("130102"), R(403, 403, 201, 403, 201, 201)
+        "POST", lambda w: "/api/v1/batches/", _new_batch("130102"), R(401, 403, 201, 403, 201, 201)
     ),
-    "batch in 唐山": Write("POST", lambda w: "/api/v1/batches/", _new_batch("130200"), R(403, 403, 403, 201, 403, 201)),
+    "batch in 唐山": Write("POST", lambda w: "/api/v1/batches/", _new_batch("130200"), R(401, 403, 403, 201, 403, 201)),
     # 李 into 石家庄's batch: its admins; the county admin does not see the batch
     "enroll 李 in 石家庄's batch": Write(
         "POST",
         lambda w: f"/api/v1/batches/{w.pk('batch', 'b_sjz')}/enroll/",
         lambda w: {"inspector": w.pk("inspector", "li")},
-        R(403, 404, 404, 404, 201, 201),
+        R(401, 404, 404, 404, 201, 201),
     ),
     # 赵 into 石家庄's batch: nobody there sees him; the province is told he is out of region
     "enroll 赵 in 石家庄's batch": Write(
         "POST",
         lambda w: f"/api/v1/batches/{w.pk('batch', 'b_sjz')}/enroll/",
         lambda w: {"inspector": w.pk("inspector", "zhao")},
-        R(403, 404, 404, 404, 404, 409),
+        R(401, 404, 404, 404, 404, 409),
     ),
     "attendance in 石家庄's batch": Write(
         "POST",
         lambda w: f"/api/v1/batches/{w.pk('batch', 'b_sjz')}/attendance/",
         lambda w: {"day": w.objects["batch"]["b_sjz"].starts_on.isoformat(), "all_present": True},
-        R(403, 403, 404, 404, 200, 200),
+        R(401, 403, 404, 404, 200, 200),
     ),
     "hours policy of 唐山": Write(
         "POST",
         lambda w: "/api/v1/hours-policies/",
         lambda w: {"region": "130200", "year": _year(w), "required_hours": "12"},
-        R(403, 403, 403, 201, 403, 201),
+        R(401, 403, 403, 201, 403, 201),
     ),
     # an export of another region: the same 400 as for a region that does not exist
     "export of 唐山": Write(
         "POST",
         lambda w: "/api/v1/exports/",
         lambda w: {"kind": "roster", "year": _year(w), "region": "130200"},
-        R(403, 403, 400, 202, 400, 202),
+        R(401, 403, 400, 202, 400, 202),
     ),
-    "exam of 唐山": Write("POST", lambda w: "/api/v1/exams/", _new_exam("130200"), R(403, 403, 403, 201, 403, 201)),
+    "exam of 唐山": Write("POST", lambda w: "/api/v1/exams/", _new_exam("130200"), R(401, 403, 403, 201, 403, 201)),
     # a sitting of 唐山's exam: an exam one does not see is "not found" in the form
     "sitting of 唐山's exam": Write(
         "POST",
         lambda w: "/api/v1/sittings/",
         lambda w: {"exam": w.pk("exam", "ex_ts"), "held_on": w.today.isoformat()},
-        R(403, 403, 400, 201, 400, 201),
+        R(401, 403, 400, 201, 400, 201),
     ),
     "suspend 周's certificate": Write(
         "POST",
         lambda w: f"/api/v1/certificates/{w.pk('certificate', 'zhou')}/suspend/",
         lambda w: {"reason": "测试"},
-        R(403, 404, 404, 404, 200, 200),
+        R(401, 404, 404, 404, 200, 200),
     ),
     "cancel 赵's seat in 唐山": Write(
         "POST",
         lambda w: f"/api/v1/enrollments/{w.pk('enrollment', 'b_ts:zhao')}/cancel/",
         lambda w: {"reason": "测试"},
-        R(403, 404, 404, 200, 404, 200),
+        R(401, 404, 404, 200, 404, 200),
     ),
 }
 

@@ -34,12 +34,12 @@ from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance, status_code_conformance
 
 from config.wsgi import application
+from core.tokens import api_token_issue
 from exams import services as exams
 from exams.models import ExamKind
 from personnel.models import RegionLevel
@@ -69,7 +69,7 @@ CURRENT: dict = {"token": None, "rows": {}}
 
 @schema.auth(refresh_interval=None)
 class TokenAuth:
-    """The API token of whoever the running test calls as (rest_framework.authtoken)."""
+    """The API token of whoever the running test calls as (core.tokens)."""
 
     def get(self, case, context):
         return CURRENT["token"]
@@ -220,8 +220,11 @@ def fuzz_world(db, _in_process, tmp_path, settings):
 
 
 def _as(user, rows):
-    CURRENT["token"] = Token.objects.create(user=user).key
-    CURRENT["rows"] = rows
+    _token, CURRENT["token"] = api_token_issue(user=user, name="schemathesis")
+    # Revoking one's own token by id reaches a real row: a spare one, so the token the
+    # calls are made with lives on (logout, DELETE auth/token/, still ends it for that operation).
+    spare, _key = api_token_issue(user=user, name="spare")
+    CURRENT["rows"] = {**rows, "auth:id": [spare.pk]}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ AXES_FAILURE_LIMIT failures, and the token endpoint is rate-limited per client."
 
 import pytest
 from django.test import Client
+from rest_framework.throttling import ScopedRateThrottle
 
 from tests.factories import UserFactory
 
@@ -49,44 +50,39 @@ def test_token_login_locks_after_repeated_failures(victim, api_client, settings)
     assert "token" not in locked.json()
 
 
-def test_token_endpoint_is_rate_limited_per_client(victim, api_client, settings):
-    # given: a low rate for the test
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "3/min"}}
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import ScopedRateThrottle
+@pytest.fixture
+def login_rate(monkeypatch):
+    """Set the token endpoint's rate for one test. DRF's throttles read their rates from a
+    class attribute taken from the settings once, at import: it is replaced here and put back
+    by monkeypatch. (Setting it from a settings override leaked the low rate into every later
+    test of the run, whose fourth token request in a minute was then refused.)"""
 
-    api_settings.reload()
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        codes = [
-            api_client.post("/api/v1/auth/token/", {"username": f"nobody{i}", "password": "x"}).status_code
-            for i in range(4)
-        ]
-    finally:
-        api_settings.reload()
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    def _set(rate: str) -> None:
+        monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "login": rate})
+
+    return _set
+
+
+def test_token_endpoint_is_rate_limited_per_client(victim, api_client, login_rate):
+    # given: a low rate for the test
+    login_rate("3/min")
+    codes = [
+        api_client.post("/api/v1/auth/token/", {"username": f"nobody{i}", "password": "x"}).status_code
+        for i in range(4)
+    ]
     # then: the fourth within the minute is refused
     assert codes[:3] == [400, 400, 400]
     assert codes[3] == 429
 
 
-def test_a_forged_forwarded_for_header_does_not_buy_a_fresh_budget(victim, api_client, settings):
+def test_a_forged_forwarded_for_header_does_not_buy_a_fresh_budget(victim, api_client, login_rate):
     # given: a low login rate, no proxy configured (the default)
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import ScopedRateThrottle
-
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "2/min"}}
-    api_settings.reload()
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        codes = [
-            api_client.post(
-                "/api/v1/auth/token/", {"username": f"n{i}", "password": "x"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
-            ).status_code
-            for i in range(3)
-        ]
-    finally:
-        api_settings.reload()
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    login_rate("2/min")
+    codes = [
+        api_client.post(
+            "/api/v1/auth/token/", {"username": f"n{i}", "password": "x"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+        ).status_code
+        for i in range(3)
+    ]
     # then: the header is ignored, the third attempt is refused all the same
     assert codes == [400, 400, 429]

@@ -3,9 +3,10 @@
 Each runs the very same SQL as its project twin (``bench.load`` checks that, statement by
 statement, before it starts the server) and answers with ``JsonResponse``:
 
-- ``bare_me`` (``/bare/me/``) is ``/api/v1/me/`` without DRF: the token is looked up with
-  the query ``TokenAuthentication`` sends, then ``exams.me.inspector_dashboard`` assembles
-  the data, and the two URLs the serializer adds are added by hand.
+- ``bare_me`` (``/bare/me/``) is ``/api/v1/me/`` without DRF: the token is checked by
+  ``core.tokens.api_token_authenticate``, the function the project's authentication class
+  calls, then ``exams.me.inspector_dashboard`` assembles the data, and the two URLs the
+  serializer adds are added by hand.
 - ``bare_verify`` (``/bare/verify/<number>/``) is ``/api/v1/certificates/verify/<number>/``
   without DRF and without the per-client rate limit: ``exams.selectors.certificate_verify``
   and ``JsonResponse``.
@@ -20,9 +21,9 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-from rest_framework.authtoken.models import Token
 
 from core.errors import NotFound
+from core.tokens import TokenRefused, api_token_authenticate
 from exams.me import inspector_dashboard
 from exams.qr import verify_url
 from exams.selectors import certificate_verify
@@ -36,15 +37,14 @@ def _json(data, status: int = 200) -> JsonResponse:
 
 
 def _token_user(request):
-    """The user of an ``Authorization: Token <key>`` header, or None (same query as DRF)."""
+    """The user of an ``Authorization: Token <key>`` header, or None (the project's check)."""
     keyword, _sep, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if keyword != "Token" or not key:
         return None
     try:
-        token = Token.objects.select_related("user").get(key=key)
-    except Token.DoesNotExist:
+        return api_token_authenticate(key=key).user
+    except TokenRefused:
         return None
-    return token.user if token.user.is_active else None
 
 
 @require_GET

@@ -67,8 +67,8 @@ def make_world(*, calls: int, capacity: int, seed: int) -> dict:
     from decimal import Decimal
 
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from core.tokens import api_token_issue
     from personnel.models import Inspector
     from personnel.services import region_admin_assign
     from training.models import Batch, Course
@@ -78,7 +78,7 @@ def make_world(*, calls: int, capacity: int, seed: int) -> dict:
 
     admin = get_user_model().objects.create_user("storm_admin")
     region_admin_assign(user=admin, region=province)
-    token = Token.objects.create(user=admin).key
+    token = api_token_issue(user=admin, name="bench.enroll_storm")[1]
 
     rng = random.Random(seed)
     counties = {code: r for code, r in by_code.items() if r.level == "county"}

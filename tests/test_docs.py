@@ -114,3 +114,19 @@ def test_a_benchmarks_readme_figures_replace_its_previous_ones(benchmark, tmp_pa
     assert f"{begin}\n### latest run\n{end}" in text
     assert text.split(begin)[0] == original.split(begin)[0]
     assert text.split(end)[1] == original.split(end)[1]
+
+
+def test_the_api_doc_lists_every_path_of_the_schema(db):
+    from drf_spectacular.generators import SchemaGenerator
+
+    # given: the OpenAPI schema the project serves at /api/schema/
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    text = (BASE_DIR / "docs" / "api.md").read_text(encoding="utf-8")
+
+    # when: each path, relative to /api/v1/, is looked for as a whole word of the doc
+    missing = [
+        path for path in paths if not re.search(r"[ `]" + re.escape(path.removeprefix("/api/v1/")) + r"[ `]", text)
+    ]
+
+    # then
+    assert missing == []

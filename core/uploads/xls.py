@@ -24,7 +24,7 @@ _END = 0xFFFFFFFE
 # still stretch calamine's range.
 _VALUE_CELLS = {0x00FD, 0x0203, 0x027E, 0x0006, 0x0205, 0x0204, 0x00D6}
 _BLANK, _MULBLANK, _MULRK = 0x0201, 0x00BE, 0x00BD
-_BOF, _EOF, _BOUNDSHEET = 0x0809, 0x000A, 0x0085
+_BOF, _EOF, _BOUNDSHEET, _DIMENSIONS, _SST = 0x0809, 0x000A, 0x0085, 0x0200, 0x00FC
 
 
 def not_xls() -> UploadError:
@@ -127,6 +127,7 @@ class _SheetScan:
     last_row: int = -1
     first_col: int = 1 << 30
     last_col: int = -1
+    declared: tuple[int, int, int, int] | None = None  # DIMENSIONS: first row, last row + 1, columns alike
 
     def stretch(self, row: int, first: int, last: int) -> None:
         self.first_row, self.last_row = min(self.first_row, row), max(self.last_row, row)
@@ -152,6 +153,11 @@ def _scan(stream: bytes) -> list[_SheetScan]:
         raise not_xls()
     biff8 = struct.unpack_from("<H", stream, first[1])[0] == 0x0600 if first[2] >= 2 else False
     for kind, at, length in records:
+        if kind == _SST and length >= 8:
+            # calamine sizes its string table by this count: no more strings than bytes to hold them
+            (unique,) = struct.unpack_from("<I", stream, at + 4)
+            if unique > len(stream) // 3:
+                raise not_xls()
         if kind == _BOUNDSHEET and length >= 7:
             offset, _state, sheet_type, count = struct.unpack_from("<IBBB", stream, at)
             if biff8 and length >= 8:
@@ -165,6 +171,9 @@ def _scan(stream: bytes) -> list[_SheetScan]:
         if not sheet.worksheet or sheet.offset + 4 > len(stream):
             continue
         for kind, at, length in _records(stream, sheet.offset):
+            if kind == _DIMENSIONS and length in (10, 14):
+                sheet.declared = struct.unpack_from("<IIHH" if length == 14 else "<HHHH", stream, at)
+                continue
             if length < 4:
                 continue
             if kind in _VALUE_CELLS or kind == _BLANK:
@@ -206,6 +215,17 @@ def read_xls(data: bytes, limits: UploadLimits) -> Iterator[list]:
             raise columns_exceeded(limits, 0, column_letter(sheet.last_col))
         # calamine's range runs from the first cell to the last, blanks included.
         area = (sheet.last_row + 1) * (sheet.last_col + 1)
+        if area > limits.max_xls_cells:
+            raise UploadError(
+                _("工作表“%(s)s”的已用区域过大（%(n)d 个单元格，上限 %(m)d）；请删除多余的行列后重新上传")
+                % {"s": sheet.name, "n": area, "m": limits.max_xls_cells}
+            )
+    if sheet.declared:
+        # calamine sizes the sheet by its DIMENSIONS record: it must be a true range.
+        first_row, end_row, first_col, end_col = sheet.declared
+        area = (end_row - first_row) * (end_col - first_col)
+        if first_row > end_row or first_col > end_col or end_row > 65_536 or end_col > 256:
+            raise not_xls()
         if area > limits.max_xls_cells:
             raise UploadError(
                 _("工作表“%(s)s”的已用区域过大（%(n)d 个单元格，上限 %(m)d）；请删除多余的行列后重新上传")

@@ -833,9 +833,21 @@ _TWO_LETTERS = re.compile(rb'<c r="([A-Z]{2})[0-9]')
 _ONE_LETTER = re.compile(rb'<c r="([A-Z])[0-9]')
 
 
-def _area(ref: str | None) -> int:
-    match = _REF.match((ref or "").split(":")[-1].strip())
-    return int(match[2]) * (_column_index(match[1]) + 1) if match else 0
+def _area(ref: str | None) -> int | None:
+    """Cells in a <dimension> as calamine sizes its range by it; None when it is no plain
+    range ("B2:A1", "A0", junk): such a sheet is streamed."""
+    if not ref:
+        return 0
+    corners = []
+    for corner in ref.split(":"):
+        match = _REF.match(corner.strip())
+        if not match or len(corners) == 2:
+            return None
+        corners.append((int(match[2]), _column_index(match[1])))
+    (top, left), (bottom, right) = corners[0], corners[-1]
+    if not 1 <= top <= bottom or not 0 <= left <= right:
+        return None
+    return bottom * (right + 1)
 
 
 def _dense_copy(workbook: Workbook, sheet: Sheet, dimension: str | None) -> bytes | None:
@@ -846,7 +858,7 @@ def _dense_copy(workbook: Workbook, sheet: Sheet, dimension: str | None) -> byte
         parts[sheet.part].file_size > DENSE_SHEET_BYTES
         or (workbook.shared_strings and parts[workbook.shared_strings].file_size > DENSE_STRINGS_BYTES)
         or (workbook.styles and parts[workbook.styles].file_size > SMALL_PART)
-        or _area(dimension) > DENSE_CELLS
+        or (_area(dimension) is None or _area(dimension) > DENSE_CELLS)
     ):
         return None
     body = b"".join(package.chunks(sheet.part, DENSE_SHEET_BYTES))
@@ -902,7 +914,7 @@ def _dense_rows(data: bytes, sheet: Sheet, limits: UploadLimits) -> Iterator[lis
 
 
 def _dense_iter(rows, lead: list, sheet: Sheet, limits: UploadLimits) -> Iterator[list]:
-    number = 0
+    number = empty = 0
     while True:
         try:
             row = next(rows, None)
@@ -915,9 +927,15 @@ def _dense_iter(rows, lead: list, sheet: Sheet, limits: UploadLimits) -> Iterato
         number += 1
         while row and row[-1] == "":
             row.pop()
-        if row and lead:
+        if not row:
+            empty += 1  # yielded only if a row with values follows, as the stream does
+            continue
+        if lead:
             row = lead + row
         for index, value in enumerate(row):
             if value.__class__ is str and len(value) > limits.max_cell_chars:
                 raise cell_too_long(limits, number, column_letter(index))
+        for _gap in range(empty):
+            yield []
+        empty = 0
         yield row

@@ -179,3 +179,98 @@ def xlsx(parts: dict[str, bytes], *, extra: list[Member] = ()) -> bytes:
 def one_sheet(rows: str, **kwargs) -> bytes:
     dimension = kwargs.pop("dimension", None)
     return xlsx(workbook_parts([("Sheet1", sheet_xml(rows, dimension=dimension))], **kwargs))
+
+
+# --- old binary .xls: BIFF8 records in a compound file -----------------------------------------
+
+
+def _record(kind: int, body: bytes = b"") -> bytes:
+    return struct.pack("<HH", kind, len(body)) + body
+
+
+def xls(
+    sheets: list[tuple[str, list[tuple[int, int, object]]]],
+    *,
+    dimensions: bool | tuple[int, int, int, int] = True,
+    unique_strings: int | None = None,
+) -> bytes:
+    """A BIFF8 workbook: each sheet a list of (row, column, value) with numbers or text
+    (text through the shared string table), in an MS-CFB container of 512-byte sectors."""
+    texts: list[str] = []
+    for _name, cells in sheets:
+        texts += [v for _r, _c, v in cells if isinstance(v, str) and v not in texts]
+    bof = _record(0x0809, struct.pack("<HHHHII", 0x0600, 0x0005, 0x0DBB, 0x07CC, 0, 0x0206))
+    unique = len(texts) if unique_strings is None else unique_strings
+    sst = _record(0x00FC, struct.pack("<II", len(texts), unique) + b"".join(
+        struct.pack("<HB", len(t), 1) + t.encode("utf-16-le") for t in texts))  # fmt: skip
+    xfs = b"".join(_record(0x00E0, struct.pack("<HHHBBBBIIH", 0, 0, 0xFFF5 if i < 15 else 1, 0x20, 0, 0, 0, 0, 0, 0x20C0))
+                   for i in range(16))  # fmt: skip
+    fonts = _record(
+        0x0031, struct.pack("<HHHHHBBBB", 200, 0, 0x7FFF, 400, 0, 0, 0, 0, 0) + b"\x05\x01A\x00r\x00i\x00a\x00l\x00"
+    )
+    names = [struct.pack("<BB", len(n), 1) + n.encode("utf-16-le") for n, _cells in sheets]
+    globals_size = len(bof) + len(fonts) * 5 + len(xfs) + len(sst) + sum(4 + 6 + len(n) for n in names) + 4
+    streams, offset = [], globals_size
+    boundsheets = b""
+    for (_name, cells), encoded in zip(sheets, names, strict=True):
+        boundsheets += _record(0x0085, struct.pack("<IBB", offset, 0, 0) + encoded)
+        body = _record(0x0809, struct.pack("<HHHHII", 0x0600, 0x0010, 0x0DBB, 0x07CC, 0, 0x0206))
+        if isinstance(dimensions, tuple):
+            body += _record(0x0200, struct.pack("<IIHHH", *dimensions, 0))
+        elif dimensions and cells:
+            rows = [r for r, _c, _v in cells]
+            cols = [c for _r, c, _v in cells]
+            body += _record(0x0200, struct.pack("<IIHHH", min(rows), max(rows) + 1, min(cols), max(cols) + 1, 0))
+        for r, c, v in cells:
+            if isinstance(v, str):
+                body += _record(0x00FD, struct.pack("<HHHI", r, c, 15, texts.index(v)))
+            else:
+                body += _record(0x0203, struct.pack("<HHHd", r, c, 15, float(v)))
+        body += _record(0x000A)
+        streams.append(body)
+        offset += len(body)
+    stream = bof + fonts * 5 + xfs + sst + boundsheets + _record(0x000A) + b"".join(streams)
+    assert len(bof) + len(fonts) * 5 + len(xfs) + len(sst) + len(boundsheets) + 4 == globals_size
+    return compound_file({"Workbook": stream.ljust(4096, b"\0")})
+
+
+def compound_file(streams: dict[str, bytes]) -> bytes:
+    """MS-CFB version 3 with one FAT sector, one directory sector, streams of 4,096 bytes
+    or more (no mini stream)."""
+    sector = 512
+    free, end, fat_mark = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+    fat = [fat_mark, end]
+    starts, data = [], b""
+    for content in streams.values():
+        count = -(-len(content) // sector)
+        first = len(fat)
+        starts.append(first)
+        fat += [first + i + 1 for i in range(count - 1)] + [end]
+        data += content.ljust(count * sector, b"\0")
+    assert len(fat) <= sector // 4
+    fat += [free] * (sector // 4 - len(fat))
+
+    def entry(name: str, kind: int, child: int, start: int, size: int, right: int = free) -> bytes:
+        encoded = (name + "\0").encode("utf-16-le")
+        return (
+            encoded.ljust(64, b"\0")
+            + struct.pack("<HBBIII", len(encoded), kind, 1, free, right, child)
+            + b"\0" * 36
+            + struct.pack("<IQ", start, size)
+        )
+
+    names = list(streams)
+    directory = entry("Root Entry", 5, 1, end, 0)
+    for i, name in enumerate(names):
+        directory += entry(name, 2, free, starts[i], len(streams[name]), right=i + 2 if i + 1 < len(names) else free)
+    directory = directory.ljust(sector, b"\0")
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\0" * 16
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + b"\0" * 6
+        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
+        + struct.pack("<I", 0)
+        + struct.pack("<I", free) * 108
+    )
+    return header + struct.pack(f"<{sector // 4}I", *fat) + directory + data

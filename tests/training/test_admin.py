@@ -155,6 +155,7 @@ def test_a_refused_edit_is_a_form_error_with_the_form_kept(browser, city_admin, 
     assert 'class="errornote"' in response.content.decode()
     batch.refresh_from_db()
     assert batch.capacity == 2
+    assert not batch.events.exists()  # nothing written, not even the event row
 
 
 def test_a_new_inline_row_enrolls_through_the_service(browser, city_admin, batch, coal):

@@ -76,12 +76,8 @@ class UploadLimits:
 
 def too_large(limits: UploadLimits, size: int) -> UploadError | None:
     if size > limits.max_bytes:
-        return UploadError(_("文件过大（上限 %(n)s MB）") % {"n": _mb(limits.max_bytes)})
+        return UploadError(_("文件过大（上限 %(n)s MB）") % {"n": mb(limits.max_bytes)})
     return None
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1 << 20):g}"
 
 
 def rows_exceeded(limits: UploadLimits, row: int, column: str = "") -> UploadError:
@@ -110,5 +106,5 @@ def cell_too_long(limits: UploadLimits, row: int, column: str) -> UploadError:
 
 
 def mb(size: int) -> str:
-    """A size in MB for messages: 50, 1.5."""
-    return _mb(size)
+    """A size in MB for messages: 50, 1.5, 1027.53."""
+    return f"{round(size / (1 << 20), 2):g}"

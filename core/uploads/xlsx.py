@@ -460,6 +460,8 @@ class StringTable:
         return self.count
 
     def __getitem__(self, index: int) -> str:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
         block, at = divmod(index, STRINGS_PER_BLOCK)
         text, offsets = self.blocks[block]
         return text[offsets[at] : offsets[at + 1]]
@@ -623,6 +625,7 @@ class _SheetStream:
         self.ready: list[tuple[int, list]] = []
         self.row_number = 0
         self.cell_row = 0
+        self.row_placed = False  # the row's number came from the file (its r="" or a cell's)
         self.cells: dict[int, object] = {}
         self.column = -1
         self.kind = "n"
@@ -631,7 +634,6 @@ class _SheetStream:
         self.size = 0
         self.value: str | None = None
         self.inline: list[str] | None = None
-        self.in_t = False
         self.phonetic = 0
         self.depth = 0
         parser = expat.ParserCreate()
@@ -665,7 +667,15 @@ class _SheetStream:
                     column = _column_index(letters)
                 self.column = column
                 digits = ref[len(letters) :]
-                self.cell_row = int(digits) if digits and len(digits) < 9 else self.max_rows + 1
+                cell_row = int(digits) if digits and len(digits) < 9 else self.max_rows + 1
+                if cell_row != self.row_number:
+                    if self.row_placed:
+                        # python-calamine would place the cell by its own r=""; a row whose cells
+                        # name other rows is no sheet any writer makes.
+                        raise damaged(_("单元格 %(r)s") % {"r": _shown(ref)})
+                    self.row_number = cell_row  # a <row> without r="" takes its cells' row
+                self.row_placed = True
+                self.cell_row = cell_row
             else:
                 self.column += 1
                 self.cell_row = self.row_number
@@ -683,7 +693,8 @@ class _SheetStream:
         name = self.local(name)
         if name == "row":
             ref = attrs.get("r")
-            self.row_number = int(ref) if ref and ref.isdigit() and len(ref) < 9 else self.row_number + 1
+            self.row_placed = bool(ref and ref.isdigit() and len(ref) < 9)
+            self.row_number = int(ref) if self.row_placed else self.row_number + 1
             self.cells = {}
             self.column = -1
         elif name == "is":

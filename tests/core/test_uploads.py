@@ -190,6 +190,21 @@ def test_hand_made_cells_without_places_and_with_prefixes_read_by_position(path)
     assert rows == [["a", 2.0], [], ["", "", "共享"]]
 
 
+def test_rows_without_places_take_their_cells_places(path):
+    # given: <row> without r="", its cells with theirs (rows 1 and 4)
+    data = one_sheet(row(None, cell("A1", "a")) + row(None, cell("B4", "b"), cell("C4", "c")))
+    # when / then
+    assert read(data) == [["a"], [], [], ["", "b", "c"]] == calamine_rows(data)
+
+
+def test_a_shared_string_index_outside_the_table_is_damage(monkeypatch):
+    # given: the stream (python-calamine gives such a cell as empty, which is as safe)
+    monkeypatch.setattr(xlsx_reader, "DENSE_CELLS", -1)
+    for index in (-1, 1, 10**12):
+        error = refusal(one_sheet(row(1, cell("A1", ("s", index))), strings=["a"]))
+        assert "无法读取" in error.message
+
+
 def test_rich_text_and_phonetic_runs_keep_only_the_text(path):
     # given
     strings = (

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exams import services
-from exams.models import ExamKind
+from exams.models import Certificate, ExamKind
 from personnel.models import Inspector
 from tests.factories import InspectorFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
@@ -42,12 +42,18 @@ def me(inspector_user) -> Inspector:
 
 
 def issue(inspector, regions, *, days_left: int = 1000):
-    """A certificate through the service, issued so that it runs out ``days_left`` days from today."""
+    """A certificate through the service that runs out exactly ``days_left`` days from today."""
     until = timezone.localdate() + dt.timedelta(days=days_left)
-    if (until.month, until.day) == (2, 29):  # no such day some years earlier; a day off is fine here
-        until -= dt.timedelta(days=1)
-    issued_on = until.replace(year=until.year - settings.CERTIFICATE_VALIDITY_YEARS)
-    return services.certificate_issue(holder=inspector, region=regions["sjz"], actor=None, issued_on=issued_on)
+    years = settings.CERTIFICATE_VALIDITY_YEARS
+    # 29 February has no twin some years earlier: issue from the 28th, then give the exact date
+    # (a day off turned a certificate due in 91 days amber, and one due today red, near leap days)
+    day = 28 if (until.month, until.day) == (2, 29) else until.day
+    certificate = services.certificate_issue(
+        holder=inspector, region=regions["sjz"], actor=None, issued_on=until.replace(year=until.year - years, day=day)
+    )
+    Certificate.objects.filter(pk=certificate.pk).update(valid_until=until)
+    certificate.refresh_from_db()
+    return certificate
 
 
 def make_exam(regions, *, title="年度考核考试", kind=ExamKind.ANNUAL, max_attempts=3):

@@ -4,6 +4,8 @@ Capacity rule: all enrollment writes of a batch lock the batch row first
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite runs every transaction IMMEDIATE, so
 writers queue). Counting the seats and taking one happen under that lock, so capacity
 is never exceeded and waitlist positions are handed out in order without gaps.
+Whoever leaves the waitlist (cancelled, or promoted to a seat), the positions of those
+still waiting are renumbered 1..n in the same transaction (``_renumber_waitlist``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -333,6 +335,41 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int]) -> dict[int, Batch]
     return {e.inspector_id: e.batch for e in rows}
 
 
+# Renumber a batch's waitlist 1..n in its order (position, then id: the lock order). Two
+# statements whatever the length of the list: the unique (batch, position) index is checked
+# row by row on both PostgreSQL and SQLite, so the rows that move go first above every
+# position in use (rank + the highest position), then down to their rank, which nobody holds
+# by then. Rows already at their rank (the head of the list, up to the first gap) stay put.
+# The ranks are read from a derived table, computed before the statement writes anything.
+_RENUMBER_SQL = """
+UPDATE {table} SET {position} = r.rank + {offset}
+FROM (
+    SELECT {id} AS eid, {position} AS pos,
+           ROW_NUMBER() OVER (ORDER BY {position}, {id}) AS rank,
+           MAX({position}) OVER () AS top
+    FROM {table}
+    WHERE {batch} = %s AND {position} IS NOT NULL
+) AS r
+WHERE {table}.{id} = r.eid AND r.pos <> r.rank
+"""
+
+
+def _renumber_waitlist(batch: Batch) -> None:
+    """Close the gaps in the batch's waitlist: positions become 1..n, in order (caller holds
+    the batch lock). A constant number of statements."""
+    qn = connection.ops.quote_name
+    names = {
+        "table": qn(Enrollment._meta.db_table),
+        "position": qn(Enrollment._meta.get_field("waitlist_position").column),
+        "id": qn(Enrollment._meta.pk.column),
+        "batch": qn(Enrollment._meta.get_field("batch").column),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RENUMBER_SQL.format(offset="r.top", **names), [batch.pk])
+        if cursor.rowcount:
+            cursor.execute(_RENUMBER_SQL.format(offset="0", **names), [batch.pk])
+
+
 def _seats(batch: Batch) -> tuple[int, int]:
     """(seats taken, last waitlist position), read under the batch lock."""
     agg = batch.enrollments.aggregate(
@@ -374,6 +411,7 @@ def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.da
     if refusal is not None:
         code, detail = refusal
         raise Conflict(detail, code=code)
+    _renumber_waitlist(batch)  # heals a list left with gaps before renumbering existed
     taken, last = _seats(batch)
     status = EnrollmentStatus.ENROLLED if taken < batch.capacity else EnrollmentStatus.WAITLISTED
     position = last + 1 if status == EnrollmentStatus.WAITLISTED else None
@@ -446,6 +484,7 @@ def batch_bulk_enroll(
         e.inspector_id: e for e in Enrollment.objects.filter(batch=batch, inspector_id__in=[i.pk for i in candidates])
     }
     overlaps = _overlapping(batch, [i.pk for i in candidates])
+    _renumber_waitlist(batch)
     taken, last = _seats(batch)
     to_create: list[Enrollment] = []
     to_reuse: list[Enrollment] = []
@@ -503,6 +542,8 @@ def _promote(*, batch: Batch, actor) -> list[Enrollment]:
         e.status, e.waitlist_position = EnrollmentStatus.ENROLLED, None
         e.save(update_fields=["status", "waitlist_position", "updated_at"])
     _events([e.pk for e in promoted], Kind.PROMOTED, actor, _("有人取消，候补转正"))
+    if promoted:
+        _renumber_waitlist(batch)
     return promoted
 
 
@@ -533,6 +574,8 @@ def enrollment_cancel(*, enrollment: Enrollment, actor, reason: str = "") -> Enr
     _events([enrollment.pk], Kind.CANCELLED, actor, reason)
     if was_enrolled:
         _promote(batch=batch, actor=actor)
+    else:  # a place in the waitlist freed: those behind move up
+        _renumber_waitlist(batch)
     return enrollment
 
 

@@ -413,6 +413,20 @@ def test_every_refusal_is_a_409_with_its_code(client_for, province_admin, batch,
 # --- cancelling and the audit trail ------------------------------------------------------------------
 
 
+def test_the_api_shows_the_waitlist_as_1_to_n_after_a_cancellation(client_for, city_admin, batch, coal):
+    # given: one seat; A seated, B and C waiting as 1 and 2
+    client = client_for(city_admin)
+    client.patch(f"{BATCHES}{batch.pk}/", {"capacity": 1}, format="json")
+    a, b, c = (enroll(client, batch, inspector).json()["id"] for inspector in coal[:3])
+    # when: A cancels
+    assert client.post(f"{ENROLLMENTS}{a}/cancel/", {}, format="json").status_code == 200
+    # then: B is seated and C is first in line, in the list and on its own
+    listed = {row["id"]: (row["status"], row["waitlist_position"]) for row in client.get(ENROLLMENTS).json()["results"]}
+    assert listed[b] == ("enrolled", None)
+    assert listed[c] == ("waitlisted", 1)
+    assert client.get(f"{ENROLLMENTS}{c}/").json()["waitlist_position"] == 1
+
+
 def test_cancelling_a_seat_promotes_the_first_on_the_waitlist(client_for, city_admin, batch, coal):
     # given
     client = client_for(city_admin)
@@ -427,7 +441,7 @@ def test_cancelling_a_seat_promotes_the_first_on_the_waitlist(client_for, city_a
         ids[0]: (S.CANCELLED, None),
         ids[1]: (S.ENROLLED, None),
         ids[2]: (S.ENROLLED, None),
-        ids[3]: (S.WAITLISTED, 2),
+        ids[3]: (S.WAITLISTED, 1),  # moved up to the head of the waitlist
     }
     cancelled_trail = client.get(f"{ENROLLMENTS}{ids[0]}/events/").json()
     assert [(e["kind"], e["reason"], e["actor"]) for e in cancelled_trail] == [

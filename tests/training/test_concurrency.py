@@ -6,6 +6,7 @@ Runs only with a PostgreSQL DATABASE_URL (fails instead of skipping under REQUIR
 
 import contextlib
 import datetime as dt
+import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -92,7 +93,42 @@ def test_200_concurrent_enrollments_fill_50_seats_and_a_gapless_waitlist(regions
     assert sorted(promoted.values_list("enrollment_id", flat=True)) == sorted(first_in_line)
     assert set(batch.enrollments.filter(pk__in=first_in_line).values_list("status", flat=True)) == {S.ENROLLED}
     remaining = list(batch.enrollments.filter(status=S.WAITLISTED).order_by("waitlist_position"))
-    assert [e.waitlist_position for e in remaining] == list(range(11, 151))
+    # and those still waiting moved up: 1..140, in the order they came
+    assert [e.waitlist_position for e in remaining] == list(range(1, 141))
+    assert [e.pk for e in remaining] == sorted(e.pk for e in remaining)
+
+
+def test_concurrent_enrollments_and_cancellations_leave_the_waitlist_1_to_n_in_lock_order(regions, province_admin):
+    # given: 20 seats taken and 30 waiting; 40 more inspectors about to come
+    batch = BatchFactory(region=regions["province"], capacity=20)
+    people = [InspectorFactory(region=regions[r]) for r in ("changan", "qiaoxi", "lunan", "sjz") for _ in range(23)]
+    made = [
+        services.enrollment_create(batch=batch, inspector=p, actor=province_admin, today=TODAY) for p in people[:50]
+    ]
+    seated, waiting = made[:20], made[20:]
+
+    # when: at once, 40 enroll, 8 seat holders and 12 of those waiting (head, middle, tail) cancel
+    leaving = seated[::2][:8] + waiting[0:4] + waiting[12:16] + waiting[26:30]
+    calls = [enroll_call(batch, p, province_admin) for p in people[50:90]]
+    calls += [lambda e=e: services.enrollment_cancel(enrollment=e, actor=province_admin) for e in leaving]
+    random.Random(11).shuffle(calls)  # enrolls and cancels interleaved
+    results = run_all(calls)
+
+    # then: nothing failed, the seats are full and the rest wait
+    assert [r for r in results if isinstance(r, Exception)] == []
+    counts = Counter(batch.enrollments.values_list("status", flat=True))
+    assert counts == {S.ENROLLED: 20, S.WAITLISTED: 90 - 20 - 20, S.CANCELLED: 20}
+    # the positions are exactly 1..n
+    remaining = list(batch.enrollments.filter(status=S.WAITLISTED).order_by("waitlist_position"))
+    assert [e.waitlist_position for e in remaining] == list(range(1, len(remaining) + 1))
+    # in the order each joined the waitlist under the batch lock (its WAITLISTED event, written
+    # under the lock, took the next id)
+    joined = dict(
+        EnrollmentEvent.objects.filter(enrollment__in=remaining, kind=EnrollmentEvent.Kind.WAITLISTED).values_list(
+            "enrollment_id", "id"
+        )
+    )
+    assert [e.pk for e in remaining] == sorted(joined, key=joined.get)
 
 
 def test_the_same_inspector_enrolling_at_once_gets_one_row(regions, province_admin):

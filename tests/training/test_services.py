@@ -9,6 +9,8 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from core.errors import AccessDenied, Conflict, ValidationFailed
 from personnel.models import InspectorStatus, Sector
@@ -218,8 +220,9 @@ def test_re_enrolling_into_a_full_batch_after_a_cancellation_goes_to_the_end_of_
     services.enrollment_cancel(enrollment=batch.enrollments.get(inspector=coal[2]), actor=province_admin)
     # when
     again = enroll(batch, coal[2], province_admin)
-    # then
-    assert (again.status, again.waitlist_position) == (S.WAITLISTED, 3)
+    # then: coal[3] moved up to 1 when coal[2] left; coal[2] is now behind them
+    assert (again.status, again.waitlist_position) == (S.WAITLISTED, 2)
+    assert batch.enrollments.get(inspector=coal[3]).waitlist_position == 1
 
 
 def test_cancelling_a_seat_promotes_the_head_of_the_waitlist(batch, coal, province_admin):
@@ -233,7 +236,7 @@ def test_cancelling_a_seat_promotes_the_head_of_the_waitlist(batch, coal, provin
         (coal[0].pk, S.CANCELLED, None),
         (coal[1].pk, S.ENROLLED, None),
         (coal[2].pk, S.ENROLLED, None),
-        (coal[3].pk, S.WAITLISTED, 2),
+        (coal[3].pk, S.WAITLISTED, 1),  # moved up: the waitlist stays 1..n
     ]
     promoted = EnrollmentEvent.objects.get(kind=Kind.PROMOTED)
     assert promoted.enrollment_id == made[2].pk
@@ -272,7 +275,7 @@ def test_cancelling_from_the_waitlist_promotes_nobody(batch, coal, province_admi
         (coal[0].pk, S.ENROLLED, None),
         (coal[1].pk, S.ENROLLED, None),
         (coal[2].pk, S.CANCELLED, None),
-        (coal[3].pk, S.WAITLISTED, 2),
+        (coal[3].pk, S.WAITLISTED, 1),
     ]
     assert not EnrollmentEvent.objects.filter(kind=Kind.PROMOTED).exists()
 
@@ -301,12 +304,98 @@ def test_raising_the_capacity_promotes_from_the_waitlist_in_order(batch, coal, p
         (coal[1].pk, S.ENROLLED, None),
         (coal[2].pk, S.ENROLLED, None),
         (coal[3].pk, S.ENROLLED, None),
-        (coal[4].pk, S.WAITLISTED, 3),
+        (coal[4].pk, S.WAITLISTED, 1),
     ]
     assert set(EnrollmentEvent.objects.filter(kind=Kind.PROMOTED).values_list("enrollment_id", flat=True)) == {
         made[2].pk,
         made[3].pk,
     }
+
+
+# --- the waitlist stays 1..n ------------------------------------------------------------------
+
+
+def waitlist(batch):
+    """(inspector id, position) of those waiting, by position."""
+    return list(
+        batch.enrollments.filter(status=S.WAITLISTED)
+        .order_by("waitlist_position")
+        .values_list("inspector_id", "waitlist_position")
+    )
+
+
+def test_cancelling_the_seat_of_a_one_seat_batch_moves_the_waitlist_up(regions, coal, province_admin):
+    # given: one seat; A holds it, B and C wait
+    batch = BatchFactory(region=regions["province"], capacity=1)
+    a, b, c = (enroll(batch, inspector, province_admin) for inspector in coal[:3])
+    assert (b.waitlist_position, c.waitlist_position) == (1, 2)
+    # when: A cancels
+    services.enrollment_cancel(enrollment=a, actor=province_admin)
+    # then: B takes the seat and C is first in line
+    b.refresh_from_db()
+    c.refresh_from_db()
+    assert (b.status, b.waitlist_position) == (S.ENROLLED, None)
+    assert (c.status, c.waitlist_position) == (S.WAITLISTED, 1)
+
+
+def test_cancelling_in_the_middle_of_the_waitlist_closes_the_gap(regions, coal, province_admin):
+    # given: one seat, four waiting (1..4)
+    batch = BatchFactory(region=regions["province"], capacity=1)
+    made = [enroll(batch, inspector, province_admin) for inspector in coal]
+    # when: the second in line cancels
+    services.enrollment_cancel(enrollment=made[2], actor=province_admin)
+    # then: those behind move up one, in their order; the head keeps its place
+    assert waitlist(batch) == [(coal[1].pk, 1), (coal[3].pk, 2), (coal[4].pk, 3)]
+    # and the next to come joins at the end, with no gap
+    newcomer = InspectorFactory(region=regions["changan"], sector=Sector.COAL)
+    assert enroll(batch, newcomer, province_admin).waitlist_position == 4
+
+
+def test_raising_the_capacity_promotes_several_and_renumbers_the_rest(regions, coal, province_admin):
+    # given: one seat, four waiting
+    batch = BatchFactory(region=regions["province"], capacity=1)
+    for inspector in coal:
+        enroll(batch, inspector, province_admin)
+    # when: two more seats
+    services.batch_update(actor=province_admin, batch=batch, data={"capacity": 3})
+    # then: the first two in line are seated, the other two wait as 1 and 2
+    assert set(batch.enrollments.filter(status=S.ENROLLED).values_list("inspector_id", flat=True)) == {
+        coal[0].pk,
+        coal[1].pk,
+        coal[2].pk,
+    }
+    assert waitlist(batch) == [(coal[3].pk, 1), (coal[4].pk, 2)]
+
+
+def test_a_waitlist_left_with_gaps_is_closed_up_by_the_next_enrollment(regions, coal, province_admin):
+    # given: positions 3, 7 and 8 (written before renumbering existed)
+    batch = BatchFactory(region=regions["province"], capacity=1)
+    enroll(batch, coal[0], province_admin)
+    for inspector, position in zip(coal[1:4], (3, 7, 8), strict=True):
+        EnrollmentFactory(batch=batch, inspector=inspector, status=S.WAITLISTED, waitlist_position=position)
+    # when
+    joined = enroll(batch, coal[4], province_admin)
+    # then: 1..4, in the old order, the newcomer last
+    assert waitlist(batch) == [(coal[1].pk, 1), (coal[2].pk, 2), (coal[3].pk, 3), (coal[4].pk, 4)]
+    assert joined.waitlist_position == 4
+
+
+def test_renumbering_takes_the_same_statements_however_long_the_waitlist(regions, province_admin):
+    def statements_to_cancel_the_head(waiting: int) -> list[str]:
+        # given: one seat and a waitlist of this length
+        batch = BatchFactory(region=regions["province"], capacity=1)
+        people = [InspectorFactory(region=regions["changan"]) for _ in range(waiting + 1)]
+        made = [enroll(batch, inspector, province_admin) for inspector in people]
+        # when: the head of the waitlist leaves
+        with CaptureQueriesContext(connection) as queries:
+            services.enrollment_cancel(enrollment=made[1], actor=province_admin)
+        assert [p for _i, p in waitlist(batch)] == list(range(1, waiting))
+        return [q["sql"] for q in queries.captured_queries]
+
+    short, long = statements_to_cancel_the_head(3), statements_to_cancel_the_head(30)
+    # then: as many statements for 29 moving up as for 2, two of them the renumbering
+    assert len(short) == len(long)
+    assert sum("ROW_NUMBER()" in sql for sql in long) == 2
 
 
 def test_capacity_below_the_seats_taken_is_refused(batch, coal, province_admin):

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from exams import services
+from exams.models import Certificate
 from personnel.models import RegionLevel
 from tests.factories import InspectorFactory, RegionFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
@@ -74,14 +75,17 @@ def inspector_with_certificate(db):
 
     today = timezone.localdate()
     until = today + dt.timedelta(days=60)
-    if (until.month, until.day) == (2, 29):
-        until -= dt.timedelta(days=1)
+    # 29 February has no twin five years earlier: issue from the 28th, then give the exact
+    # date (a day off showed 59 days on 31 December before a leap year)
+    day = 28 if (until.month, until.day) == (2, 29) else until.day
     certificate = services.certificate_issue(
         holder=inspector,
         region=city,
         actor=None,
-        issued_on=until.replace(year=until.year - settings.CERTIFICATE_VALIDITY_YEARS),
+        issued_on=until.replace(year=until.year - settings.CERTIFICATE_VALIDITY_YEARS, day=day),
     )
+    Certificate.objects.filter(pk=certificate.pk).update(valid_until=until)
+    certificate.refresh_from_db()
 
     done = BatchFactory(
         course=CourseFactory(title="行政执法公示专题培训", hours=Decimal("24")),

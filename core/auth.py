@@ -1,4 +1,5 @@
-"""API tokens over HTTP: the authentication class, log in and out, one's own tokens.
+"""API tokens over HTTP: log in and out, one's own tokens, the OpenAPI description of the
+token scheme (the authentication class itself is core.authentication).
 
 ``POST /api/v1/auth/token/`` logs in (throttled per client address; django-axes locks
 usernames too), ``DELETE`` on it logs out (revokes the token the request came with);
@@ -123,7 +124,8 @@ class TokenView(APIView):
         form.is_valid(raise_exception=True)
         user = form.validated_data["user"]
         name = form.validated_data.get("name") or _client_name(request)
-        token, token.key = api_token_issue(user=user, name=name)
+        token, key = api_token_issue(user=user, name=name)
+        token.key = key  # answered this once, never stored
         return Response(IssuedTokenSerializer(token).data)
 
     @extend_schema(

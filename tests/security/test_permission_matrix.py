@@ -17,6 +17,11 @@ object must answer exactly like a missing one. Then, for every answer:
 - a list holds exactly the objects in the role's scope (SEES), and says so in its count;
 - a write that should not succeed leaves every row of the four apps as it was.
 
+After the token was revoked: for each role a token that ended in one of the ways a token
+ends (logout, password change, deactivation, expiry, revoked from another device) is sent to
+every API operation, which must answer exactly what it answers an anonymous caller (a 401
+saying why) and write nothing.
+
 Each request runs in a savepoint that is rolled back, so the world is the same for all.
 """
 

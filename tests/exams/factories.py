@@ -31,6 +31,15 @@ DEFAULT_PARTS = ((GENERAL, Decimal("40")), (SPECIALIST, Decimal("60")))
 _serial = itertools.count(1)
 
 
+def years_after(day: dt.date, years: int) -> dt.date:
+    """The same day ``years`` later; 29 February becomes the 28th (as the certificate services
+    count a validity), instead of the ValueError of ``date.replace`` on those dates."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 class ExamFactory(factory.django.DjangoModelFactory):
     """A qualification exam (执法资格考试) organised by the province, with two parts
     (通用法律知识 40 + 专门法律知识 60), pass mark 60, three attempts. ``parts=[(name, max)]``
@@ -100,7 +109,7 @@ class CertificateFactory(factory.django.DjangoModelFactory):
     holder = factory.SubFactory(InspectorFactory)
     region = factory.SelfAttribute("holder.region")
     issued_on = dt.date(2024, 1, 10)
-    valid_until = factory.LazyAttribute(lambda c: c.issued_on.replace(year=c.issued_on.year + 5))
+    valid_until = factory.LazyAttribute(lambda c: years_after(c.issued_on, 5))
     number = factory.LazyAttribute(
         lambda c: numbers.make(province_prefix="13", year=c.issued_on.year, serial=900000 + next(_serial))
     )

@@ -35,9 +35,14 @@ def holder(regions, name, email="{name}@example.gov.cn"):
 def expiring(person, days_left: int, today: dt.date = TODAY) -> Certificate:
     """A valid certificate of ``person`` that expires ``days_left`` days after ``today``."""
     until = today + dt.timedelta(days=days_left)
-    return services.certificate_issue(
-        holder=person, region=person.region, actor=None, issued_on=until.replace(year=until.year - YEARS)
+    # 29 February has no twin some years earlier: issue from the 28th, then give the exact date
+    day = 28 if (until.month, until.day) == (2, 29) else until.day
+    certificate = services.certificate_issue(
+        holder=person, region=person.region, actor=None, issued_on=until.replace(year=until.year - YEARS, day=day)
     )
+    Certificate.objects.filter(pk=certificate.pk).update(valid_until=until)
+    certificate.refresh_from_db()
+    return certificate
 
 
 def sent(certificate):

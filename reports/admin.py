@@ -2,7 +2,7 @@
 reports.services) and the read-only list of past jobs with download links.
 
 Downloads go through the API's download endpoint (session auth), so the one access
-rule in reports.selectors decides who gets the file.
+rule in reports.selectors decides who gets the file: by the role held now.
 """
 
 from django import forms

@@ -27,7 +27,8 @@ class ExportJobViewSet(
 ):
     """Export jobs: the yearly totals workbook, the roster or the enrollment detail as CSV, for a
     year and a region scope.
-    Listed for the requester and for admins of a region containing the job's scope."""
+    Listed for admins whose current region contains the job's region (the requester too, only
+    while they still administer it: rights follow the role held now)."""
 
     serializer_class = ExportJobSerializer
     lookup_value_regex = r"\d+"
@@ -78,8 +79,8 @@ class ExportJobViewSet(
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        """The file of a finished job (a workbook, or the CSV detail), for the requester and
-        admins of a region containing its scope."""
+        """The file of a finished job (a workbook, or the CSV detail), for admins whose current
+        region contains its region; anyone else, a former admin included, gets 404."""
         job = self.get_object()
         if job.status != ExportStatus.DONE or not job.file:
             raise Conflict(_("导出文件尚未生成或已被清理。"), code="not_ready")

@@ -1,13 +1,15 @@
 """Reads of export jobs, limited to what the actor may see (personnel.selectors.scope_filter).
 
-One rule for listing, showing and downloading a job: the requester, and admins of a
-region that contains the job's scope. Everyone else gets NotFound (404), the same
-answer as for a job that does not exist.
+One rule for listing, showing and downloading a job, decided by the role the actor holds
+now, not the one they held when the job was made: an admin whose current region contains
+the job's region. The requester is no exception: moved to another region, or no longer an
+admin, they lose their own jobs outside their new scope like anyone else's. Everyone else
+gets NotFound (404), the same answer as for a job that does not exist.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from core.errors import NotFound
 from personnel import access
@@ -17,17 +19,16 @@ from .models import ExportJob
 
 
 def export_job_list(*, actor) -> QuerySet[ExportJob]:
-    """Jobs the actor requested, plus (for admins) jobs whose scope lies inside their region."""
+    """Jobs whose region lies inside the actor's current admin scope (their own included)."""
     qs = ExportJob.objects.select_related("region", "requested_by")
-    if not getattr(actor, "is_authenticated", False) or actor.pk is None:
-        return qs.none()
-    own = Q(requested_by_id=actor.pk)
+    # An admin may export exactly the regions of their scope, so "their own jobs they may
+    # still export" is a subset of the region rule: one filter covers both.
     if not access.scope_for(actor).is_admin:
-        return qs.filter(own)
+        return qs.none()
     region_q = scope_filter(actor=actor, region_field="region")
     if region_q is None:  # the whole province
         return qs
-    return qs.filter(own | region_q)
+    return qs.filter(region_q)
 
 
 def export_job_get_for_actor(*, actor, job_id) -> ExportJob:

@@ -118,6 +118,14 @@ def export_job_run(*, job_id: int) -> ExportJob | str | None:
     if claimed is None or claimed == BUSY:
         return claimed
     job = claimed
+    # Built with the requester's rights as they are now: one who has since been moved out of
+    # the region, or lost the admin role, gets no file (and could not download one).
+    if not actor_manages_region(actor=job.requested_by, region=job.region):
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.FAILED, error=_("申请人已不再管辖该地区，未生成导出文件。"), finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
     last = [0.0, -1]
 
     def progress(fraction: float, stage: str) -> None:

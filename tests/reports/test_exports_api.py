@@ -13,10 +13,13 @@ from urllib.parse import quote
 import openpyxl
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from personnel import services as personnel
+from personnel.models import RegionAdmin
 from reports import services, xlsx
 from reports.models import ExportJob, ExportKind, ExportStatus
 from tests.factories import InspectorFactory
@@ -24,6 +27,7 @@ from tests.factories import InspectorFactory
 pytestmark = pytest.mark.usefixtures("eager_celery")
 
 URL = "/api/v1/exports/"
+ADMIN_LIST = "/admin/reports/exportjob/"
 Y = 2024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -244,6 +248,134 @@ def test_anonymous_callers_are_refused(jobs):
 
     # then
     assert response.status_code == 401
+
+
+# --- after the role changed: rights follow the role held now ------------------------------------------
+
+
+def moved_to(user, region, superuser):
+    """The superuser moves the admin's binding to another region (personnel.services)."""
+    personnel.region_admin_assign(user=user, region=region, actor=superuser)
+
+
+def binding_removed(user, superuser):
+    personnel.region_admin_remove(binding=RegionAdmin.objects.get(user=user), actor=superuser)
+
+
+def now_as(user) -> APIClient:
+    """A client for the user as the database has them now (a request loads its user afresh)."""
+    client = APIClient()
+    client.force_authenticate(user=get_user_model().objects.get(pk=user.pk))
+    return client
+
+
+def assert_hidden(client, job, unknown):
+    for url in (f"{URL}{job.pk}/", f"{URL}{job.pk}/download/"):
+        response = client.get(url)
+        assert (response.status_code, response.data) == (404, unknown.data), url
+    assert job.pk not in ids(client.get(URL))
+
+
+@pytest.fixture
+def sjz_job(city_admin, ask):
+    """A finished roster of 石家庄, made by 石家庄's admin ('sjz_admin'), downloadable by them."""
+    job = job_of(ask(city_admin, kind="roster"))
+    assert download(now_as(city_admin), job.pk).status_code == 200
+    return job
+
+
+def test_a_requester_moved_to_another_city_no_longer_gets_their_job(regions, sjz_job, city_admin, superuser, ask):
+    # given: 石家庄's admin is moved to 唐山, where a job of 唐山 is waiting
+    moved_to(city_admin, regions["ts"], superuser)
+    ts_job = job_of(ask(get_user_model().objects.get(pk=city_admin.pk), kind="roster"))
+    client = now_as(city_admin)
+    unknown = client.get(f"{URL}999999/download/")
+
+    # when / then: their 石家庄 job answers like one that does not exist, in list, detail and download
+    assert_hidden(client, sjz_job, unknown)
+    # and what their new region holds is theirs
+    assert ids(client.get(URL)) == {ts_job.pk}
+    assert download(client, ts_job.pk).status_code == 200
+
+
+def test_a_requester_whose_binding_was_removed_gets_nothing(regions, sjz_job, city_admin, superuser):
+    # given
+    binding_removed(city_admin, superuser)
+    client = now_as(city_admin)
+    unknown = client.get(f"{URL}999999/download/")
+
+    # when / then
+    assert_hidden(client, sjz_job, unknown)
+    assert ids(client.get(URL)) == set()
+
+
+def test_an_inspector_who_was_an_admin_gets_nothing(regions, sjz_job, city_admin, superuser):
+    # given: the admin role taken away, the login now an inspector's
+    binding_removed(city_admin, superuser)
+    inspector = InspectorFactory(region=regions["changan"])
+    personnel.inspector_link_user(inspector=inspector, user=city_admin, actor=superuser)
+    client = now_as(city_admin)
+    unknown = client.get(f"{URL}999999/download/")
+
+    # when / then
+    assert_hidden(client, sjz_job, unknown)
+
+
+def test_a_requester_moved_down_to_a_county_keeps_only_what_the_county_covers(regions, city_admin, superuser, ask):
+    # given: 石家庄's admin made a job of 石家庄 and one of 长安区, then was moved to 长安区
+    whole = job_of(ask(city_admin, kind="roster"))
+    county = job_of(ask(city_admin, kind="roster", region="130102"))
+    moved_to(city_admin, regions["changan"], superuser)
+    client = now_as(city_admin)
+
+    # when / then
+    assert ids(client.get(URL)) == {county.pk}
+    assert download(client, county.pk).status_code == 200
+    assert download(client, whole.pk).status_code == 404
+
+
+def test_the_admin_list_and_pages_follow_the_role_held_now(regions, sjz_job, city_admin, superuser, client):
+    # given: the job is on 石家庄's admin list with its download link
+    client.force_login(city_admin)
+    change = f"/admin/reports/exportjob/{sjz_job.pk}/change/"
+    link = f"{URL}{sjz_job.pk}/download/"
+    assert client.get(ADMIN_LIST).context["cl"].result_count == 1
+    assert client.get(change).status_code == 200
+
+    # when: moved to 唐山
+    moved_to(city_admin, regions["ts"], superuser)
+
+    # then: not listed, its page answers "does not exist" (like a missing job), no download
+    listed = client.get(ADMIN_LIST)
+    assert listed.status_code == 200
+    assert sjz_job.pk not in [job.pk for job in listed.context["cl"].result_list]
+    assert link not in listed.content.decode()
+    missing = client.get("/admin/reports/exportjob/999999/change/")
+    assert (client.get(change).status_code, missing.status_code) == (302, 302)
+    assert client.get(link).status_code == 404
+
+    # when: the binding is removed altogether (the login stays, and stays staff)
+    binding_removed(city_admin, superuser)
+
+    # then: no export list at all, and still no file
+    assert client.get(ADMIN_LIST).status_code == 403
+    assert client.get(link).status_code == 404
+
+
+def test_a_job_queued_by_someone_who_lost_the_region_is_not_built(regions, city_admin, superuser, client_for):
+    # given: queued by 石家庄's admin, who is moved to 唐山 before the worker starts
+    response = client_for(city_admin).post(URL, {"kind": "roster", "year": Y}, format="json")
+    job = job_of(response)
+    moved_to(city_admin, regions["ts"], superuser)
+
+    # when
+    services.export_job_run(job_id=job.pk)
+
+    # then: failed with the reason, and no file was made
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED
+    assert job.error == "申请人已不再管辖该地区，未生成导出文件。"
+    assert not job.file
 
 
 # --- not ready --------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ from rest_framework.test import APIClient
 from core.models import ApiToken
 from core.tokens import api_token_issue
 from exams import numbers
+from personnel import services as personnel
+from personnel.models import RegionAdmin
 from tests.factories import national_id_for
 from tests.security.conftest import ROLES, World
 
@@ -899,6 +901,88 @@ def test_after_the_token_was_revoked(world, db, role, _no_throttling):
                 problems.append(f"{label}: a write went through")
 
     assert not problems, f"{len(problems)} problem(s) as {role} with an ended token:\n" + "\n".join(problems)
+
+
+# --- after the role changed: the role held now decides, not the one held then ----------------
+#
+# An admin's binding is moved (or taken away and the login given to an inspector); from then
+# on every export endpoint (API and admin: list, detail, download, pages) answers them as it
+# answers the role they hold now, their own earlier jobs included.
+
+
+def _superuser():
+    return get_user_model().objects.create(username="root-matrix", is_staff=True, is_superuser=True)
+
+
+def _moved_to(region: str) -> Callable[[World, object], None]:
+    def move(world: World, user) -> None:
+        personnel.region_admin_assign(user=user, region=world.objects["region"][region], actor=_superuser())
+
+    return move
+
+
+def _made_an_inspector(world: World, user) -> None:
+    root = _superuser()
+    personnel.region_admin_remove(binding=RegionAdmin.objects.get(user=user), actor=root)
+    personnel.inspector_link_user(inspector=world.objects["inspector"]["li"], user=user, actor=root)
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    was: str
+    change: Callable[[World, object], None]
+    now: str
+    admin_pages: bool = True  # False: the login stays staff, unlike the role it now matches
+
+
+ROLE_CHANGES = {
+    "city admin moved to 唐山": RoleChange(CITY, _moved_to("ts"), OTHER),
+    "province admin moved to 石家庄": RoleChange(PROV, _moved_to("sjz"), CITY),
+    "city admin moved down to 长安区": RoleChange(CITY, _moved_to("changan"), COUNTY),
+    # the admin pages of a former admin are in tests/reports/test_exports_api.py
+    "county admin now an inspector": RoleChange(COUNTY, _made_an_inspector, INSP, admin_pages=False),
+}
+AFTER_THE_CHANGE_KINDS = {"export_job"}
+
+
+@pytest.mark.parametrize("change", list(ROLE_CHANGES))
+def test_after_the_role_changed(world, db, change, _no_throttling):
+    """Every export endpoint, every job (their own earlier ones too), for an admin whose role
+    changed: statuses, leaks, list contents and counts are those of the role they hold now."""
+    # given: a role that worked, then changed
+    spec = ROLE_CHANGES[change]
+    user = world.users[spec.was]
+    assert user.export_jobs.exists()  # they made jobs while in their former role
+    spec.change(world, get_user_model().objects.get(pk=user.pk))
+    client = _client(world, spec.was)
+    table = expectations()
+    before = snapshot()
+    problems: list[str] = []
+
+    # when: every export endpoint is called with every job
+    for method, template in sorted(discovered()):
+        expect = table.get((method, template))
+        if expect is None or not {expect.kind, expect.lists} & AFTER_THE_CHANGE_KINDS:
+            continue
+        if not spec.admin_pages and not template.startswith("/api/"):
+            continue
+        for key, path in concrete(world, template, expect):
+            want = expected_status(expect, spec.now, key)
+            with transaction.atomic():
+                response = _send(client, method, path, expect, world)
+                changed = snapshot() != before
+                transaction.set_rollback(True)
+
+            # then
+            label = f"{method} {path} [{key or 'missing'}]"
+            if not _matches(response.status_code, want):
+                problems.append(f"{label}: {response.status_code}, expected {want} (as {spec.now})")
+            if changed and not _may_write(expect, spec.now, key, want):
+                problems.append(f"{label}: a refused write changed the database")
+            if 200 <= response.status_code < 300:
+                problems.extend(_leaks(world, spec.now, expect, key, label, response))
+
+    assert not problems, f"{len(problems)} problem(s) after '{change}':\n" + "\n".join(problems)
 
 
 def _leaks(world: World, role: str, expect: Expect, key: str | None, label: str, response) -> list[str]:

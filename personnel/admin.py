@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -173,6 +173,14 @@ class InspectorAdminForm(forms.ModelForm):
     class Meta:
         model = Inspector
         fields = ["name", "national_id", "region", "sector", "position", "phone", "status", "hired_on", "user"]
+
+    def validate_unique(self):
+        # A taken ID number is the service's answer (services.national_id_held_refusal): the
+        # form's own "already exists" would tell an admin of someone outside their scope.
+        try:
+            self.instance.validate_unique(exclude=self._get_validation_exclusions() | {"national_id"})
+        except ValidationError as exc:
+            self._update_errors(exc)
 
 
 class RosterUploadForm(forms.Form):

@@ -41,7 +41,7 @@ from core.uploads import (
 
 from . import access, idcard
 from .models import Inspector, InspectorEvent, InspectorStatus, Region
-from .services import INSPECTOR_FIELDS, PERSONAL
+from .services import INSPECTOR_FIELDS, PERSONAL, national_id_not_here_message
 from .vocab import sector_from_text, status_from_text
 
 
@@ -361,9 +361,7 @@ def roster_import(*, actor, data: bytes, filename: str, dry_run: bool = False) -
                 changes_of[values["national_id"]] = diff({}, after, mask=PERSONAL)
                 continue
             if not scope.covers_path(region_paths.get(current.region_id, "")):
-                result.errors.append(
-                    RowError(row.number, columns["national_id"], _("该身份证号已登记在您管辖范围以外的地区，不能修改"))
-                )
+                result.errors.append(RowError(row.number, columns["national_id"], national_id_not_here_message()))
                 continue
             before: dict = {}
             after: dict = {}

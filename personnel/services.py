@@ -43,6 +43,28 @@ def _require_admin_of(*, actor, region: Region) -> None:
         raise AccessDenied(_("无权管理地区“%(region)s”的数据。") % {"region": region.name})
 
 
+def national_id_held_refusal(*, actor, holder: Inspector) -> Conflict:
+    """Why an ID number already registered to ``holder`` cannot be registered (or imported)
+    by this actor. Held inside their scope: "already registered" (they can see the person).
+    Held outside it: the same words wherever and whoever holds it, that it cannot be registered
+    here and that an admin above (whose region contains both) can resolve it, so the answer
+    tells nothing about a person the actor may not see."""
+    if access.scope_for(actor).covers_path(holder.region.path):
+        return Conflict(_("身份证号已登记。"), code="duplicate", fields={"national_id": [_("身份证号已登记。")]})
+    return Conflict(
+        national_id_not_here_message(), code="national_id_not_here", fields={"national_id": [_("不能在此登记。")]}
+    )
+
+
+def national_id_not_here_message() -> str:
+    """The one wording of "this number cannot be registered here" (services, imports)."""
+    return _("该身份证号不能在此登记。如需办理，请联系上级管理员（其管辖范围同时包含您的地区）。")
+
+
+def _held_by(national_id: str) -> Inspector | None:
+    return Inspector.objects.select_related("region").filter(national_id=national_id).first()
+
+
 @transaction.atomic
 def region_create(*, code: str, name: str, level: str, parent: Region | None = None, actor=None) -> Region:
     """Create a region under its parent; the level must follow the parent's."""
@@ -152,16 +174,18 @@ def inspector_create(
         hired_on=hired_on,
     )
     _clean_inspector(inspector)
-    if Inspector.objects.filter(national_id=inspector.national_id).exists():
-        raise Conflict(_("身份证号已登记。"), code="duplicate", fields={"national_id": [_("身份证号已登记。")]})
+    holder = _held_by(inspector.national_id)
+    if holder is not None:
+        raise national_id_held_refusal(actor=actor, holder=holder)
     try:
         with transaction.atomic():
             inspector.save()
     except IntegrityError:
-        # Two requests raced past the exists() check; the unique index decided.
-        raise Conflict(
-            _("身份证号已登记。"), code="duplicate", fields={"national_id": [_("身份证号已登记。")]}
-        ) from None
+        # Two requests raced past the check; the unique index decided.
+        holder = _held_by(inspector.national_id)
+        if holder is None:
+            raise
+        raise national_id_held_refusal(actor=actor, holder=holder) from None
     inspector_event(
         inspector=inspector, kind=InspectorEvent.Kind.CREATED, changes=inspector_changes({}, inspector), actor=actor
     )

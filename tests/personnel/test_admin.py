@@ -94,6 +94,32 @@ def test_add_inspector_through_admin_uses_the_service(browser, city_admin, regio
     assert Inspector.objects.get(name="新人").region == regions["qiaoxi"]
 
 
+def test_adding_an_id_number_held_in_another_city_says_only_that_it_cannot_be_registered_here(
+    browser, city_admin, regions
+):
+    # given: a number held in 唐山's 路南区
+    outsider = InspectorFactory(region=regions["lunan"], name="路南丙")
+    browser.force_login(city_admin)
+    # when
+    response = browser.post(
+        "/admin/personnel/inspector/add/",
+        {
+            "name": "新人",
+            "national_id": outsider.national_id,
+            "region": regions["qiaoxi"].pk,
+            "sector": "coal",
+            "status": "active",
+        },
+    )
+    # then: the form comes back with the one answer, and nothing about 路南丙 or where they are
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "该身份证号不能在此登记。如需办理，请联系上级管理员（其管辖范围同时包含您的地区）。" in page
+    for leak in ("已存在", "已登记", "管辖范围以外", "路南", "唐山", outsider.name):
+        assert leak not in page, leak
+    assert not Inspector.objects.filter(name="新人").exists()
+
+
 def test_binding_a_region_admin_in_the_admin_lets_them_in(browser, superuser, regions):
     # given
     from tests.factories import UserFactory

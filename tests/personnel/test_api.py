@@ -118,6 +118,56 @@ def test_duplicate_id_is_a_409(client_for, province_admin, people):
     assert "national_id" in response.json()["fields"]
 
 
+NOT_HERE = "该身份证号不能在此登记。如需办理，请联系上级管理员（其管辖范围同时包含您的地区）。"
+
+
+def test_an_id_number_held_outside_the_scope_cannot_be_registered_here_and_nothing_tells_where(
+    client_for, county_admin, regions
+):
+    # given: numbers held in a sibling county (桥西区), by 石家庄 itself (above 长安区) and
+    # in another city (路南区, 唐山)
+    held = {
+        key: InspectorFactory(region=regions[key], name=f"在{regions[key].name}的人")
+        for key in ("qiaoxi", "sjz", "lunan")
+    }
+    client = client_for(county_admin)
+
+    # when: 长安区's admin registers each number in 长安区
+    answers = {
+        key: client.post(
+            LIST,
+            {"name": "新登记", "national_id": person.national_id, "region": "130102", "sector": "coal"},
+            format="json",
+        )
+        for key, person in held.items()
+    }
+
+    # then: one answer for all three, that says neither whether nor where the person exists
+    bodies = {key: (response.status_code, response.json()) for key, response in answers.items()}
+    expected = (
+        409,
+        {"code": "national_id_not_here", "detail": NOT_HERE, "fields": {"national_id": ["不能在此登记。"]}},
+    )
+    assert bodies == dict.fromkeys(held, expected)
+    for key, response in answers.items():
+        text = response.content.decode()
+        assert "管辖范围以外" not in text and "已登记" not in text
+        assert held[key].name not in text and held[key].region.name not in text
+    assert not Inspector.objects.filter(name="新登记").exists()
+
+
+def test_an_id_number_held_inside_the_scope_is_reported_as_already_registered(client_for, city_admin, people):
+    # given: 长安甲 is in 石家庄's subtree: its admin sees them anyway
+    # when
+    response = client_for(city_admin).post(
+        LIST,
+        {"name": "重复", "national_id": people["changan"].national_id, "region": "130104", "sector": "coal"},
+        format="json",
+    )
+    # then
+    assert (response.status_code, response.json()["code"]) == (409, "duplicate")
+
+
 def test_bad_checksum_is_a_400_on_the_field(client_for, province_admin, regions):
     nid = national_id_for("130102", 3)
     wrong = nid[:-1] + ("0" if nid[-1] != "0" else "1")

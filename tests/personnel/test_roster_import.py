@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 from personnel.imports import roster_import
 from personnel.models import Inspector, Sector
+from personnel.services import national_id_not_here_message
 from tests.factories import InspectorFactory, national_id_for
 
 HEADER = ["姓名", "身份证号", "所属地区", "行业", "职务", "手机", "状态", "入职日期"]
@@ -192,6 +193,31 @@ def test_city_admin_cannot_overwrite_someone_registered_elsewhere(city_admin, re
     outsider.refresh_from_db()
     assert outsider.region.code == "130202" and outsider.name == "唐山人"
     assert Inspector.objects.count() == 1
+
+
+def test_an_id_number_held_outside_the_scope_gets_the_same_answer_as_registering_it_by_hand(county_admin, regions):
+    # given: three rows whose numbers are held in 桥西区, by 石家庄 itself and in 唐山's 路南区
+    held = [InspectorFactory(region=regions[key], name=f"外{n}") for n, key in enumerate(("qiaoxi", "sjz", "lunan"))]
+    rows = good_rows(3)
+    for row, person in zip(rows, held, strict=True):
+        row[1], row[2] = person.national_id, "长安区"
+    # when
+    result = roster_import(actor=county_admin, data=xlsx(rows), filename="a.xlsx")
+    # then: each row says it cannot be registered here and who can resolve it, in the same
+    # words as the service; nothing about whether or where the person is registered
+    assert not result.ok
+    assert [(e.row, e.column[0], e.message) for e in result.errors] == [
+        (2, "B", national_id_not_here_message()),
+        (3, "B", national_id_not_here_message()),
+        (4, "B", national_id_not_here_message()),
+    ]
+    assert all(p.name not in e.message and p.region.name not in e.message for p in held for e in result.errors)
+    assert "管辖范围以外" not in national_id_not_here_message()
+    assert {p.region_id for p in Inspector.objects.filter(pk__in=[p.pk for p in held])} == {
+        regions["qiaoxi"].pk,
+        regions["sjz"].pk,
+        regions["lunan"].pk,
+    }
 
 
 def test_inspector_may_not_import(inspector_user):

@@ -448,7 +448,9 @@ def test_certificate_filters(client_for, province_admin, people, regions):
     assert numbers(region="130200", status="revoked") == numbers(status="revoked")
     assert len(numbers(sector=Sector.NON_COAL_MINE)) == 1
     assert numbers(search="李四") == [soon.number]
-    assert numbers(search=soon.number[:10]) == [soon.number]
+    # all but the check character: the first ten are the year and "9000" of every factory number,
+    # which the others share whenever ``soon`` is issued in their year, 2024 (late 2028 on)
+    assert numbers(search=soon.number[:-1]) == [soon.number]
     assert client.get(f"{API}/certificates/", {"expiring_within": -1}).status_code == 400
 
 

@@ -32,11 +32,13 @@ from core.audit import diff, plain
 from core.uploads import (
     HEADER_SCAN_ROWS,
     IGNORED_HEADERS,
+    CellValueError,
     RowError,
     UploadError,
     cell_text,
     column_letter,
     read_rows,
+    text_value,
 )
 
 from . import access, idcard
@@ -217,8 +219,19 @@ def _validate(
             row_errors.append(RowError(number, columns[key], message))
 
         values: dict = {}
+        for key, value in raw.items():
+            # NUL and other control characters (also _x0000_ once decoded) are the cell's
+            # error; the cell is then read as blank so it is not blamed twice.
+            if isinstance(value, str):
+                try:
+                    text_value(value)
+                except CellValueError as exc:
+                    fail(key, exc.message)
+                    raw[key] = None
+        refused = {e.column for e in row_errors}
         for col in COLUMNS:
-            if col.key in columns and col.required and cell_text(raw.get(col.key)) == "":
+            required = col.key in columns and col.required and columns[col.key] not in refused
+            if required and cell_text(raw.get(col.key)) == "":
                 fail(col.key, _("必填项为空"))
 
         name = cell_text(raw.get("name"))
@@ -330,15 +343,17 @@ def roster_import(*, actor, data: bytes, filename: str, dry_run: bool = False) -
         )
         return result
     try:
+        # The reader may refuse the file while rows are read (a stray cell past the limits,
+        # a damaged part): that is an error of the file, with its row and column.
         rows = read_rows(data, filename)
         located = _locate_header(rows, result.errors)
+        if located is None or result.errors:
+            return result
+        header_row, mapping = located
+        valid, result.total = _validate(rows, header_row, mapping, scope, result.errors)
     except UploadError as exc:
-        result.errors.append(RowError(0, "", str(exc)))
+        result.errors.append(exc.as_row_error())
         return result
-    if located is None or result.errors:
-        return result
-    header_row, mapping = located
-    valid, result.total = _validate(rows, header_row, mapping, scope, result.errors)
     if result.errors:
         return result
 

@@ -263,3 +263,53 @@ def test_command_exit_code_and_messages(regions, tmp_path, capsys):
     with pytest.raises(CommandError):
         call_command("import_roster", str(bad))
     assert "第4行 C 所属地区" in capsys.readouterr().err
+
+
+def test_a_control_character_is_the_cells_error_not_a_crash(province_admin):
+    # given: a NUL in a name, a bell character in a position
+    rows = good_rows(3)
+    rows[0][0] = "张\x00三"
+    rows[2][4] = "科员\x07"
+    # when
+    result = roster_import(actor=province_admin, data=xlsx(rows), filename="r.xlsx")
+    # then: each cell named by row and column, only once, and nothing written
+    where = sorted((e.row, e.column) for e in result.errors)
+    assert where == [(2, "A 姓名"), (4, "E 职务")], result.errors
+    assert all("控制字符" in e.message for e in result.errors)
+    assert Inspector.objects.count() == 0
+
+
+def test_a_control_character_in_a_required_cell_is_not_also_called_empty(province_admin):
+    # given
+    rows = good_rows(1)
+    rows[0][0] = "\x01"
+    # when
+    result = roster_import(actor=province_admin, data=xlsx(rows), filename="r.xlsx")
+    # then
+    assert [(e.row, e.column) for e in result.errors] == [(2, "A 姓名")]
+
+
+def test_a_file_refused_while_its_rows_are_read_is_an_error_with_its_place(province_admin):
+    # given: a CSV whose third data row has a value far to the right, past the column limit
+    rows = good_rows(3)
+    rows[2] = rows[2] + [""] * 140 + ["x"]
+    # when
+    result = roster_import(actor=province_admin, data=csv_bytes(rows), filename="r.csv")
+    # then: an answer, not an exception, and nothing written
+    assert not result.ok
+    assert result.errors[0].row == 4, result.errors
+    assert Inspector.objects.count() == 0
+
+
+def test_api_answers_400_for_a_nul_on_any_database(client_for, province_admin):
+    # given
+    rows = good_rows(2)
+    rows[1][0] = "李\x00四"
+    upload = io.BytesIO(xlsx(rows))
+    upload.name = "r.xlsx"
+    # when
+    response = client_for(province_admin).post("/api/v1/inspectors/import/", {"file": upload}, format="multipart")
+    # then
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["row"] == 3
+    assert Inspector.objects.count() == 0

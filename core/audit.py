@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django.db import models
 
+from .text import plain_number
+
 
 def plain(value):
     """A field value as JSON: a model by its natural key (``code``) or primary key,
@@ -17,7 +19,7 @@ def plain(value):
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return plain_number(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)

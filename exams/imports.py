@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,13 +32,16 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from core.errors import AccessDenied, DomainError
+from core.text import plain_number
 from core.uploads import (
     HEADER_SCAN_ROWS,
     IGNORED_HEADERS,
+    CellValueError,
     RowError,
     UploadError,
     cell_text,
     column_letter,
+    decimal_value,
     read_rows,
 )
 from personnel import idcard
@@ -320,7 +323,7 @@ class ScoreImportResult:
 
 def expected_headers(sitting: Sitting) -> list[tuple[str, str]]:
     """(header, note) pairs for the upload page and the error messages."""
-    parts = [(p.name, _("满分 %(m)s") % {"m": p.max_score.normalize()}) for p in sitting.exam.parts.all()]
+    parts = [(p.name, _("满分 %(m)s") % {"m": plain_number(p.max_score)}) for p in sitting.exam.parts.all()]
     return [
         (_FIXED[_ID][0], _("与证号二选一")),
         (_FIXED[_CERT][0], _("与身份证号二选一")),
@@ -488,7 +491,7 @@ def scores_import(*, sitting: Sitting, actor, data: bytes, filename: str, dry_ru
         header_row, mapping, columns = located
         file_rows = _file_rows(rows, header_row, mapping, result)
     except UploadError as exc:
-        result.errors.append(RowError(0, "", str(exc)))
+        result.errors.append(exc.as_row_error())
         return result
     if result.errors:
         return result
@@ -557,28 +560,22 @@ def _check_total(row: _FileRow, parts, columns, absent, errors: list[RowError]) 
         errors.append(RowError(row.number, columns[_TOTAL], _("已标记缺考，不应再填写分数")))
         return
     try:
-        total = Decimal(text)
-        parts_sum = sum((Decimal(cell_text(row.raw.get(f"part:{p.pk}")) or "0") for p in parts), Decimal("0"))
-    except InvalidOperation:
-        if not _is_number(text):
-            errors.append(RowError(row.number, columns[_TOTAL], _("“%(t)s”不是数字") % {"t": text[:40]}))
+        total = decimal_value(row.raw.get(_TOTAL))
+    except CellValueError as exc:  # sNaN, Infinity, 4E+1, a control character...
+        errors.append(RowError(row.number, columns[_TOTAL], exc.message))
+        return
+    try:
+        parts_sum = sum((decimal_value(row.raw.get(f"part:{p.pk}")) or Decimal("0") for p in parts), Decimal("0"))
+    except CellValueError:
         return  # a bad part score is reported in its own cell
     if total != parts_sum:
         errors.append(
             RowError(
                 row.number,
                 columns[_TOTAL],
-                _("总分 %(t)s 与各科之和 %(s)s 不一致") % {"t": total.normalize(), "s": parts_sum.normalize()},
+                _("总分 %(t)s 与各科之和 %(s)s 不一致") % {"t": plain_number(total), "s": plain_number(parts_sum)},
             )
         )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        return False
-    return True
 
 
 def _to_row_error(error: EntryError, file_rows: list[_FileRow], columns: dict[str, str]) -> RowError:

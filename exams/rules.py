@@ -29,6 +29,7 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, ValidationFailed
+from core.text import plain_number
 
 from .models import ExamKind, SittingStatus
 
@@ -158,7 +159,7 @@ def exam_paper_refusal(*, parts: list[tuple[str, Decimal]], pass_mark: Decimal |
         return Refusal("invalid", message, fields={"parts": [message]}, conflict=False)
     total = sum((Decimal(m) for _n, m in parts), Decimal("0"))
     if pass_mark is not None and Decimal(pass_mark) > total:
-        message = _("及格分 %(p)s 高于满分 %(t)s。") % {"p": Decimal(pass_mark).normalize(), "t": total.normalize()}
+        message = _("及格分 %(p)s 高于满分 %(t)s。") % {"p": plain_number(pass_mark), "t": plain_number(total)}
         return Refusal("invalid", message, fields={"pass_mark": [_("高于满分。")]}, conflict=False)
     return None
 

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import zlib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -19,8 +19,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from core.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationFailed
+from core.text import plain_number
+from core.uploads import decimal_value
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region
+from training import rules as training_rules
 from training.models import Batch, EnrollmentStatus
 from training.selectors import inspector_hours_list
 
@@ -246,19 +249,15 @@ def sitting_candidates(*, sitting: Sitting):
 
 def parse_score(raw, *, maximum: Decimal) -> Decimal:
     """A score a person typed: a number, 0 <= score <= maximum, at most one decimal."""
-    if isinstance(raw, bool):
+    # The one reading of a number cell (full-width digits taken as ASCII; exponents, NaN,
+    # infinities and control characters refused) for the grid, the API and the file.
+    value = decimal_value(raw)
+    if value is None:
         raise ValueError(_("不是数字"))
-    text = str(raw).strip().translate(str.maketrans("０１２３４５６７８９．", "0123456789."))
-    try:
-        value = Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise ValueError(_("“%(t)s”不是数字") % {"t": text[:40]}) from None
-    if not value.is_finite():
-        raise ValueError(_("“%(t)s”不是数字") % {"t": text[:40]})
     if value < 0:
         raise ValueError(_("分数不能为负数"))
     if value > maximum:
-        raise ValueError(_("分数 %(v)s 超过满分 %(m)s") % {"v": value.normalize(), "m": maximum.normalize()})
+        raise ValueError(_("分数 %(v)s 超过满分 %(m)s") % {"v": plain_number(value), "m": plain_number(maximum)})
     if value != value.quantize(Decimal("0.1")):
         raise ValueError(_("分数最多保留一位小数"))
     return value.quantize(Decimal("0.1"))
@@ -781,7 +780,7 @@ def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualR
     row = inspector_hours_list(actor=system, year=year).filter(pk=certificate.holder_id).first()
     hours, required = (row.hours, row.required) if row else (Decimal("0"), Decimal("0"))
     active = certificate.holder.status == InspectorStatus.ACTIVE
-    passed = active and hours >= required
+    passed = active and training_rules.hours_met(hours, required)
     note = ""
     if not active:
         note = _("持证人状态为“%(s)s”") % {"s": certificate.holder.get_status_display()}

@@ -354,3 +354,33 @@ def test_a_pass_by_an_inspector_on_leave_is_recorded(sitting, people, province_a
     # then
     assert result.ok, result.errors
     assert Result.objects.get(inspector=people["li"]).passed
+
+
+def test_odd_numbers_are_cell_errors_not_crashes(sitting, people, province_admin):
+    # given: a 总分 of sNaN (a 500 before), a score in exponent notation, Infinity, a NUL
+    header = [*HEADER, "总分"]
+    data = xlsx(
+        [
+            [*row(1, people["li"], 30, 40), "sNaN"],
+            [*row(2, people["wang"], "4E+1", 40), ""],
+            [*row(3, people["zhao"], "Infinity", "3\x000"), ""],
+        ],
+        header=header,
+    )
+    # when
+    result = scores_import(sitting=sitting, actor=province_admin, data=data, filename="成绩.xlsx")
+    # then: each cell by row and column, and nothing written
+    assert cells(result) == {(2, "G 总分"), (3, f"D {GENERAL}"), (4, f"D {GENERAL}"), (4, f"E {SPECIALIST}")}
+    messages = {(e.row, e.column): e.message for e in result.errors}
+    assert "科学计数法" in messages[(3, f"D {GENERAL}")]
+    assert "控制字符" in messages[(4, f"E {SPECIALIST}")]
+    assert not Result.objects.exists()
+
+
+def test_full_width_digits_are_read_and_messages_print_plain_numbers(sitting, people, province_admin):
+    # given: full-width digits, and a score over the full marks of 40
+    data = xlsx([row(1, people["li"], "３０", "４０"), row(2, people["wang"], "50", "40")], header=HEADER)
+    # when
+    result = scores_import(sitting=sitting, actor=province_admin, data=data, filename="成绩.xlsx")
+    # then: never "4E+1"
+    assert [e.message for e in result.errors] == ["分数 50 超过满分 40"]

@@ -367,7 +367,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         """成绩录入: one row per candidate, an input per part and a 缺考 box. On POST every
         row is checked; any error is shown next to its row and nothing is written."""
         sitting = self._sitting(request, object_id)
-        parts, candidates = grid_read(sitting=sitting)
+        parts, candidates = grid_read(sitting=sitting, actor=request.user)
         try:
             require_open_sitting(sitting=sitting, actor=request.user)
             editable, closed_reason = True, ""

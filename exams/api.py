@@ -172,7 +172,7 @@ class SittingViewSet(
         _require_admin(request.user)
         sitting = self.get_object()
         if request.method == "GET":
-            parts, rows = grid_read(sitting=sitting)
+            parts, rows = grid_read(sitting=sitting, actor=request.user)
             grid = {"sitting": sitting, "parts": parts, "rows": [_grid_row(r) for r in rows]}
             return Response(GridSerializer(grid, context=self.get_serializer_context()).data)
         require_open_sitting(sitting=sitting, actor=request.user)

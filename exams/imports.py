@@ -105,13 +105,16 @@ class GridRow:
     result: Result | None
 
 
-def grid_read(*, sitting: Sitting) -> tuple[list[ExamPart], list[GridRow]]:
+def grid_read(*, sitting: Sitting, actor) -> tuple[list[ExamPart], list[GridRow]]:
     """The score grid of a sitting: its parts, and one row per candidate (the batch's
-    completed inspectors and anyone already recorded) with their result, if any. Three
-    queries whatever the size. The caller has fetched the sitting through its selector."""
+    completed inspectors and anyone already recorded) with their result, if any - only the
+    candidates the actor may see NOW (one who has since moved out of the actor's region is
+    left to an admin whose region holds them). Three queries whatever the size. The caller
+    has fetched the sitting through its selector."""
     parts = list(sitting.exam.parts.all())
     results = {r.inspector_id: r for r in Result.objects.filter(sitting=sitting)}
-    rows = [GridRow(p, results.get(p.pk)) for p in services.sitting_candidates(sitting=sitting)]
+    candidates = services.sitting_candidates(sitting=sitting).filter(pk__in=inspector_list(actor=actor).values("pk"))
+    rows = [GridRow(p, results.get(p.pk)) for p in candidates]
     return parts, rows
 
 
@@ -126,12 +129,9 @@ def require_open_sitting(*, sitting: Sitting, actor) -> None:
 
 
 def candidate_pool(*, sitting: Sitting, actor) -> QuerySet[Inspector]:
-    """Whom a row may name: inspectors the actor may see, plus (a batch sitting) its
-    candidates. Whether the person is a candidate of this sitting is checked per row."""
-    visible = Q(pk__in=inspector_list(actor=actor).values("pk"))
-    if sitting.batch_id:
-        visible |= Q(pk__in=services.sitting_candidates(sitting=sitting).values("pk"))
-    return Inspector.objects.filter(visible).select_related("region")
+    """Whom a row may name: the inspectors the actor may see now (the grid shows the same
+    people). Whether the person is a candidate of this sitting is checked per row."""
+    return inspector_list(actor=actor).select_related("region")
 
 
 def scores_save(

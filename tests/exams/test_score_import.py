@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from exams.imports import scores_import
+from exams.imports import grid_read, scores_import
 from exams.models import Certificate, ExamKind, Result, ResultChange, SittingStatus
 from personnel.models import InspectorStatus
 from tests.exams.factories import (
@@ -384,3 +384,30 @@ def test_full_width_digits_are_read_and_messages_print_plain_numbers(sitting, pe
     result = scores_import(sitting=sitting, actor=province_admin, data=data, filename="成绩.xlsx")
     # then: never "4E+1"
     assert [e.message for e in result.errors] == ["分数 50 超过满分 40"]
+
+
+def test_a_candidate_who_moved_away_leaves_the_grid_of_the_admin_who_no_longer_sees_them(
+    regions, people, city_admin, province_admin, client_for
+):
+    # given: a 石家庄 batch sitting; 王五 completed the batch, then moved to 唐山
+    batch = BatchFactory(region=regions["sjz"])
+    for person in (people["li"], people["wang"]):
+        EnrollmentFactory(batch=batch, inspector=person, status=EnrollmentStatus.COMPLETED)
+    exam = ExamFactory(region=regions["sjz"], kind=ExamKind.COURSE, course=batch.course)
+    sitting = SittingFactory(exam=exam, batch=batch)
+    moved = people["wang"]
+    moved.region = regions["lunan"]
+    moved.save(update_fields=["region"])
+    # when
+    _, city_rows = grid_read(sitting=sitting, actor=city_admin)
+    _, province_rows = grid_read(sitting=sitting, actor=province_admin)
+    body = client_for(city_admin).get(f"/api/v1/sittings/{sitting.pk}/results/").json()
+    data = xlsx([row(1, moved, 30, 40)], header=HEADER)
+    result = scores_import(sitting=sitting, actor=city_admin, data=data, filename="成绩.xlsx")
+    # then: the city sees only 李四, by the role it holds now; the province sees both
+    assert [r.inspector.name for r in city_rows] == ["李四"]
+    assert sorted(r.inspector.name for r in province_rows) == ["李四", "王五"]
+    assert [r["inspector"]["name"] for r in body["rows"]] == ["李四"], body
+    assert "王五" not in str(body), body
+    assert cells(result) == {(2, "B 身份证号")}
+    assert not Result.objects.exists()

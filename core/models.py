@@ -51,3 +51,22 @@ class ApiToken(TimeStamped):
 
     def __str__(self):
         return f"{self.user} · {self.name or self.pk}"
+
+
+class ChangeEvent(models.Model):
+    """Base of an audit row that records a change to one record: who, when, and the fields
+    changed as ``{field: [old, new]}`` (``core.audit.diff``). A subclass adds its record's
+    foreign key, its ``kind`` with its choices, and its names."""
+
+    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"

@@ -5,7 +5,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
-from core.models import TimeStamped
+from core.models import ChangeEvent, TimeStamped
 
 from . import idcard
 
@@ -172,7 +172,7 @@ class RegionAdmin(TimeStamped):
         return f"{self.user} @ {self.region}"
 
 
-class InspectorEvent(models.Model):
+class InspectorEvent(ChangeEvent):
     """What happened to an inspector's record, by whom: creation, every edit (also by a
     roster import) and a login linked, with the fields changed. Personal numbers (ID,
     mobile) are stored masked: the trail says that they changed, not what they are."""
@@ -186,22 +186,13 @@ class InspectorEvent(models.Model):
 
     inspector = models.ForeignKey(Inspector, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
-    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
-    )
-    at = models.DateTimeField(_("时间"), auto_now_add=True)
 
-    class Meta:
+    class Meta(ChangeEvent.Meta):
         verbose_name = _("人员记录")
         verbose_name_plural = _("人员记录")
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
-class RegionEvent(models.Model):
+class RegionEvent(ChangeEvent):
     """What happened to a region, by whom: creation, edits (code, name, level, parent) and
     administrators bound to it or moved away from it."""
 
@@ -213,16 +204,7 @@ class RegionEvent(models.Model):
 
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
-    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
-    )
-    at = models.DateTimeField(_("时间"), auto_now_add=True)
 
-    class Meta:
+    class Meta(ChangeEvent.Meta):
         verbose_name = _("地区记录")
         verbose_name_plural = _("地区记录")
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"

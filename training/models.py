@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from core.models import TimeStamped
+from core.models import ChangeEvent, TimeStamped
 from personnel.models import Inspector, Region, Sector
 
 
@@ -74,7 +74,7 @@ class Course(TimeStamped):
             setattr(self, f"covers_{t.value}", t.value in chosen)
 
 
-class CourseEvent(models.Model):
+class CourseEvent(ChangeEvent):
     """What happened to a course, by whom: creation and every edit, with the fields changed."""
 
     class Kind(models.TextChoices):
@@ -83,19 +83,10 @@ class CourseEvent(models.Model):
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
-    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
-    )
-    at = models.DateTimeField(_("时间"), auto_now_add=True)
 
-    class Meta:
+    class Meta(ChangeEvent.Meta):
         verbose_name = _("课程记录")
         verbose_name_plural = _("课程记录")
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class BatchStatus(models.TextChoices):
@@ -232,7 +223,7 @@ class EnrollmentEvent(models.Model):
         return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
-class BatchEvent(models.Model):
+class BatchEvent(ChangeEvent):
     """What happened to a batch, by whom: its creation, every edit and every status move,
     with the fields changed (old and new values)."""
 
@@ -246,20 +237,11 @@ class BatchEvent(models.Model):
 
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
-    changes = models.JSONField(_("变更"), default=dict, blank=True, help_text=_("字段：[原值, 新值]"))
     reason = models.CharField(_("原因"), max_length=200, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
-    )
-    at = models.DateTimeField(_("时间"), auto_now_add=True)
 
-    class Meta:
+    class Meta(ChangeEvent.Meta):
         verbose_name = _("批次记录")
         verbose_name_plural = _("批次记录")
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class Attendance(TimeStamped):

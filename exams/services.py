@@ -7,11 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zlib
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -19,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from core.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationFailed
+from core.mail import REMINDER_CHUNK, ReminderRun, send_each
 from core.text import plain_number
 from core.uploads import decimal_value
 from personnel.models import Inspector, InspectorStatus, Region
@@ -842,18 +841,6 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
     return changed
 
 
-REMINDER_CHUNK = 200
-
-
-@dataclass
-class ReminderRun:
-    """What one reminder sweep did: mails sent, and mails that failed (their claims were
-    released, so a retry or the next run sends them)."""
-
-    sent: int = 0
-    failed: int = 0
-
-
 def certificate_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
     """E-mail holders 90, 30 and 7 days before expiry (``rules.reminder_threshold``: the
     nearest threshold only), each once per expiry date.
@@ -905,27 +892,28 @@ def _claim_reminders(ids: list[int], today: dt.date, run: ReminderRun) -> None:
 
 def _send_reminders(claimed: list, run: ReminderRun) -> None:
     """After the claims committed: one mail each; a failure releases that claim only."""
-    for certificate, reminder, left in claimed:
-        try:
-            send_mail(
-                subject=_("行政执法证到期提醒：还有 %(d)d 天") % {"d": left},
-                message=_(
-                    "%(name)s 您好：\n\n您的行政执法证（证号 %(no)s）将于 %(until)s 到期，请及时参加考试并办理换证。\n"
-                )
-                % {"name": certificate.holder.name, "no": certificate.number, "until": certificate.valid_until},
-                from_email=None,
-                recipient_list=[certificate.holder.user.email],
+
+    def mail(item) -> dict:
+        certificate, _reminder, left = item
+        return {
+            "subject": _("行政执法证到期提醒：还有 %(d)d 天") % {"d": left},
+            "message": _(
+                "%(name)s 您好：\n\n您的行政执法证（证号 %(no)s）将于 %(until)s 到期，请及时参加考试并办理换证。\n"
             )
-        except Exception as exc:  # SMTP errors, refused recipients, timeouts: each is this recipient's only
-            # The type and SMTP code say what went wrong; the message may hold the address.
-            logger.warning(
-                "expiry reminder for certificate %s not sent (%s %s); released for the next run",
-                certificate.pk,
-                type(exc).__name__,
-                getattr(exc, "smtp_code", ""),
-            )
-            ExpiryReminder.objects.filter(pk=reminder.pk).delete()
-            run.failed += 1
-        else:
-            _event(certificate, Kind.REMINDED, None, _("提前 %(d)d 天提醒") % {"d": reminder.days_before}, S.VALID)
-            run.sent += 1
+            % {"name": certificate.holder.name, "no": certificate.number, "until": certificate.valid_until},
+            "from_email": None,
+            "recipient_list": [certificate.holder.user.email],
+        }
+
+    def sent(item) -> None:
+        certificate, reminder, _left = item
+        _event(certificate, Kind.REMINDED, None, _("提前 %(d)d 天提醒") % {"d": reminder.days_before}, S.VALID)
+
+    send_each(
+        claimed,
+        mail=mail,
+        sent=sent,
+        failed=lambda item, exc: ExpiryReminder.objects.filter(pk=item[1].pk).delete(),
+        run=run,
+        what=lambda item: f"expiry reminder for certificate {item[0].pk}",
+    )

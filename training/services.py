@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
@@ -25,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from core.audit import diff, snapshot
 from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from core.mail import REMINDER_CHUNK, ReminderRun, send_each
 from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region, inspector_list
@@ -779,17 +779,6 @@ def calendar_token_rotate(*, inspector: Inspector) -> CalendarToken:
 
 # --- reminders -----------------------------------------------------------------------------
 
-REMINDER_CHUNK = 200
-
-
-@dataclass
-class ReminderRun:
-    """What one reminder sweep did: mails sent, and mails that failed (their claims were
-    released, so a retry or the next run sends them)."""
-
-    sent: int = 0
-    failed: int = 0
-
 
 def batch_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
     """E-mail every enrolled inspector whose batch starts within the reminder window.
@@ -846,24 +835,20 @@ def _claim_and_send(ids: list[int], today: dt.date, horizon: dt.date, run: Remin
 
 def _send_claimed(claimed: list[Enrollment], claimed_at, run: ReminderRun) -> None:
     """After the claim committed: one mail each; a failure releases that claim only."""
-    for enrollment in claimed:
-        try:
-            send_mail(**_reminder_mail(enrollment))
-        except Exception as exc:  # SMTP errors, refused recipients, timeouts: each is this recipient's only
-            # The type and SMTP code say what went wrong; the message may hold the address.
-            logger.warning(
-                "training reminder for enrollment %s not sent (%s %s); released for the next run",
-                enrollment.pk,
-                type(exc).__name__,
-                getattr(exc, "smtp_code", ""),
-            )
-            with transaction.atomic():
-                Enrollment.objects.filter(pk=enrollment.pk, reminder_sent_at=claimed_at).update(reminder_sent_at=None)
-                _events([enrollment.pk], Kind.REMINDER_FAILED, None, type(exc).__name__)
-            run.failed += 1
-        else:
-            _events([enrollment.pk], Kind.REMINDED, None)
-            run.sent += 1
+
+    def release(enrollment: Enrollment, exc: Exception) -> None:
+        with transaction.atomic():
+            Enrollment.objects.filter(pk=enrollment.pk, reminder_sent_at=claimed_at).update(reminder_sent_at=None)
+            _events([enrollment.pk], Kind.REMINDER_FAILED, None, type(exc).__name__)
+
+    send_each(
+        claimed,
+        mail=_reminder_mail,
+        sent=lambda enrollment: _events([enrollment.pk], Kind.REMINDED, None),
+        failed=release,
+        run=run,
+        what=lambda enrollment: f"training reminder for enrollment {enrollment.pk}",
+    )
 
 
 def _reminder_mail(enrollment: Enrollment) -> dict:

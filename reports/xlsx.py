@@ -4,6 +4,11 @@ xlsxwriter in ``constant_memory`` mode: each sheet is written top to bottom and 
 row by row, so memory stays flat however many enrollments the year has. Strings are
 written with ``write_string`` (``strings_to_formulas`` off as well), so a name that starts
 with ``=`` stays text.
+
+For programs, each sheet's table is an Excel table with an ASCII name (``TABLES``: 汇总 is
+``Summary``...; docs/workbook.md says how to read each with pandas), the chart data sits on
+the hidden sheet ``_chart``, and every rate is stored rounded to what its ``0.0%`` format
+shows (``shown_rate``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,27 @@ ENROLLMENT_LABELS = {s.value: str(s.label) for s in EnrollmentStatus}
 CERT_LABELS = {s.value: str(s.label) for s in CertificateStatus}
 
 Progress = Callable[[float, str], None]
+
+# The Excel table on each sheet, by sheet name (明细(2), 明细(3)... get Detail2, Detail3...).
+TABLES = {
+    "汇总": "Summary",
+    "分行业": "BySector",
+    "分地区": "ByRegion",
+    "分批次": "ByBatch",
+    "学时达标": "Hours",
+    "明细": "Detail",
+    "_chart": "ChartRegionRates",
+    "名册": "Roster",
+}
+CHART_SHEET = "_chart"
+# A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
+RATE_PLACES = 3
+
+
+def shown_rate(value) -> float:
+    """A rate (a fraction) as the workbook's ``0.0%`` format shows it: 0.974, never
+    0.9740000000000001 (``97.4 / 100``) nor 0.9743 (``rules.completion_rate`` keeps 4)."""
+    return round(float(value), RATE_PLACES)
 
 
 def _noop(_fraction: float, _message: str) -> None:
@@ -85,6 +111,46 @@ class Book:
         ws.freeze_panes(row + 1, 0)
         return ws, row
 
+    def table(self, ws, name: str, top: int, last_row: int, headers: list[tuple[str, int]]) -> None:
+        """Make the header row ``top`` (written by ``sheet``) and the rows under it down to
+        ``last_row`` the Excel table ``name``, with its autofilter.
+
+        xlsxwriter refuses ``add_table`` in ``constant_memory`` mode (it would write the
+        header cells, and a streamed row cannot be written again). Here the rows are all
+        written already and the header cells hold the same labels, so the table is added with
+        the mode off for the call: only the table part is new; the header cells it would write
+        again go to the row buffer of a row already flushed, which is dropped unwritten."""
+        if last_row == top:
+            # A table has at least one data row: an empty one, written so that the header
+            # row is flushed before the table is added.
+            last_row = top + 1
+            ws.write_blank(last_row, 0, None, self.text)
+        streamed = ws.constant_memory
+        ws.constant_memory = False
+        try:
+            added = ws.add_table(
+                top,
+                0,
+                last_row,
+                len(headers) - 1,
+                {
+                    "name": name,
+                    "columns": [{"header": label} for label, _width in headers],
+                    "style": "Table Style Light 9",
+                },
+            )
+        finally:
+            ws.constant_memory = streamed
+        if added:
+            raise ValueError(f"table {name} not added ({added})")
+
+    def rate(self, ws, row: int, col: int, value, cell_format=None) -> None:
+        """A rate, stored as shown (``shown_rate``); blank when there is none."""
+        if value is None:
+            ws.write_blank(row, col, None, cell_format or self.pct)
+        else:
+            ws.write_number(row, col, shown_rate(value), cell_format or self.pct)
+
     def add_sheets(self, *names: str) -> None:
         """Fix the tabs' order up front; the sheets can then be written in any order (each
         one still top to bottom, as ``constant_memory`` wants)."""
@@ -96,7 +162,7 @@ class Book:
             ws.write_blank(row, col, None, self.int)
             return
         if kind == "pct":
-            ws.write_number(row, col, float(value), self.pct)
+            self.rate(ws, row, col, value)
         elif kind == "hours" or isinstance(value, Decimal):
             ws.write_number(row, col, float(value), self.dec)
         else:
@@ -117,7 +183,10 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
     book = Book(target)
     counts = {}
     where = f"{scope.region.name}（{scope.region.code}）"
-    book.add_sheets("汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()))
+    book.add_sheets(
+        "汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()), CHART_SHEET
+    )
+    book.wb.get_worksheet_by_name(CHART_SHEET).hide()
     with Pipeline() as reads:
         report = f.Report(scope)
         # The writer starts with the hours sheet, so its query runs alone until its first rows
@@ -172,16 +241,14 @@ def _summary_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> 
         book.number(ws, r, 1, row["current"], row["kind"])
         book.number(ws, r, 2, row["previous"], row["kind"])
         if row["kind"] == "pct":
-            if row["points"] is None:
-                ws.write_blank(r, 3, None)
-            else:
-                ws.write_number(r, 3, float(row["points"]), book.pct_change)
+            book.rate(ws, r, 3, row["points"], book.pct_change)
             ws.write_string(r, 4, "百分点差" if row["points"] is not None else "无可比数据")
         elif row["change"] is None:
             ws.write_blank(r, 3, None)
             ws.write_string(r, 4, "上年为0，不计同比" if not row["previous"] else "")
         else:
-            ws.write_number(r, 3, row["change"], book.pct_change)
+            book.rate(ws, r, 3, row["change"], book.pct_change)
+    book.table(ws, TABLES["汇总"], top, r, headers)
     # A chart of the main counts, this year against last.
     main = [i for i, row in enumerate(rows) if row["key"] in CHART_FIGURES]
     chart = book.wb.add_chart({"type": "column"})
@@ -230,7 +297,7 @@ def _sector_sheet(book: Book, scope: f.Scope, actor, where: str, report: f.Repor
             book.number(ws, r, c, row[f"cov_{topic}"])
             book.number(ws, r, c + 1, row[f"cov_{topic}_rate"], "pct")
             c += 2
-    ws.autofilter(top, 0, top + len(rows), len(headers) - 1)
+    book.table(ws, TABLES["分行业"], top, top + len(rows), headers)
     chart = book.wb.add_chart({"type": "bar"})
     col = 1 + f.GROUP_FIGURES.index("person_times")
     chart.add_series(
@@ -249,19 +316,14 @@ def _sector_sheet(book: Book, scope: f.Scope, actor, where: str, report: f.Repor
 def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> None:
     rows = report.by_region(include_own_office=True)
     headers = [("排名", 6), ("地区", 22), ("级别", 6), *_group_headers()]
-    chart_col = len(headers) + 1
     ws, top = book.sheet(
         "分地区",
         headers,
         title=f"{scope.year}年度分地区情况与量化排名 · {where}",
         note="排名依据：结业率，其次学时达标率。区县缩进列于所属市之下；“本级”为该地区机关本身（不含下辖地区）。",
     )
-    ws.write_string(top, chart_col, "图表数据·地区", book.header)
-    ws.write_string(top, chart_col + 1, "图表数据·结业率", book.header)
-    ws.set_column(chart_col, chart_col + 1, 12)
     cities = [row for row in rows if row["rank"] is not None]
     r = top
-    city_index = 0
     for row in rows:
         r += 1
         if row["rank"] is not None:
@@ -273,21 +335,22 @@ def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> N
         ws.write_string(r, 1, name, book.bold if row["level"] == 0 else book.indent)
         ws.write_string(r, 2, f.region_level_label(region) if not row.get("own_office") else "本级")
         _write_group(book, ws, r, 3, row)
-        # The chart's data sits beside the table, one city per row from the top, written as
-        # the rows go by (constant_memory writes each row once, in order).
-        if city_index < len(cities) and r == top + 1 + city_index:
-            city = cities[city_index]
-            ws.write_string(r, chart_col, city["region"].name)
-            book.number(ws, r, chart_col + 1, city["completion_rate"], "pct")
-            city_index += 1
-    ws.autofilter(top, 0, top + len(rows), len(headers) - 1)
+    book.table(ws, TABLES["分地区"], top, r, headers)
+    # The chart's data, one city per row in rank order, on the hidden sheet (beside the
+    # table it would sit in the rows of other regions).
+    data = [("地区", 14), ("结业率", 10)]
+    chart_ws, chart_top = book.sheet(CHART_SHEET, data)
+    for i, city in enumerate(cities, start=1):
+        chart_ws.write_string(chart_top + i, 0, city["region"].name)
+        book.rate(chart_ws, chart_top + i, 1, city["completion_rate"])
+    book.table(chart_ws, TABLES[CHART_SHEET], chart_top, chart_top + len(cities), data)
     if cities:
         chart = book.wb.add_chart({"type": "bar"})
         chart.add_series(
             {
                 "name": "结业率",
-                "categories": ["分地区", top + 1, chart_col, top + len(cities), chart_col],
-                "values": ["分地区", top + 1, chart_col + 1, top + len(cities), chart_col + 1],
+                "categories": [CHART_SHEET, chart_top + 1, 0, chart_top + len(cities), 0],
+                "values": [CHART_SHEET, chart_top + 1, 1, chart_top + len(cities), 1],
                 "data_labels": {"value": True, "num_format": "0.0%"},
             }
         )
@@ -295,7 +358,7 @@ def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> N
         chart.set_legend({"none": True})
         chart.set_y_axis({"reverse": True})
         chart.set_size({"width": 640, "height": max(320, 26 * len(cities))})
-        ws.insert_chart(top + 1, chart_col + 3, chart)
+        ws.insert_chart(top + 1, len(headers) + 1, chart)
 
 
 def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict, topics: dict) -> int:
@@ -348,7 +411,7 @@ def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exam
         ws.write_number(r, 11, waitlisted, book.int)
         ws.write_number(r, 12, sat, book.int)
         book.number(ws, r, 13, pass_rate, "pct")
-    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    book.table(ws, TABLES["分批次"], top, r, headers)
     return r - top
 
 
@@ -394,7 +457,7 @@ def _hours_sheet(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple]) 
         write_number(r, 5, float(hours), dec)
         write_number(r, 6, float(required), dec)
         write_string(r, 7, "达标" if rules.hours_met(hours, required) else "未达标")
-    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    book.table(ws, TABLES["学时达标"], top, r, headers)
     return r - top
 
 
@@ -434,6 +497,11 @@ def detail_values(row: tuple) -> tuple:
     )
 
 
+def detail_table(sheet_no: int) -> str:
+    """The table of 明细 (``Detail``) and of its continuations 明细(2)... (``Detail2``...)."""
+    return TABLES["明细"] if sheet_no == 1 else f"{TABLES['明细']}{sheet_no}"
+
+
 def _detail_sheets(book: Book, scope: f.Scope, where: str, rows: Iterable[tuple], total: int, progress) -> int:
     return write_detail(book, rows, total=total, title=f"{scope.year}年度报名明细 · {where}", progress=progress)
 
@@ -452,7 +520,7 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
         detail_values, rows
     ):
         if r >= limit:
-            ws.autofilter(top, 0, r, len(DETAIL_HEADERS) - 1)
+            book.table(ws, detail_table(sheet_no), top, r, DETAIL_HEADERS)
             sheet_no += 1
             ws, top = book.sheet(f"明细({sheet_no})", DETAIL_HEADERS, title=f"{title}（续{sheet_no - 1}）")
             write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
@@ -473,7 +541,7 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
         written += 1
         if written % step == 0 and total:
             progress(0.15 + 0.7 * written / total, "明细")
-    ws.autofilter(top, 0, max(r, top), len(DETAIL_HEADERS) - 1)
+    book.table(ws, detail_table(sheet_no), top, r, DETAIL_HEADERS)
     return written
 
 
@@ -547,7 +615,7 @@ def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> in
                 ws.write_blank(r, 8, None)
             ws.write_number(r, 9, float(hours), book.dec)
             ws.write_number(r, 10, float(req), book.dec)
-    ws.autofilter(top, 0, max(r, top), len(headers) - 1)
+    book.table(ws, TABLES["名册"], top, r, headers)
     progress(0.9, "压缩保存")
     book.close()
     return r - top

@@ -27,12 +27,15 @@ def summary(book) -> dict:
 
 
 def assert_figures(rows: dict, column: str, expected: dict, keys=None) -> None:
-    """Each figure's cell in ``column`` equals the expected count (rates to 4 places)."""
+    """Each figure's cell in ``column`` equals the expected count; a rate is stored as its
+    0.0% format shows it, to 3 decimals of the fraction, exactly."""
     for key in keys or [k for k, _label, _kind in figures.SUMMARY_FIGURES]:
         label = figures.LABELS[key]
         got, want = rows[label][column], expected[key]
         if want is None:
             assert got is None, label
+        elif figures.KINDS[key] == "pct":
+            assert got == round(want, 3), f"{label}: {got} != {want}"
         else:
             assert got == pytest.approx(want, abs=1e-4), f"{label}: {got} != {want}"
 
@@ -80,15 +83,15 @@ class TestKnownYears:
 
         # then: (9 - 3) / 3
         assert rows["培训人次"]["同比"] == pytest.approx(2.0)
-        assert rows["培训人数"]["同比"] == pytest.approx((7 - 3) / 3, abs=1e-4)
-        assert rows["累计学时"]["同比"] == pytest.approx((6 * 16 + 2 * 24 - 3 * 16) / (3 * 16), abs=1e-4)
+        assert rows["培训人数"]["同比"] == round((7 - 3) / 3, 3)
+        assert rows["累计学时"]["同比"] == round((6 * 16 + 2 * 24 - 3 * 16) / (3 * 16), 3)
         # a zero previous year: blank, with a note
         for label in ("缺席人次", "学时达标人数"):
             assert rows[label][f"{P}年"] == 0
             assert rows[label]["同比"] is None
             assert "上年为0" in rows[label]["说明"]
         # a rate's change is the difference in points
-        assert rows["结业率"]["同比"] == pytest.approx(8 / 9 - 1.0, abs=1e-4)
+        assert rows["结业率"]["同比"] == round(8 / 9 - 1.0, 3)
         assert rows["结业率"]["说明"] == "百分点差"
 
     def test_a_city_scope_counts_and_lists_only_its_own_people(self, tmp_path, known, city_admin):
@@ -142,11 +145,14 @@ class TestKnownYears:
             for key in figures.GROUP_FIGURES:
                 want = expected[key]
                 got = row[figures.LABELS[key]]
-                assert got == (None if want is None else pytest.approx(want, abs=1e-4)), (sector, key)
+                if want is None or figures.KINDS[key] != "pct":
+                    assert got == (None if want is None else pytest.approx(want, abs=1e-4)), (sector, key)
+                else:
+                    assert got == round(want, 3), (sector, key)
         # coverage of the three systems: coal's active A, B, E; A and E completed the course
         coal = rows[0]
         assert coal["三项全部·已培训人数"] == 2
-        assert coal["三项全部·覆盖率"] == pytest.approx(2 / 3, abs=1e-3)  # the selector rounds to 0.1%
+        assert coal["三项全部·覆盖率"] == 0.667  # 66.7 (the selector's percent) / 100, stored as shown
 
     def test_by_region_ranks_the_cities_with_their_counties_under_them(self, tmp_path, known, province_admin):
         # when
@@ -167,7 +173,7 @@ class TestKnownYears:
             expected = count_by_hand(year=Y, path=Region.objects.get(code=code).path)
             for key in ("person_times", "persons", "completions", "no_shows", "inspectors", "hours_met", "candidates"):
                 assert by_name[name][figures.LABELS[key]] == expected[key], (name, key)
-        assert by_name["石家庄市"]["结业率"] == pytest.approx(5 / 6, abs=1e-4)
+        assert by_name["石家庄市"]["结业率"] == round(5 / 6, 3)
         assert by_name["石家庄市本级"]["培训人次"] == 1  # D
 
     def test_by_region_rows_add_up_with_the_scopes_own_office(self, tmp_path, known, regions, province_admin):
@@ -265,7 +271,7 @@ class TestKnownYears:
         book = write(tmp_path, actor=province_admin, include_detail=False)
 
         # then
-        assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标"]
+        assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "_chart"]
 
     def test_roster_lists_the_scope_with_certificate_status_and_hours(self, tmp_path, known):
         # given
@@ -309,7 +315,7 @@ def test_an_empty_scope_still_writes_every_sheet(tmp_path, regions, province_adm
     book = write(tmp_path, actor=province_admin)
 
     # then
-    assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "明细"]
+    assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "明细", "_chart"]
     rows = summary(book)
     assert rows["培训人次"][f"{Y}年"] == 0
     assert rows["结业率"][f"{Y}年"] is None

@@ -1,10 +1,17 @@
-"""An inspector's batches as an iCalendar feed (RFC 5545)."""
+"""An inspector's batches as an iCalendar feed (RFC 5545).
+
+Written in one language, the active one (the request's: ``LocaleMiddleware`` picks it from
+the language cookie or Accept-Language, else ``LANGUAGE_CODE`` zh-hans): every fixed string of
+the feed goes through gettext, as do the labels it takes from the models (the batch label, the
+enrollment status), so no feed mixes a translated status with untranslated Chinese text.
+Names, course titles and places are data and stay as entered."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
 
 from personnel.models import Inspector
@@ -18,7 +25,7 @@ def inspector_calendar(*, inspector: Inspector) -> bytes:
     cal.add("prodid", "-//inspector-training//calendar//ZH")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", f"{inspector.name} 的培训安排")
+    cal.add("x-wr-calname", _("%(name)s 的培训安排") % {"name": inspector.name})
     cal.add("x-wr-timezone", settings.TIME_ZONE)
     enrollments = (
         Enrollment.objects.filter(
@@ -32,15 +39,19 @@ def inspector_calendar(*, inspector: Inspector) -> bytes:
         batch = e.batch
         event = Event()
         event.add("uid", f"batch-{batch.pk}-enrollment-{e.pk}@inspector-training")
-        prefix = "（候补）" if e.status == EnrollmentStatus.WAITLISTED else ""
-        event.add("summary", f"{prefix}{batch.label} {batch.course.title}")
+        summary = f"{batch.label} {batch.course.title}"
+        if e.status == EnrollmentStatus.WAITLISTED:
+            summary = _("（候补）%(summary)s") % {"summary": summary}
+        event.add("summary", summary)
         event.add("dtstart", batch.starts_on)
         event.add("dtend", batch.ends_on + dt.timedelta(days=1))  # DTEND of an all-day event is exclusive
         event.add("dtstamp", e.updated_at)
         if batch.place:
             event.add("location", batch.place)
         event.add(
-            "description", f"组织单位：{batch.region.name}；学时：{batch.course.hours}；状态：{e.get_status_display()}"
+            "description",
+            _("组织单位：%(organizer)s；学时：%(hours)s；状态：%(status)s")
+            % {"organizer": batch.region.name, "hours": batch.course.hours, "status": e.get_status_display()},
         )
         cal.add_component(event)
     return cal.to_ical()

@@ -1,4 +1,5 @@
 from django.http import Http404, HttpResponse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from .calendar import inspector_calendar
@@ -15,4 +16,6 @@ def calendar_feed(request, token: str):
     response = HttpResponse(inspector_calendar(inspector=found.inspector), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="training.ics"'
     response["Cache-Control"] = "private, max-age=300"
+    # In the request's language (the cookie or Accept-Language): a cache keeps one per language.
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
     return response

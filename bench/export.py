@@ -837,8 +837,20 @@ def write_bare(path: Path, cells: dict) -> None:
         ws.freeze_panes(2, 0)
         return ws
 
+    def table(ws, name: str, rows: int, columns: int) -> None:
+        # Each sheet's table an Excel table, as the project's workbook has (``xlsx.Book.table``:
+        # added after the rows with constant_memory off for the call, which xlsxwriter refuses).
+        last = 1 + max(rows, 1)
+        if not rows:
+            ws.write_blank(last, 0, None, integer)
+        ws.constant_memory = False
+        ws.add_table(
+            1, 0, last, columns - 1, {"name": name, "columns": [{"header": f"列{c + 1}"} for c in range(columns)]}
+        )
+        ws.constant_memory = True
+
     # the small sheets: generic typed writes
-    for name in ("汇总", "分行业", "分地区"):
+    for name, table_name in (("汇总", "Summary"), ("分行业", "BySector"), ("分地区", "ByRegion")):
         rows = cells[name]
         ws = start(name, len(rows[0]) if rows else 1)
         for r, row in enumerate(rows, start=2):
@@ -851,6 +863,7 @@ def write_bare(path: Path, cells: dict) -> None:
                     ws.write_number(r, c, value, pct)
                 else:
                     ws.write_number(r, c, float(value), integer)
+        table(ws, table_name, len(rows), len(rows[0]) if rows else 1)
 
     ws = start("分批次", 14)
     ws_string, ws_number, ws_date = ws.write_string, ws.write_number, ws.write_datetime
@@ -874,7 +887,7 @@ def write_bare(path: Path, cells: dict) -> None:
             ws.write_blank(r, 13, None, integer)
         else:
             ws_number(r, 13, rate, pct)
-    ws.autofilter(1, 0, 1 + len(cells["分批次"]), 13)
+    table(ws, "ByBatch", len(cells["分批次"]), 14)
 
     ws = start("学时达标", 8)
     ws_string, ws_number = ws.write_string, ws.write_number
@@ -887,7 +900,7 @@ def write_bare(path: Path, cells: dict) -> None:
         ws_number(r, 5, h, dec)
         ws_number(r, 6, req, dec)
         ws_string(r, 7, met)
-    ws.autofilter(1, 0, 1 + len(cells["学时达标"]), 7)
+    table(ws, "Hours", len(cells["学时达标"]), 8)
 
     ws = start("明细", 12)
     ws_string, ws_number, ws_date = ws.write_string, ws.write_number, ws.write_datetime
@@ -906,7 +919,7 @@ def write_bare(path: Path, cells: dict) -> None:
         ws_string(r, 9, sector)
         ws_string(r, 10, status)
         ws_number(r, 11, h, dec)
-    ws.autofilter(1, 0, 1 + len(cells["明细"]), 11)
+    table(ws, "Detail", len(cells["明细"]), 12)
     wb.close()
 
 

@@ -2,9 +2,13 @@
 name with openpyxl's ``ws.tables``) and read with pandas from the table's header row, as
 docs/workbook.md tells; the chart data on its own hidden sheet; rates stored as shown."""
 
+import re
+from pathlib import Path
+
 import openpyxl
 import pandas as pd
 import pytest
+from django.conf import settings
 from openpyxl.utils.cell import range_boundaries
 
 from personnel.models import Region
@@ -139,3 +143,27 @@ def test_shown_rate(value, stored):
     # given: a rate with float noise or more places than shown
     # when / then
     assert xlsx.shown_rate(value) == stored
+
+
+def test_the_docs_examples_run_as_written(tmp_path, known, province_admin, capsys, monkeypatch):
+    # given: the workbook of the known years, under the file name the docs use
+    assert Y == 2024  # the docs' examples read the 2024 columns
+    written = write(tmp_path, province_admin)
+    path = tmp_path / "2024年度统计汇总.xlsx"
+    Path(written).rename(path)
+    docs = (Path(settings.BASE_DIR) / "docs" / "workbook.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    assert len(blocks) == 2
+
+    # when: each example runs, in the directory of the file
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(block, namespace)  # noqa: S102 - the docs' own examples
+
+    # then: they read what the independent count says
+    want = count_by_hand(year=Y, path="130000/")
+    printed = [float(value) for value in capsys.readouterr().out.split()]
+    assert printed == [want["person_times"], round(want["completion_rate"], 3), want["hours_met"]]
+    assert len(namespace["detail"]) == len(namespace["read_table"](path, "Detail"))
+    assert list(namespace["detail"].columns) == [label for label, _width in xlsx.DETAIL_HEADERS]

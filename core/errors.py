@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -97,3 +98,12 @@ def exception_handler(exc, context):
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = {"code": code, "detail": str(detail), "fields": {}}
     return response
+
+
+def not_found(request, exception=None):
+    """``handler404``: an API path no route matches (``/api/v1/batches/abc/``) answers with the
+    error envelope like every other API error; other paths get Django's page."""
+    if request.path.startswith("/api/"):
+        body = {"code": "not_found", "detail": str(NotFound.default_detail), "fields": {}}
+        return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)

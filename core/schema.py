@@ -4,7 +4,8 @@ drf-spectacular describes what DRF could accept; a generated client needs what t
 means. One hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) makes these rules hold:
 
 - request bodies are JSON only, unless a file is uploaded (multipart only there);
-- downloads are binary (``type: string, format: binary``) in every media type they have;
+- downloads are binary (``type: string, format: binary``) in every media type they have,
+  led by ``application/octet-stream`` so a generator reads them as bytes;
 - ``id`` path parameters are integers;
 - names a generator turns into identifiers are ASCII: a non-ASCII ``title`` becomes the
   ``description`` (Chinese stays readable there), and component names must be ASCII;
@@ -23,6 +24,7 @@ from drf_spectacular.views import SpectacularAPIView
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 FORM = "application/x-www-form-urlencoded"
+OCTET = "application/octet-stream"
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -183,7 +185,11 @@ def postprocess_schema(result, generator, request, public):
                     continue
                 content = response.get("content", {})
                 if content and JSON not in content:
-                    response["content"] = {media: {"schema": dict(_BINARY)} for media in content}
+                    # A file. Generators read only media types they know as bytes (an
+                    # unknown xlsx type is skipped, text/csv read as str): lead with
+                    # application/octet-stream, the generic "these bytes", then the real ones.
+                    medias = [OCTET, *(media for media in content if media != OCTET)]
+                    response["content"] = {media: {"schema": dict(_BINARY)} for media in medias}
 
             public_op = op_id in PUBLIC_OPERATIONS
             if public_op:

@@ -9,6 +9,7 @@ login. Every response is the generated model the schema promised (not ``parsed=N
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import importlib
 import io
@@ -25,7 +26,7 @@ import pytest
 
 from exams import services as exams
 from exams.models import ExamKind
-from personnel.models import RegionLevel
+from personnel.models import Region, RegionLevel
 from tests.factories import InspectorFactory, RegionAdminFactory, RegionFactory, UserFactory
 from training import services as training
 from training.models import Topic
@@ -190,3 +191,33 @@ def _flow(world, base_url: str, pkg: str) -> None:
     assert missing.status_code == 404 and isinstance(missing.parsed, models.ErrorEnvelope)
     unauthenticated = api("v1_batches_list").sync_detailed(client=client_mod.AuthenticatedClient(base_url, "x"))
     assert unauthenticated.status_code == 401 and isinstance(unauthenticated.parsed, models.ErrorEnvelope)
+
+
+def test_the_client_example_in_the_docs_works_as_written(world, live_server, tmp_path, client, capsys):
+    # given: the docs' demo login, and their example with this server's address
+    city = Region.objects.get(code="130100")  # the world's 石家庄市: its county's four and one more
+    user = RegionAdminFactory(user__username="sjz_admin", region=city).user
+    user.set_password("demo-pass-2024")
+    user.save()
+    InspectorFactory(name="王秀英", region=city)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    section = docs.split("## Generated clients", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'base = "http://127.0.0.1:8000"' in example
+    example = example.replace('base = "http://127.0.0.1:8000"', f'base = "{live_server.url}"')
+    sys.path.insert(0, _generate(client.get("/api/schema/?format=json").json(), tmp_path))
+
+    # when
+    try:
+        exec(compile(example, "docs/api.md", "exec"), {})  # noqa: S102 - the docs' own example
+    finally:
+        sys.path.pop(0)
+        for name in [m for m in sys.modules if m.startswith("inspector_training_api_client")]:
+            del sys.modules[name]
+
+    # then
+    count, names = capsys.readouterr().out.strip().split(" ", 1)
+    assert (int(count), sorted(ast.literal_eval(names))) == (
+        5,
+        sorted(["王秀英", "张晓明", "检查员0", "检查员1", "检查员2"]),
+    )

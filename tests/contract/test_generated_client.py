@@ -57,7 +57,18 @@ def _generate(schema: dict, where: Path) -> str:
 
 
 @pytest.fixture
-def world(transactional_db, settings, tmp_path):
+def eager_celery():
+    """The export runs in-process whatever broker the environment names (no worker here)."""
+    from config.celery import app
+
+    before = {"task_always_eager": app.conf.task_always_eager, "task_eager_propagates": app.conf.task_eager_propagates}
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(before)
+
+
+@pytest.fixture
+def world(transactional_db, settings, tmp_path, eager_celery):
     settings.MEDIA_ROOT = tmp_path / "media"
     province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
     city = RegionFactory(code="130100", name="石家庄市", level=RegionLevel.CITY, parent=province)

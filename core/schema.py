@@ -200,8 +200,12 @@ def postprocess_schema(result, generator, request, public):
                 statuses.append("400")
             if not public_op:
                 statuses += ["401", "403"]
-            if "{" in path:
+            # a page past the last, or a ?region= outside the caller's scope, is 404 too
+            scoped = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
+            if "{" in path or scoped & {"page", "region"}:
                 statuses.append("404")
+            if "{" in path and method != "get":  # a change the object's state refuses
+                statuses.append("409")
             # and whatever error a view documents itself (a 404, a 409)
             statuses += [status for status in responses if status in ERROR_DESCRIPTIONS]
             if op_id in THROTTLED_OPERATIONS:

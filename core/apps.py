@@ -7,6 +7,6 @@ class CoreConfig(AppConfig):
     verbose_name = _("公共")
 
     def ready(self):
-        from core import signals
+        from core import checks, signals  # noqa: F401  (checks registers itself)
 
         signals.connect()

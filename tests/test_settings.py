@@ -47,6 +47,8 @@ print(json.dumps({
     "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
     "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
     "SECRET_KEY_IS_DEV": settings.SECRET_KEY.startswith("dev-insecure-"),
+    "SECRET_KEY_FROM_ENVIRONMENT": settings.SECRET_KEY_FROM_ENVIRONMENT,
+    "SECRET_KEY_HASH": hash(settings.SECRET_KEY),
 }))
 """
 
@@ -105,16 +107,32 @@ def test_celery_app_reads_the_celery_namespace():
 # --- Debug off unless asked for ------------------------------------------------------
 
 
-def test_without_any_environment_debug_is_off_and_the_settings_refuse_to_start():
+def test_without_any_environment_debug_is_off_and_only_serving_refuses():
     # given: nothing set, as on a server where DJANGO_DEBUG and the key were forgotten
     # when
-    proc = run_python(["manage.py", "check"])
+    check = run_python(["manage.py", "check"])
+    migrations = run_python(["manage.py", "makemigrations", "--check", "--dry-run"])
+    deploy = run_python(["manage.py", "check", "--deploy"])
+    serve = run_python(["-c", "import config.wsgi"])
 
-    # then: no start in debug with the development key, and the message says what to do
-    assert proc.returncode != 0
-    assert "ImproperlyConfigured" in proc.stderr
-    assert "DJANGO_SECRET_KEY is not set" in proc.stderr
-    assert "DJANGO_DEBUG=1" in proc.stderr
+    # then: maintenance commands run; serving and the deployment check refuse, saying what to do
+    assert check.returncode == 0, check.stderr
+    assert migrations.returncode == 0, migrations.stderr
+    assert deploy.returncode != 0
+    assert "core.E001" in deploy.stderr and "DJANGO_SECRET_KEY is not set" in deploy.stderr
+    assert serve.returncode != 0
+    assert "ImproperlyConfigured" in serve.stderr
+    assert "DJANGO_SECRET_KEY is not set" in serve.stderr
+    assert "DJANGO_DEBUG=1" in serve.stderr
+
+
+def test_without_a_key_the_stand_in_is_never_the_development_key():
+    # given / when: two processes with debug off and no key
+    first, second = dump_settings(), dump_settings()
+    # then: a one-off key each, not the fixed development one
+    assert first["DEBUG"] is False
+    assert first["SECRET_KEY_IS_DEV"] is False and first["SECRET_KEY_FROM_ENVIRONMENT"] is False
+    assert first["SECRET_KEY_HASH"] != second["SECRET_KEY_HASH"]
 
 
 def test_gunicorns_entry_point_refuses_to_start_without_a_secret_key():
@@ -237,8 +255,8 @@ def test_an_empty_broker_url_counts_as_unset():
 # --- Production mode -----------------------------------------------------------------
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    proc = run_python(["manage.py", "check"], DJANGO_DEBUG="0")
+def test_production_refuses_to_serve_without_a_secret_key():
+    proc = run_python(["-c", "import config.wsgi"], DJANGO_DEBUG="0")
 
     assert proc.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in proc.stderr

@@ -51,6 +51,12 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 
 class LoginSerializer(AuthTokenSerializer):
+    # Bounded before authentication: axes records a failed username in a 255-character
+    # column, so a longer one answered 500 on PostgreSQL; no account has a longer name.
+    username = serializers.CharField(label=_("用户名"), max_length=150, write_only=True)
+    password = serializers.CharField(
+        label=_("密码"), style={"input_type": "password"}, trim_whitespace=False, max_length=4096, write_only=True
+    )
     name = serializers.CharField(
         label=_("名称"),
         help_text=_("令牌的名称（设备或客户端）；不填则取 User-Agent。"),

@@ -477,3 +477,14 @@ def test_other_methods_on_the_login_path_are_405_with_or_without_a_token(alice, 
     key = _login("alice")["token"]
     assert getattr(APIClient(), method)(LOGIN).status_code == 405
     assert getattr(_as(key), method)(LOGIN).status_code == 405
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_an_overlong_login_is_refused_before_authentication(api_client, field):
+    # given: a name far longer than any account's (axes would store it in 255 characters)
+    body = {"username": "someone", "password": "secret", field: "x" * 100_000}
+    # when
+    response = api_client.post("/api/v1/auth/token/", body, format="json")
+    # then
+    assert response.status_code == 400
+    assert field in response.json()["fields"]

@@ -34,8 +34,16 @@ class Exam(TimeStamped):
         verbose_name_plural = _("考试")
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(pass_mark__gte=0), name="exam_pass_mark_non_negative"),
-            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="exam_max_attempts_positive"),
+            models.CheckConstraint(
+                condition=Q(pass_mark__gte=0),
+                name="exam_pass_mark_non_negative",
+                violation_error_message=_("及格分不能为负数。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(max_attempts__gte=1),
+                name="exam_max_attempts_positive",
+                violation_error_message=_("最多考试次数至少为 1。"),
+            ),
         ]
 
     def __str__(self):
@@ -59,8 +67,16 @@ class ExamPart(models.Model):
         verbose_name_plural = _("考试科目")
         ordering = ["exam", "order", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["exam", "name"], name="exam_part_unique_name"),
-            models.CheckConstraint(condition=Q(max_score__gt=0), name="exam_part_max_positive"),
+            models.UniqueConstraint(
+                fields=["exam", "name"],
+                name="exam_part_unique_name",
+                violation_error_message=_("同一考试的科目名称不能重复。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(max_score__gt=0),
+                name="exam_part_max_positive",
+                violation_error_message=_("科目满分必须大于 0。"),
+            ),
         ]
 
     def __str__(self):
@@ -113,18 +129,28 @@ class Result(TimeStamped):
         verbose_name_plural = _("考试成绩")
         ordering = ["sitting", "inspector__name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["sitting", "inspector"], name="result_once_per_sitting"),
+            models.UniqueConstraint(
+                fields=["sitting", "inspector"],
+                name="result_once_per_sitting",
+                violation_error_message=_("该考生在本场次已有成绩。"),
+            ),
             models.UniqueConstraint(
                 fields=["exam", "inspector", "attempt"],
                 condition=Q(attempt__isnull=False),
                 name="result_unique_attempt",
+                violation_error_message=_("该考生本次考试的第几次考试已有成绩。"),
             ),
             models.CheckConstraint(
                 condition=(Q(absent=True) & Q(score__isnull=True) & Q(attempt__isnull=True))
                 | (Q(absent=False) & Q(score__isnull=False) & Q(attempt__isnull=False)),
                 name="result_absent_has_no_score",
+                violation_error_message=_("缺考的考生不能有分数；参加考试的考生必须有分数。"),
             ),
-            models.CheckConstraint(condition=Q(score__gte=0) | Q(score__isnull=True), name="result_score_non_negative"),
+            models.CheckConstraint(
+                condition=Q(score__gte=0) | Q(score__isnull=True),
+                name="result_score_non_negative",
+                violation_error_message=_("分数不能为负数。"),
+            ),
         ]
         indexes = [models.Index(fields=["inspector", "exam"], name="result_inspector_exam")]
 
@@ -227,8 +253,13 @@ class Certificate(TimeStamped):
                 fields=["holder"],
                 condition=Q(status__in=["valid", "suspended"]),
                 name="certificate_one_held_per_holder",
+                violation_error_message=_("该人员已持有有效或暂扣中的执法证。"),
             ),
-            models.CheckConstraint(condition=Q(valid_until__gt=F("issued_on")), name="certificate_valid_after_issue"),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("issued_on")),
+                name="certificate_valid_after_issue",
+                violation_error_message=_("有效期至必须晚于发证日期。"),
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "valid_until"], name="certificate_status_expiry"),
@@ -282,7 +313,13 @@ class AnnualReview(TimeStamped):
         verbose_name = _("年审记录")
         verbose_name_plural = _("年审记录")
         ordering = ["-year"]
-        constraints = [models.UniqueConstraint(fields=["certificate", "year"], name="annual_review_once_per_year")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["certificate", "year"],
+                name="annual_review_once_per_year",
+                violation_error_message=_("该证件本年度已年审。"),
+            )
+        ]
 
     def __str__(self):
         return f"{self.certificate} {self.year}"

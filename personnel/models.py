@@ -49,6 +49,7 @@ class Region(TimeStamped):
             models.CheckConstraint(
                 condition=Q(parent__isnull=True, level="province") | Q(parent__isnull=False),
                 name="region_root_is_province",
+                violation_error_message=_("只有省级地区可以没有上级地区。"),
             ),
         ]
 
@@ -130,7 +131,9 @@ class Inspector(TimeStamped):
         ordering = ["region__path", "name", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(national_id__regex=r"^\d{17}[\dX]$"), name="inspector_national_id_shape"
+                condition=Q(national_id__regex=r"^\d{17}[\dX]$"),
+                name="inspector_national_id_shape",
+                violation_error_message=_("身份证号应为 18 位（前 17 位数字，末位数字或 X）。"),
             ),
         ]
         indexes = [

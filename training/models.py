@@ -47,13 +47,18 @@ class Course(TimeStamped):
         verbose_name_plural = _("课程")
         ordering = ["code"]
         constraints = [
-            models.CheckConstraint(condition=Q(hours__gt=0), name="course_hours_positive"),
+            models.CheckConstraint(
+                condition=Q(hours__gt=0),
+                name="course_hours_positive",
+                violation_error_message=_("学时必须大于 0。"),
+            ),
             models.CheckConstraint(
                 condition=Q(covers_publicity=True)
                 | Q(covers_process_recording=True)
                 | Q(covers_legal_review=True)
                 | Q(covers_other=True),
                 name="course_has_a_topic",
+                violation_error_message=_("请至少勾选一个培训内容（公示、全过程记录、法制审核或其他）。"),
             ),
         ]
 
@@ -119,11 +124,25 @@ class Batch(TimeStamped):
         verbose_name_plural = _("培训批次")
         ordering = ["-year", "region__path", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["region", "year", "number"], name="batch_unique_number_per_region_year"),
-            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="batch_ends_after_start"),
-            models.CheckConstraint(condition=Q(capacity__gte=1), name="batch_capacity_positive"),
+            models.UniqueConstraint(
+                fields=["region", "year", "number"],
+                name="batch_unique_number_per_region_year",
+                violation_error_message=_("该组织单位本年度已有同一批次号，请换一个批次号或留空自动编号。"),
+            ),
             models.CheckConstraint(
-                condition=Q(enrollment_deadline__lte=F("ends_on")), name="batch_deadline_before_end"
+                condition=Q(ends_on__gte=F("starts_on")),
+                name="batch_ends_after_start",
+                violation_error_message=_("结束日期不能早于开始日期。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1),
+                name="batch_capacity_positive",
+                violation_error_message=_("名额至少为 1。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(enrollment_deadline__lte=F("ends_on")),
+                name="batch_deadline_before_end",
+                violation_error_message=_("报名截止日期不能晚于结束日期。"),
             ),
         ]
         indexes = [models.Index(fields=["year", "status"], name="batch_year_status")]
@@ -205,6 +224,9 @@ class EnrollmentEvent(models.Model):
         CANCELLED = "cancelled", _("取消")
         COMPLETED = "completed", _("结业")
         NO_SHOW = "no_show", _("缺席")
+        REPLACED = "replaced", _("替换")
+        MOVED = "moved", _("转班")
+        UNCOMPLETED = "uncompleted", _("撤销结业")
         REMINDED = "reminded", _("已提醒")
         REMINDER_FAILED = "remind_failed", _("提醒发送失败")
 
@@ -234,6 +256,7 @@ class BatchEvent(ChangeEvent):
         CLOSED = "closed", _("截止报名")
         COMPLETED = "completed", _("结业")
         CANCELLED = "cancelled", _("取消")
+        UNCOMPLETED = "uncompleted", _("撤销结业")
 
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)

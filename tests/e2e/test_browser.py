@@ -3,14 +3,11 @@ inspector logs in through the form and sees their certificate and hours bar on /
 anonymous visitor opens a verify page and sees the masked name and the status.
 
 Skipped when Chromium or Playwright is missing, except under REQUIRE_SERVICES=1 (CI),
-where a missing browser is a failure.
+where a missing browser is a failure (tests/e2e/conftest.py).
 """
 
 import datetime as dt
-import importlib.util
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -23,44 +20,9 @@ from tests.factories import InspectorFactory, RegionFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import EnrollmentStatus
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "pass-Word-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _missing() -> str | None:
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is missing (pip install -r requirements.txt)"
-    return None
-
-
-@pytest.fixture
-def chromium_available():
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    # E2E_SCREENSHOT_DIR keeps the pictures somewhere a person can look at them.
-    path = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture
@@ -128,7 +90,7 @@ def test_inspector_sees_own_page_and_anonymous_verifies(
     national_id = inspector.national_id  # read now: no database calls once the browser runs
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(**chromium_available)
         try:
             # A phone-sized window: the page must work there.
             context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")

@@ -4,7 +4,11 @@ a refusal becomes a message on the page, never a server error."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin, describe
@@ -14,7 +18,8 @@ from personnel.admin import HistoryMixin, RegionLevelFilter, ScopedAdminMixin, h
 from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 
-from . import selectors, services
+from . import rules, selectors, services
+from .admin_workflow import BatchWorkflowMixin
 from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, HoursPolicyEvent, Topic
 
 # --- courses ------------------------------------------------------------------------------------
@@ -130,6 +135,15 @@ class EnrollmentInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+# The model's constraints report above the form; each is about one field, where it is said.
+_CONSTRAINT_FIELD = {
+    "batch_unique_number_per_region_year": "number",
+    "batch_ends_after_start": "ends_on",
+    "batch_capacity_positive": "capacity",
+    "batch_deadline_before_end": "enrollment_deadline",
+}
+
+
 class BatchAdminForm(forms.ModelForm):
     class Meta:
         model = Batch
@@ -154,6 +168,34 @@ class BatchAdminForm(forms.ModelForm):
         self.fields["number"].required = False
         self.fields["year"].help_text = _("留空取开始日期所在年份")
         self.fields["number"].help_text = _("留空取本年度下一个批次号")
+        # Only the moves the service would take (training.rules): a list offering moves that
+        # are always refused only teaches people to guess.
+        current = self.instance.status if self.instance.pk else None
+        labels = dict(BatchStatus.choices)
+        self.fields["status"].choices = [(s, labels[s]) for s in rules.batch_status_moves(current)]
+
+    def _post_clean(self):
+        super()._post_clean()
+        general = self._errors.get(NON_FIELD_ERRORS) if self._errors else None
+        if not general:
+            return
+        on_field = {
+            str(c.violation_error_message): _CONSTRAINT_FIELD[c.name]
+            for c in Batch._meta.constraints
+            if c.name in _CONSTRAINT_FIELD
+        }
+        kept = []
+        for error in general.as_data():
+            field = next((on_field[m] for m in error.messages if m in on_field), None)
+            if field in self.fields and field not in self._errors:
+                self._errors[field] = self.error_class(error.messages, renderer=self.renderer)
+                self.cleaned_data.pop(field, None)
+            else:
+                kept.append(error)
+        if kept:
+            self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield", renderer=self.renderer)
+        else:
+            del self._errors[NON_FIELD_ERRORS]
 
 
 class BulkEnrollForm(forms.Form):
@@ -170,7 +212,7 @@ class BulkEnrollForm(forms.Form):
 
 
 @admin.register(Batch)
-class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = BatchAdminForm
     list_display = [
         "label_display",
@@ -265,7 +307,7 @@ class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAd
             try:
                 verb(batch)
             except DomainError as exc:
-                messages.error(request, f"{batch.label} {batch.course.title}：{describe(exc)}")
+                messages.error(request, f"{batch}：{describe(exc)}")
             else:
                 done += 1
         if done:
@@ -289,17 +331,27 @@ class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAd
     def cancel_batches(self, request, queryset):
         self._set_status(request, queryset, BatchStatus.CANCELLED, _("已取消：%(n)d 个批次（其报名一并取消）。"))
 
-    @admin.action(description=_("结业（按考勤）"))
+    @admin.action(description=_("结业（按考勤，先预览）"))
     def complete_by_attendance(self, request, queryset):
-        def verb(batch):
-            counts = services.batch_complete(batch=batch, actor=request.user)
-            messages.info(
-                request,
-                _("%(b)s：结业 %(c)d 人（其中特批 %(e)d 人），缺席 %(x)d 人。")
-                % {"b": batch.label, "c": counts["completed"], "e": counts["excused"], "x": counts["no_show"]},
-            )
-
-        self._each(request, queryset, verb, _("已结业：%(n)d 个批次。"))
+        # Never in one click: completion is shown first (who completes, who is a no-show,
+        # whose waitlist place goes) and applied only when confirmed on that page.
+        batches = list(queryset[:21])
+        if len(batches) == 1:
+            return HttpResponseRedirect(reverse("admin:training_batch_complete", args=[batches[0].pk]))
+        links = format_html_join(
+            "、",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:training_batch_complete", args=[b.pk]), str(b)) for b in batches[:20]),
+        )
+        messages.warning(
+            request,
+            format_html(
+                "{}{}",
+                _("结业需要逐个批次预览并确认，未结业任何批次。请打开各批次的结业预览："),
+                links,
+            ),
+        )
+        return None
 
     @admin.action(description=_("批量报名（按行业与地区）"))
     def bulk_enroll(self, request, queryset):
@@ -330,10 +382,10 @@ class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAd
             messages.info(
                 request,
                 _("%(b)s：报名 %(e)d 人，候补 %(w)d 人，未报名 %(r)d 人。")
-                % {"b": batch.label, "e": tally["enrolled"], "w": tally["waitlisted"], "r": tally["refused"]},
+                % {"b": str(batch), "e": tally["enrolled"], "w": tally["waitlisted"], "r": tally["refused"]},
             )
             for detail, n in list(reasons.items())[:10]:
-                messages.warning(request, f"{batch.label}：{detail}" + (f"（{n} 人）" if n > 1 else ""))
+                messages.warning(request, f"{batch}：{detail}" + (f"（{n} 人）" if n > 1 else ""))
 
         self._each(request, queryset, verb, _("批量报名完成：%(n)d 个批次。"))
         return None

@@ -39,7 +39,7 @@ def inspector_calendar(*, inspector: Inspector) -> bytes:
         batch = e.batch
         event = Event()
         event.add("uid", f"batch-{batch.pk}-enrollment-{e.pk}@inspector-training")
-        summary = f"{batch.label} {batch.course.title}"
+        summary = str(batch)
         if e.status == EnrollmentStatus.WAITLISTED:
             summary = _("（候补）%(summary)s") % {"summary": summary}
         event.add("summary", summary)

@@ -148,7 +148,7 @@ class Batch(TimeStamped):
         indexes = [models.Index(fields=["year", "status"], name="batch_year_status")]
 
     def __str__(self):
-        return f"{self.label} {self.course.title}"
+        return self.display_name
 
     @property
     def days(self) -> int:
@@ -159,6 +159,20 @@ class Batch(TimeStamped):
         # Year and number may be blank on an admin form (the service fills them in); a form
         # shown again with its errors still needs a title.
         return _("%(year)s年第%(number)s批") % {"year": self.year or "", "number": self.number or ""}
+
+    @property
+    def display_name(self) -> str:
+        """What a person reads wherever batches are listed together (a dropdown, the
+        enrollment list, the calendar, a reminder): the number, the organiser and the course,
+        "2025年第1批 · 石家庄市 · 行政执法三项制度专题培训". The many cities each run the same
+        course as their 第1批, so the number and course alone do not tell them apart.
+        Callers load ``region`` and ``course`` with the batch (the selectors do)."""
+        parts = [str(self.label)]
+        if self.region_id:
+            parts.append(self.region.name)
+        if self.course_id:
+            parts.append(self.course.title)
+        return " · ".join(parts)
 
 
 class EnrollmentStatus(models.TextChoices):
@@ -211,7 +225,8 @@ class Enrollment(TimeStamped):
         ]
 
     def __str__(self):
-        return f"{self.inspector.name} @ {self.batch_id}"
+        # The change page's title and the breadcrumbs: who, in which batch (with its organiser).
+        return f"{self.inspector.name} · {self.batch}"
 
 
 class EnrollmentEvent(models.Model):

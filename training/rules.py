@@ -105,3 +105,33 @@ def hours_met_sql(hours: str, required: str) -> str:
     """``hours_met`` as a SQL condition on two column expressions, for the raw GROUP BY over
     the derived hours table (``reports.figures._hours_by``)."""
     return f"({hours}) >= ({required})"
+
+
+# --- batch status ------------------------------------------------------------------------------
+
+# The moves an edit may make (completing has its own service, ``batch_complete``; a completed
+# or cancelled batch is final). The service refuses every other move and the admin form
+# offers only these, so both read them here.
+BATCH_STATUS_MOVES: dict[str, frozenset[str]] = {
+    BatchStatus.DRAFT: frozenset({BatchStatus.OPEN, BatchStatus.CANCELLED}),
+    BatchStatus.OPEN: frozenset({BatchStatus.CLOSED, BatchStatus.CANCELLED}),
+    BatchStatus.CLOSED: frozenset({BatchStatus.OPEN, BatchStatus.CANCELLED}),
+    BatchStatus.COMPLETED: frozenset(),
+    BatchStatus.CANCELLED: frozenset(),
+}
+
+# The statuses a new batch may start in.
+NEW_BATCH_STATUSES = (BatchStatus.DRAFT, BatchStatus.OPEN)
+
+
+def batch_status_moves(current: str | None) -> list[str]:
+    """The statuses a batch in ``current`` may be edited to, ``current`` included (staying is
+    always allowed), in the order of ``BatchStatus``; a new batch (``None``): draft or open."""
+    if current is None:
+        return list(NEW_BATCH_STATUSES)
+    return [s for s in BatchStatus.values if batch_status_move_allowed(current, s)]
+
+
+def batch_status_move_allowed(current: str, new: str) -> bool:
+    """Whether an edit may move a batch from ``current`` to ``new`` (staying counts)."""
+    return new == current or new in BATCH_STATUS_MOVES[current]

@@ -30,6 +30,7 @@ from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region, inspector_list
 
 from .models import (
+from . import rules
     ACTIVE_ENROLLMENT,
     Attendance,
     Batch,
@@ -157,7 +158,7 @@ def batch_create(*, actor, data: dict) -> Batch:
     if unknown:
         raise ValidationFailed(fields={f: [_("未知字段。")] for f in unknown})
     batch = Batch(**{"status": BatchStatus.DRAFT, **data})
-    if batch.status not in (BatchStatus.DRAFT, BatchStatus.OPEN):
+    if batch.status not in rules.NEW_BATCH_STATUSES:
         raise ValidationFailed(_("新批次只能是草稿或报名中。"), fields={"status": [_("新批次只能是草稿或报名中。")]})
     if not batch.year and batch.starts_on:
         batch.year = batch.starts_on.year
@@ -197,15 +198,6 @@ def _batch_event(*, batch: Batch, kind: str, changes: dict, actor, reason: str =
     return BatchEvent.objects.create(batch=batch, kind=kind, changes=changes, reason=reason, actor_id=actor_id)
 
 
-_STATUS_MOVES = {
-    BatchStatus.DRAFT: {BatchStatus.OPEN, BatchStatus.CANCELLED},
-    BatchStatus.OPEN: {BatchStatus.CLOSED, BatchStatus.CANCELLED},
-    BatchStatus.CLOSED: {BatchStatus.OPEN, BatchStatus.CANCELLED},
-    BatchStatus.COMPLETED: set(),
-    BatchStatus.CANCELLED: set(),
-}
-
-
 @transaction.atomic
 def batch_update(*, actor, batch: Batch, data: dict) -> Batch:
     """Edit a batch. Status moves follow draft > open > closed; completing has its own
@@ -219,7 +211,7 @@ def batch_update(*, actor, batch: Batch, data: dict) -> Batch:
     if batch.status in (BatchStatus.COMPLETED, BatchStatus.CANCELLED):
         raise Conflict(_("已结业或已取消的批次不能修改。"), code="batch_final")
     new_status = data.get("status", batch.status)
-    if new_status != batch.status and new_status not in _STATUS_MOVES[batch.status]:
+    if not rules.batch_status_move_allowed(batch.status, new_status):
         raise Conflict(
             _("批次不能从“%(a)s”变为“%(b)s”。") % {"a": batch.get_status_display(), "b": BatchStatus(new_status).label},
             code="illegal_transition",
@@ -312,7 +304,7 @@ def _inspector_refusal(
     if overlap is not None:
         return "date_overlap", _("%(n)s 已报名日期重叠的批次：%(b)s（%(f)s 至 %(t)s）。") % {
             "n": inspector.name,
-            "b": overlap.label + " " + overlap.course.title,
+            "b": str(overlap),
             "f": overlap.starts_on.isoformat(),
             "t": overlap.ends_on.isoformat(),
         }
@@ -330,7 +322,7 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int]) -> dict[int, Batch]
         )
         .exclude(batch=batch)
         .exclude(batch__status=BatchStatus.CANCELLED)
-        .select_related("batch", "batch__course")
+        .select_related("batch", "batch__course", "batch__region")
     )
     return {e.inspector_id: e.batch for e in rows}
 
@@ -823,7 +815,7 @@ def _claim_and_send(ids: list[int], today: dt.date, horizon: dt.date, run: Remin
             _reminders_due(today, horizon)
             .filter(pk__in=ids)
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("batch", "batch__course", "inspector", "inspector__user")
+            .select_related("batch", "batch__course", "batch__region", "inspector", "inspector__user")
             .order_by("id")
         )
         if not claimed:

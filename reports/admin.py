@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import AccessDenied, DomainError
+from core.errors import AccessDenied, DomainError, ValidationFailed
 from personnel import access
 from personnel.admin import ScopedAdminMixin
 from personnel.selectors import region_list
@@ -52,6 +52,24 @@ class ExportForm(forms.Form):
             self.fields["region"].initial = services.default_region_for(actor=actor).code
 
 
+# How often a job's page reloads while a job is queued or running.
+REFRESH_SECONDS = 3
+WORKING = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+def export_params_text(job: ExportJob) -> str:
+    """A job's parameters in words: 年度 2025，范围 石家庄市（130100），类型 年度统计汇总，含报名明细."""
+    params = job.params or {}
+    parts = [
+        _("年度 %(year)s") % {"year": params.get("year", "—")},
+        _("范围 %(region)s（%(code)s）") % {"region": job.region.name, "code": job.region.code},
+        _("类型 %(kind)s") % {"kind": job.get_kind_display()},
+    ]
+    if job.kind == ExportKind.YEARLY_TOTALS:
+        parts.append(_("含报名明细") if params.get("include_detail", True) else _("不含报名明细"))
+    return "，".join(str(part) for part in parts)
+
+
 @admin.register(ExportJob)
 class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -71,7 +89,7 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["region", "requested_by"]
     fields = [
         "kind",
-        "params",
+        "params_display",
         "region",
         "requested_by",
         "status",
@@ -104,6 +122,10 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def year(self, obj):
         return obj.params.get("year", "")
 
+    @admin.display(description=_("参数"))
+    def params_display(self, obj):
+        return export_params_text(obj)
+
     @admin.display(description=_("进度"), ordering="progress")
     def progress_display(self, obj):
         return f"{obj.progress}%"
@@ -123,16 +145,49 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "export_url": reverse("admin:reports_exportjob_new")}
         return super().changelist_view(request, extra_context)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The job's page reloads every few seconds while the job is queued or running, and
+        # stops once it is done (the download link is then on the page) or failed.
+        job = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        working = job is not None and job.status in WORKING
+        extra_context = {**(extra_context or {}), "refresh_seconds": REFRESH_SECONDS if working else None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self):
         urls = [path("new/", self.admin_site.admin_view(self.export_view), name="reports_exportjob_new")]
         return urls + super().get_urls()
 
+    @staticmethod
+    def _initial_from_query(request) -> tuple[dict, list[str]]:
+        """The form's initial year, region and kind from ``?year=&region=&kind=`` (the
+        overview's export link), validated and scoped by the service as a submission would
+        be; a value that does not pass is left at its default, with a note saying why."""
+        initial, notes = {}, []
+        year, region = request.GET.get("year"), request.GET.get("region")
+        kind = request.GET.get("kind")
+        if kind in ExportKind.values:
+            initial["kind"] = kind
+        if year:
+            try:
+                initial["year"] = services.export_scope(actor=request.user, year=year).year
+            except ValidationFailed as exc:
+                notes.append(exc.detail)
+        if region:
+            try:
+                scope = services.export_scope(actor=request.user, year=timezone.localdate().year, region_code=region)
+            except ValidationFailed as exc:
+                notes.append(exc.detail)
+            else:
+                initial["region"] = scope.region.code
+        return initial, notes
+
     def export_view(self, request):
         """The export page: choose what, which year and which region; the job is queued and
-        the admin is sent to the list, where the file appears when it is ready."""
+        the admin is sent to its page, which follows the progress and then links the file."""
         if not access.scope_for(request.user).is_admin:
             raise PermissionDenied
-        form = ExportForm(request.POST or None, actor=request.user)
+        initial, notes = ({}, []) if request.method == "POST" else self._initial_from_query(request)
+        form = ExportForm(request.POST or None, actor=request.user, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -157,14 +212,16 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 job.refresh_from_db()
                 messages.success(
                     request,
-                    _("已提交导出任务 #%(id)d（%(name)s），生成完毕后可在下表中下载。")
+                    _("已提交导出任务 #%(id)d（%(name)s），生成完毕后可在本页下载。")
                     % {"id": job.pk, "name": job.filename},
                 )
-                return redirect("admin:reports_exportjob_changelist")
+                # To the job's own page: it follows the progress and then offers the file.
+                return redirect("admin:reports_exportjob_change", job.pk)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("导出统计报表"),
             "form": form,
+            "notes": notes,
         }
         return TemplateResponse(request, "admin/reports/exportjob/export.html", context)

@@ -25,7 +25,7 @@ from django.db import connections
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from exams import figures as exam_rules
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
@@ -415,6 +415,59 @@ def change(current, previous) -> float | None:
     if current is None or previous is None or not previous:
         return None
     return round((float(current) - float(previous)) / float(previous), 4)
+
+
+@dataclass(frozen=True)
+class YearOnYear:
+    """同比 of one summary figure as the overview page and the 汇总 sheet show it.
+
+    A count's change is relative (``value`` a fraction, rounded to what "+0.0%" shows: 2.0 is
+    "+200.0%"); a rate's change is the difference in percentage points (``value`` in points,
+    rounded to one place: 6.9 is "+6.9 个百分点"), never "+6.9%", which would read as a change
+    relative to last year's rate. ``value`` is None when there is nothing to compare."""
+
+    value: float | None
+    points: bool
+    previous_zero: bool = False
+
+    def number(self) -> str:
+        """The number as written: "+6.9", "-12.5%", "0.0%" (no sign on zero, as Excel shows it)."""
+        if self.points:
+            return "0.0" if self.value == 0 else f"{self.value:+.1f}"
+        return "0.0%" if self.value == 0 else f"{self.value:+.1%}"
+
+    def text(self) -> str:
+        """ "+6.9 个百分点", "+500.0%", "上年为0" (a count against a zero year) or "—"."""
+        if self.value is None:
+            return gettext("上年为0") if self.previous_zero else "—"
+        if self.points:
+            return gettext("%(points)s 个百分点") % {"points": self.number()}
+        return self.number()
+
+    @property
+    def direction(self) -> int:
+        return 0 if not self.value else (1 if self.value > 0 else -1)
+
+
+def year_on_year(row: dict) -> YearOnYear:
+    """同比 of a ``Report.summary`` row: the one definition the page and the workbook use."""
+    current, previous = row["current"], row["previous"]
+    if row["kind"] == "pct":
+        if current is None or previous is None:
+            return YearOnYear(None, points=True)
+        return YearOnYear(round((float(current) - float(previous)) * 100, 1), points=True)
+    relative = change(current, previous)
+    if relative is None:
+        return YearOnYear(None, points=False, previous_zero=not previous)
+    return YearOnYear(round(relative, 3), points=False)
+
+
+def batch_unfinished(today: dt.date) -> Q:
+    """A batch the overview lists under 进行中和即将开始 (“upcoming”): not finished, that is
+    ending today or later and neither completed nor cancelled. A batch that started and is
+    still running is in it (marked in progress); one completed today, or ended yesterday and
+    not yet marked completed, is not."""
+    return Q(ends_on__gte=today) & ~Q(status__in=(BatchStatus.COMPLETED, BatchStatus.CANCELLED))
 
 
 # --- sheets ------------------------------------------------------------------------------------------

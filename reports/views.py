@@ -25,7 +25,6 @@ from core.errors import ValidationFailed
 from exams.selectors import certificate_list
 from personnel import access
 from personnel.selectors import region_list
-from training.models import BatchStatus
 from training.selectors import batch_counts, batch_list
 
 from . import figures, services
@@ -87,8 +86,7 @@ def overview(request):
     ).order_by("valid_until", "number")
     upcoming = (
         batch_counts(batch_list(actor=user, filters={"region": region}))
-        .filter(starts_on__gte=today)
-        .exclude(status=BatchStatus.CANCELLED)
+        .filter(figures.batch_unfinished(today))
         .order_by("starts_on", "region__path", "number")
     )
     expiring_shown = [{"certificate": c, "days_left": (c.valid_until - today).days} for c in expiring[:EXPIRING_SHOWN]]
@@ -131,6 +129,7 @@ def overview(request):
         "expiring": expiring_shown,
         "expiring_count": expiring.count(),
         "expiring_within": EXPIRING_WITHIN_DAYS,
+        "today": today,
         "upcoming": list(upcoming[:UPCOMING_SHOWN]),
         "upcoming_count": upcoming.count(),
     }
@@ -152,21 +151,16 @@ def fmt(value, kind: str) -> str:
 
 
 def _display(row: dict) -> dict:
-    """A summary row with its figures formatted and the change as text and direction."""
-    if row["kind"] == "pct":
-        points = row["points"]
-        change = "—" if points is None else _("%(points)s 个百分点") % {"points": f"{points * 100:+.1f}"}
-        delta = points
-    else:
-        delta = row["change"]
-        change = _("上年为0") if delta is None and not row["previous"] else ("—" if delta is None else f"{delta:+.1%}")
+    """A summary row with its figures formatted and the change (``figures.year_on_year``, as
+    the workbook's 同比 column shows it) as text and direction."""
+    yoy = figures.year_on_year(row)
     return {
         **row,
         "label": _(row["label"]),
         "current_display": fmt(row["current"], row["kind"]),
         "previous_display": fmt(row["previous"], row["kind"]),
-        "change_display": change,
-        "trend": "flat" if not delta else ("up" if delta > 0 else "down"),
+        "change_display": yoy.text(),
+        "trend": {0: "flat", 1: "up", -1: "down"}[yoy.direction],
     }
 
 

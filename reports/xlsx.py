@@ -54,6 +54,10 @@ TABLES = {
 CHART_SHEET = "_chart"
 # A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
 RATE_PLACES = 3
+# 同比 (``figures.YearOnYear``): a count's as a signed percentage, a rate's in points; the
+# cell shows exactly ``YearOnYear.text()`` (zero unsigned, as Excel's third section has it).
+YOY_PERCENT_FORMAT = "+0.0%;-0.0%;0.0%"
+YOY_POINTS_FORMAT = '+0.0" 个百分点";-0.0" 个百分点";0.0" 个百分点"'
 
 
 def shown_rate(value) -> float:
@@ -90,7 +94,8 @@ class Book:
         self.int = add({"num_format": "#,##0", "align": "right"})
         self.dec = add({"num_format": "#,##0.0", "align": "right"})
         self.pct = add({"num_format": "0.0%", "align": "right"})
-        self.pct_change = add({"num_format": "+0.0%;-0.0%;0.0%", "align": "right"})
+        self.pct_change = add({"num_format": YOY_PERCENT_FORMAT, "align": "right"})
+        self.points_change = add({"num_format": YOY_POINTS_FORMAT, "align": "right"})
         self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
 
     def sheet(self, name: str, headers: list[tuple[str, int]], *, title: str | None = None, note: str | None = None):
@@ -240,14 +245,16 @@ def _summary_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> 
         ws.write_string(r, 0, row["label"])
         book.number(ws, r, 1, row["current"], row["kind"])
         book.number(ws, r, 2, row["previous"], row["kind"])
-        if row["kind"] == "pct":
-            book.rate(ws, r, 3, row["points"], book.pct_change)
-            ws.write_string(r, 4, "百分点差" if row["points"] is not None else "无可比数据")
-        elif row["change"] is None:
+        # 同比 as the overview page shows it (``figures.year_on_year``): a rate's in
+        # percentage points ("+6.9 个百分点"), a count's relative ("+500.0%").
+        yoy = f.year_on_year(row)
+        if yoy.value is None:
             ws.write_blank(r, 3, None)
-            ws.write_string(r, 4, "上年为0，不计同比" if not row["previous"] else "")
+            ws.write_string(r, 4, "无可比数据" if yoy.points else ("上年为0，不计同比" if yoy.previous_zero else ""))
         else:
-            book.rate(ws, r, 3, row["change"], book.pct_change)
+            ws.write_number(r, 3, yoy.value or 0.0, book.points_change if yoy.points else book.pct_change)
+            if yoy.points:
+                ws.write_string(r, 4, "百分点差")
     book.table(ws, TABLES["汇总"], top, r, headers)
     # A chart of the main counts, this year against last.
     main = [i for i, row in enumerate(rows) if row["key"] in CHART_FIGURES]

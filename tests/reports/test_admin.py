@@ -64,14 +64,15 @@ def test_submitting_queues_the_job_and_lists_it_with_a_download_link(admin_as, s
     # when
     response = submit(city_admin, region="130102")
 
-    # then: back on the list with a message, the job done, its link downloads the file
-    assert response.status_code == 302 and response["Location"] == LIST
+    # then: on the job's page with a message, the job done, its link downloads the file
     job = ExportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"{LIST}{job.pk}/change/"
     assert (job.requested_by, job.region.code, job.status) == (city_admin, "130102", ExportStatus.DONE)
-    page = admin_as(city_admin).get(LIST).content.decode()
+    page = admin_as(city_admin).get(response["Location"]).content.decode()
     assert "已提交导出任务" in page
     link = reverse("export-job-download", kwargs={"pk": job.pk})
     assert f'href="{link}"' in page
+    assert f'href="{link}"' in admin_as(city_admin).get(LIST).content.decode()
     got = admin_as(city_admin).get(link)  # the session is enough for the API
     assert got.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(b"".join(got.streaming_content)))
@@ -148,3 +149,107 @@ def test_the_index_box_is_not_shown_to_staff_without_a_region(admin_as, db):
 
     # then
     assert 'id="reports-links"' not in page
+
+
+# --- the export page pre-filled from the overview's link -------------------------------------------
+
+
+def selected(html: str, name: str) -> str | None:
+    select = re.search(rf'<select name="{name}".*?</select>', html, re.S).group(0)
+    chosen = re.search(r'<option value="([^"]*)" selected>', select)
+    return chosen.group(1) if chosen else None
+
+
+def test_the_export_page_takes_year_and_region_from_the_query(admin_as, city_admin):
+    # when: the overview's link for 长安区 in 2023
+    html = admin_as(city_admin).get(NEW, {"year": 2023, "region": "130102"}).content.decode()
+
+    # then: both chosen, nothing to complain about
+    assert selected(html, "region") == "130102"
+    assert 'name="year" value="2023"' in html
+    assert "errornote" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "note"),
+    [
+        ({"region": "130200"}, "不存在或不在您的管辖范围内"),  # 唐山: another city's
+        ({"region": "999999"}, "不存在或不在您的管辖范围内"),  # no such region: the same words
+        ({"region": "13\x000100"}, "不存在或不在您的管辖范围内"),
+        ({"year": "abc"}, "年度必须是数字"),
+        ({"year": "1990"}, "年度应在 2000"),
+    ],
+)
+def test_a_bad_value_in_the_query_falls_back_to_the_default_with_a_note(admin_as, city_admin, query, note):
+    # when
+    response = admin_as(city_admin).get(NEW, query)
+
+    # then: the page, not an error; the admin's own region and last year; a note says why
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert selected(html, "region") == "130100"
+    assert f'name="year" value="{timezone.localdate().year - 1}"' in html
+    assert note in html
+
+
+# --- the job's page ------------------------------------------------------------------------------
+
+
+def _job(user, region, status, **fields):
+    return ExportJob.objects.create(
+        kind="yearly_totals",
+        params={"year": 2025, "region": region.code, "include_detail": False},
+        region=region,
+        requested_by=user,
+        status=status,
+        **fields,
+    )
+
+
+def test_the_job_page_states_the_parameters_in_words(admin_as, city_admin, regions):
+    # given
+    job = _job(city_admin, regions["sjz"], ExportStatus.DONE)
+
+    # when
+    html = admin_as(city_admin).get(f"{LIST}{job.pk}/change/").content.decode()
+
+    # then: words with the labels, not the stored JSON
+    assert "年度 2025，范围 石家庄市（130100），类型 年度统计汇总，不含报名明细" in html
+    assert "include_detail" not in html and "{&quot;year" not in html
+
+
+@pytest.mark.parametrize("status", [ExportStatus.QUEUED, ExportStatus.RUNNING])
+def test_the_job_page_reloads_itself_while_the_job_works(admin_as, city_admin, regions, status):
+    # given
+    job = _job(city_admin, regions["sjz"], status, progress=40)
+
+    # when
+    html = admin_as(city_admin).get(f"{LIST}{job.pk}/change/").content.decode()
+
+    # then: a reload every 3 seconds, and the progress so far
+    assert '<meta http-equiv="refresh" content="3">' in html
+    assert "40" in html and 'id="export-refreshing"' in html
+
+
+@pytest.mark.parametrize("status", [ExportStatus.DONE, ExportStatus.FAILED])
+def test_a_finished_job_page_stays_still(admin_as, city_admin, regions, status):
+    # given
+    job = _job(city_admin, regions["sjz"], status)
+
+    # when
+    html = admin_as(city_admin).get(f"{LIST}{job.pk}/change/").content.decode()
+
+    # then
+    assert 'http-equiv="refresh"' not in html
+    assert 'id="export-refreshing"' not in html
+
+
+def test_another_citys_job_page_is_not_shown(admin_as, city_admin, other_city_admin, regions):
+    # given: a running job of 唐山
+    job = _job(other_city_admin, regions["ts"], ExportStatus.RUNNING)
+
+    # when
+    response = admin_as(city_admin).get(f"{LIST}{job.pk}/change/")
+
+    # then: the admin's "not found" (back to the index), no refresh loop
+    assert response.status_code == 302

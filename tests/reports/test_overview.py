@@ -199,6 +199,98 @@ def test_expiring_certificates_and_upcoming_batches_of_the_scope(client, city_ad
     assert [b.region.name for b in response.context["upcoming"]] == ["长安区"]
 
 
+def test_upcoming_lists_running_and_future_batches_never_finished_ones(client, city_admin, data, regions):
+    # given: around today, in 石家庄 (the fixture's own upcoming batch starts in 20 days)
+    today = _today()
+    course = data["course"]
+
+    def batch(title, start, end, status=BatchStatus.OPEN):
+        return BatchFactory(
+            course=course,
+            region=regions["qiaoxi"],
+            starts_on=start,
+            ends_on=end,
+            enrollment_deadline=start,
+            status=status,
+            place=title,
+        )
+
+    day = dt.timedelta(days=1)
+    running = batch("running", today - day, today + day, BatchStatus.CLOSED)
+    last_day = batch("last day", today - day, today, BatchStatus.CLOSED)
+    batch("completed today", today, today, BatchStatus.COMPLETED)
+    batch("ended yesterday, not marked", today - 3 * day, today - day, BatchStatus.CLOSED)
+    batch("cancelled", today + day, today + 2 * day, BatchStatus.CANCELLED)
+    tomorrow = batch("tomorrow", today + day, today + day)
+
+    # when
+    response = _get(client, city_admin)
+
+    # then: what has not finished, by start (the fixture's batch, in 20 days, last)
+    shown = [b.pk for b in response.context["upcoming"]]
+    assert len(shown) == response.context["upcoming_count"] == 4
+    assert set(shown[:2]) == {running.pk, last_day.pk}
+    assert shown[2] == tomorrow.pk
+    # and the ones already running are marked so
+    html = response.content.decode().split('id="upcoming"')[1]
+    assert html.count('class="in-progress"') == 2
+    assert "进行中和即将开始的培训批次（共 4 期）" in html
+
+
+def test_the_export_link_opens_the_form_for_the_pages_year_and_region(client, city_admin, data, year):
+    # when: the overview of 长安区 the year before
+    html = _get(client, city_admin, region="130102", year=year - 1).content.decode()
+
+    # then: the link names the page's year and region ...
+    link = re.search(r'<a class="overview-export" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert link == f"/admin/reports/exportjob/new/?year={year - 1}&region=130102"
+    # ... and the form opens with them chosen
+    form = client.get(link).content.decode()
+    assert '<option value="130102" selected>' in form
+    assert f'name="year" value="{year - 1}"' in form
+
+
+def test_year_on_year_of_a_rate_is_in_points_on_the_page_as_in_the_workbook(
+    client, city_admin, data, regions, year, tmp_path
+):
+    """The page's 同比 text and the 汇总 sheet's 同比 cell, as Excel shows it, are the same
+    for every figure: both come from ``figures.year_on_year``."""
+    from reports import xlsx
+    from tests.reports.conftest import open_book, table
+
+    # given: the page and the workbook of the same scope
+    page = {row["key"]: row["change_display"] for row in _get(client, city_admin).context["summary"]}
+    path = tmp_path / "book.xlsx"
+    scope = figures.Scope(region=regions["sjz"], year=year)
+    xlsx.yearly_workbook(str(path), scope=scope, actor=city_admin, include_detail=False)
+    book = open_book(path)
+    cells = {row[0].value: row[3] for row in book["汇总"].iter_rows(min_row=4) if row[0].value}
+    assert len(cells) == len(figures.SUMMARY_FIGURES) and table(book["汇总"], "指标")
+
+    # then: every figure's change reads the same in both (a blank cell, with its note in
+    # 说明, where the page says there is nothing to compare)
+    for key, label, _kind in figures.SUMMARY_FIGURES:
+        if cells[label].value is None:
+            assert page[key] in ("—", "上年为0"), label
+        else:
+            assert shown_in_excel(cells[label]) == page[key], label
+    # and a rate's change is in percentage points: 结业率 83.3% this year against 100.0%
+    assert page["completion_rate"] == "-16.7 个百分点"
+    assert cells["结业率"].value == -16.7 and cells["结业率"].number_format == xlsx.YOY_POINTS_FORMAT
+    assert page["person_times"] == "+500.0%"
+    assert shown_in_excel(cells["培训人次"]) == "+500.0%"
+
+
+def shown_in_excel(cell) -> str:
+    """A number as Excel shows it under a "+0.0%;-0.0%;0.0%"-shaped format (the workbook's
+    two 同比 formats): the section for its sign, the number to one place, quoted text kept."""
+    value = cell.value
+    positive, negative, zero = (part.replace('"', "") for part in cell.number_format.split(";"))
+    section = zero if value == 0 else (positive if value > 0 else negative)
+    number = f"{abs(value) * 100:.1f}" if "%" in section else f"{abs(value):.1f}"
+    return section.replace("0.0", number, 1)
+
+
 def test_a_county_and_an_earlier_year_can_be_chosen(client, city_admin, data, year):
     # when
     response = _get(client, city_admin, region="130102", year=year - 1)

@@ -90,8 +90,8 @@ class TestKnownYears:
             assert rows[label][f"{P}年"] == 0
             assert rows[label]["同比"] is None
             assert "上年为0" in rows[label]["说明"]
-        # a rate's change is the difference in points
-        assert rows["结业率"]["同比"] == round(8 / 9 - 1.0, 3)
+        # a rate's change is the difference in percentage points (88.9% against 100.0%)
+        assert rows["结业率"]["同比"] == round((8 / 9 - 1.0) * 100, 1) == -11.1
         assert rows["结业率"]["说明"] == "百分点差"
 
     def test_a_city_scope_counts_and_lists_only_its_own_people(self, tmp_path, known, city_admin):

@@ -5,10 +5,7 @@ a refusal becomes a message on the page, never a server error."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin, describe
@@ -19,7 +16,6 @@ from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 
 from . import rules, selectors, services
-from .admin_workflow import BatchWorkflowMixin
 from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, HoursPolicyEvent, Topic
 
 # --- courses ------------------------------------------------------------------------------------
@@ -212,7 +208,7 @@ class BulkEnrollForm(forms.Form):
 
 
 @admin.register(Batch)
-class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+class BatchAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = BatchAdminForm
     list_display = [
         "label_display",
@@ -331,27 +327,17 @@ class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdmin
     def cancel_batches(self, request, queryset):
         self._set_status(request, queryset, BatchStatus.CANCELLED, _("已取消：%(n)d 个批次（其报名一并取消）。"))
 
-    @admin.action(description=_("结业（按考勤，先预览）"))
+    @admin.action(description=_("结业（按考勤）"))
     def complete_by_attendance(self, request, queryset):
-        # Never in one click: completion is shown first (who completes, who is a no-show,
-        # whose waitlist place goes) and applied only when confirmed on that page.
-        batches = list(queryset[:21])
-        if len(batches) == 1:
-            return HttpResponseRedirect(reverse("admin:training_batch_complete", args=[batches[0].pk]))
-        links = format_html_join(
-            "、",
-            '<a href="{}">{}</a>',
-            ((reverse("admin:training_batch_complete", args=[b.pk]), str(b)) for b in batches[:20]),
-        )
-        messages.warning(
-            request,
-            format_html(
-                "{}{}",
-                _("结业需要逐个批次预览并确认，未结业任何批次。请打开各批次的结业预览："),
-                links,
-            ),
-        )
-        return None
+        def verb(batch):
+            counts = services.batch_complete(batch=batch, actor=request.user)
+            messages.info(
+                request,
+                _("%(b)s：结业 %(c)d 人（其中特批 %(e)d 人），缺席 %(x)d 人。")
+                % {"b": str(batch), "c": counts["completed"], "e": counts["excused"], "x": counts["no_show"]},
+            )
+
+        self._each(request, queryset, verb, _("已结业：%(n)d 个批次。"))
 
     @admin.action(description=_("批量报名（按行业与地区）"))
     def bulk_enroll(self, request, queryset):

@@ -821,3 +821,6 @@ def _qr(request, certificate: Certificate) -> dict:
     except NoReverseMatch:
         return {}
     return {"qr_svg": mark_safe(qr_svg(url)), "verify_link": url}  # noqa: S308 - segno's own SVG markup
+
+
+from . import admin_dossier  # noqa: E402, F401 - 一人一档: replaces the inspector's admin (exams/admin_dossier.py)

@@ -192,6 +192,7 @@ class RosterUploadForm(forms.Form):
 class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = InspectorAdminForm
     list_display = ["name", "id_display", "region", "sector", "position", "status", "hired_on"]
+    list_display_links = ["name"]  # the person's page: roster, history and their file (一人一档)
     list_filter = ["sector", "status", RegionLevelFilter]
     search_fields = ["name", "=national_id"]
     list_select_related = ["region"]
@@ -209,9 +210,9 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
 
     @admin.display(description=_("身份证号"), ordering="national_id")
     def id_display(self, obj):
-        # The list is already limited to the admin's own subtree, and admins of an
-        # inspector's region see the whole number; nobody else gets into the admin.
-        return obj.national_id
+        # Masked in the list (a screen of 50 numbers is read over shoulders and printed); the
+        # whole number is on the person's page, and searching by it still finds them.
+        return obj.masked_national_id
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "roster_import_url": reverse("admin:personnel_inspector_import")}

@@ -434,6 +434,9 @@ ADMIN_MODELS: dict[str, AdminModel] = {
         extra={
             ("GET", "import/"): Expect(_staff(200)),
             ("POST", "import/"): Expect(_staff(200)),
+            # 一人一档, printable: the inspector's file and a year's 学时证明
+            ("GET", "{object_id}/dossier/"): Expect(_staff(200), kind="inspector", hidden=_staff(404)),
+            ("GET", "{object_id}/hours-certificate/"): Expect(_staff(200), kind="inspector", hidden=_staff(404)),
         },
     ),
     "personnel/regionadmin": AdminModel("region_admin", add=403, change=403, change_post=403, refused=True),

@@ -14,20 +14,21 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin, describe
 from core.errors import DomainError, NotFound, ValidationFailed
+from core.text import plain_number
 from personnel import access, idcard
-from personnel.admin import RegionLevelFilter, ScopedAdminMixin
+from personnel.admin import RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
@@ -38,12 +39,14 @@ from .imports import (
     expected_headers,
     grid_read,
     require_open_sitting,
+    score_template,
     scores_import,
     scores_save,
 )
 from .models import (
     Certificate,
     CertificateEvent,
+    CertificateStatus,
     Exam,
     ExamPart,
     Result,
@@ -105,22 +108,24 @@ class ExamPartFormSet(BaseInlineFormSet):
             raise ValidationError(refusal.message)
 
 
-def _events_table(events) -> str:
-    """The audit rows of an exam or a sitting, oldest first: when, what, who, old -> new."""
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M"),
-                e.get_kind_display(),
-                e.actor.username if e.actor else "-",
-                "；".join(f"{name}: {old} → {new}" for name, (old, new) in e.changes.items()),
-            )
-            for e in events
-        ),
+def _parts_text(value) -> str:
+    """An exam event's paper, [[name, full marks], ...], as 通用法律知识 40、专门法律知识 60."""
+    try:
+        return "、".join(f"{name} {plain_number(m)}" for name, m in value)
+    except (TypeError, ValueError, ArithmeticError):
+        return str(value)
+
+
+def _history(events, model) -> str:
+    """The audit rows of an exam or a sitting, oldest first, by the shared history table."""
+    return history_table(events.select_related("actor").order_by("at", "id"), model, formats={"parts": _parts_text})
+
+
+def _holder_link(inspector) -> str:
+    """An inspector's name linking to their page (the dossier) in the admin."""
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:personnel_inspector_change", args=[inspector.pk]), inspector.name
     )
-    return format_html("<table>{}</table>", rows) if rows else "-"
 
 
 class ExamPartInline(admin.TabularInline):
@@ -149,7 +154,7 @@ class ExamPartInline(admin.TabularInline):
 
 @admin.register(Exam)
 class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["title", "kind", "region", "course", "parts_display", "pass_mark", "max_attempts"]
+    list_display = ["title", "kind", "region", "course", "parts_display", "pass_mark_display", "max_attempts"]
     list_filter = ["kind"]
     search_fields = ["title"]
     fields = ["title", "kind", "course", "region", "pass_mark", "max_attempts"]
@@ -161,7 +166,11 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("科目（满分）"))
     def parts_display(self, obj):
-        return "、".join(str(p) for p in obj.parts.all())
+        return "、".join(f"{p.name}（{plain_number(p.max_score)}）" for p in obj.parts.all())
+
+    @admin.display(description=_("及格分"), ordering="pass_mark")
+    def pass_mark_display(self, obj):
+        return plain_number(obj.pass_mark)
 
     def get_fields(self, request, obj=None):
         return [*self.fields, "history"] if obj is not None else list(self.fields)
@@ -173,7 +182,7 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("变更记录"))
     def history(self, obj):
-        return _events_table(obj.events.filter(sitting=None).select_related("actor"))
+        return _history(obj.events.filter(sitting=None), Exam)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "region":
@@ -230,17 +239,31 @@ NEW_ROWS = 5  # blank rows on the grid of a sitting without a batch, for candida
 
 @admin.register(Sitting)
 class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["exam", "held_on", "place", "batch", "status", "result_count", "score_links"]
+    # One line a sitting at 1366 px: exam and date in one column, the place cut short.
+    list_display = ["sitting_display", "place_display", "batch", "status", "result_count", "score_links"]
+    list_display_links = ["sitting_display"]
+    list_select_related = ["exam", "batch__course", "batch__region"]  # the batch reads with both
     list_filter = ["status", "exam__kind"]
     search_fields = ["exam__title", "place"]
     date_hierarchy = "held_on"
     fields = ["exam", "held_on", "place", "batch", "status"]
     actions = ["start_grading", "confirm_scores", "reopen_grading", "cancel_sittings"]
     change_form_template = "admin/exams/sitting/change_form.html"
+    change_list_template = "admin/exams/sitting/change_list.html"
     list_per_page = 50
 
     def get_queryset(self, request):
         return selectors.sitting_list(actor=request.user).annotate(result_count=Count("results"))
+
+    @admin.display(description=_("考试 · 日期"), ordering="held_on")
+    def sitting_display(self, obj):
+        return format_html('{}<br><span class="sitting-date">{}</span>', obj.exam.title, obj.held_on.isoformat())
+
+    @admin.display(description=_("考点"), ordering="place")
+    def place_display(self, obj):
+        place = obj.place or "-"
+        short = place if len(place) <= 14 else place[:13] + "…"
+        return format_html('<span title="{}">{}</span>', place, short)
 
     @admin.display(description=_("成绩数"), ordering="result_count")
     def result_count(self, obj):
@@ -261,15 +284,39 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("变更记录"))
     def history(self, obj):
-        return _events_table(obj.events.select_related("actor"))
+        return _history(obj.events.all(), Sitting)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["status"]
-        readonly = ["exam", "batch", "status", "history"]
+        readonly = ["exam", "batch", "history"]
+        if not self._next_statuses(obj):
+            readonly.append("status")  # cancelled: nowhere to go
         if obj.results.exists():
             readonly.append("held_on")  # attempts are numbered in date order
         return readonly
+
+    def _next_statuses(self, obj) -> list[str]:
+        """The statuses the sitting may move to (``rules.sitting_status_moves``), cached per object."""
+        if not hasattr(obj, "_next_statuses"):
+            obj._next_statuses = rules.sitting_status_moves(status=obj.status, has_results=obj.results.exists())
+        return obj._next_statuses
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None or "status" not in form_class.base_fields:
+            return form_class
+        # The status offers only the moves the rule allows from where the sitting is now.
+        legal = {obj.status, *self._next_statuses(obj)}
+        choices = [(value, label) for value, label in SittingStatus.choices if value in legal]
+
+        class SittingStatusForm(form_class):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                self.fields["status"].choices = choices
+
+        SittingStatusForm.__name__ = form_class.__name__
+        return SittingStatusForm
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "exam":
@@ -283,6 +330,10 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         if change:
             values = {name: data[name] for name in services.SITTING_FIELDS if name in data}
             self.call_service(request, services.sitting_update, sitting=obj, actor=request.user, **values)
+            if "status" in form.changed_data:
+                self.call_service(
+                    request, services.sitting_set_status, sitting=obj, actor=request.user, status=data["status"]
+                )
             return
         sitting = self.call_service(
             request,
@@ -301,6 +352,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             **(extra_context or {}),
             "grid_url": reverse("admin:exams_sitting_grid", args=[object_id]),
             "import_url": reverse("admin:exams_sitting_import", args=[object_id]),
+            "template_url": reverse("admin:exams_sitting_template", args=[object_id]),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -339,6 +391,11 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         urls = [
             path("<int:object_id>/grid/", self.admin_site.admin_view(self.grid_view), name="exams_sitting_grid"),
             path("<int:object_id>/import/", self.admin_site.admin_view(self.import_view), name="exams_sitting_import"),
+            path(
+                "<int:object_id>/template.xlsx",
+                self.admin_site.admin_view(self.template_view),
+                name="exams_sitting_template",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -359,6 +416,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             "title": title,
             "grid_url": reverse("admin:exams_sitting_grid", args=[sitting.pk]),
             "import_url": reverse("admin:exams_sitting_import", args=[sitting.pk]),
+            "template_url": reverse("admin:exams_sitting_template", args=[sitting.pk]),
             "change_url": reverse("admin:exams_sitting_change", args=[sitting.pk]),
             **context,
         }
@@ -415,6 +473,17 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             closed_reason=closed_reason,
         )
         return TemplateResponse(request, "admin/exams/sitting/grid.html", context)
+
+    def template_view(self, request, object_id):
+        """成绩导入模板: the import file of this sitting with its candidates filled in."""
+        sitting = self._sitting(request, object_id)
+        response = HttpResponse(
+            score_template(sitting=sitting, actor=request.user),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        name = f"scores-{sitting.held_on.isoformat()}-{sitting.pk}.xlsx"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def import_view(self, request, object_id):
         """导入成绩: upload a score file; every bad cell is listed, nothing written if any."""
@@ -562,10 +631,22 @@ class ResultChangeInline(ReadOnlyInlineMixin, admin.TabularInline):
 class ResultModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Read-only: scores are written on the sitting's grid or by import, with history."""
 
-    list_display = ["inspector", "exam", "held_on", "score", "absent", "passed", "attempt"]
+    list_display = ["inspector_link", "exam", "held_on", "score_display", "absent", "passed", "attempt"]
+    list_display_links = ["exam"]
+    list_select_related = ["inspector", "exam", "sitting"]
     list_filter = ["passed", "absent", "exam__kind"]
     search_fields = ["inspector__name", "=inspector__national_id", "exam__title"]
-    fields = ["sitting", "exam", "inspector", "part_scores", "score", "absent", "passed", "attempt", "pass_mark"]
+    fields = [
+        "sitting",
+        "exam",
+        "inspector_link",
+        "parts_display",
+        "score_display",
+        "absent",
+        "passed",
+        "attempt",
+        "pass_mark_display",
+    ]
     readonly_fields = fields
     inlines = [ResultChangeInline]
     list_per_page = 50
@@ -576,6 +657,28 @@ class ResultModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("考试日期"), ordering="sitting__held_on")
     def held_on(self, obj):
         return obj.sitting.held_on
+
+    @admin.display(description=_("执法人员"), ordering="inspector__name")
+    def inspector_link(self, obj):
+        return _holder_link(obj.inspector)
+
+    @admin.display(description=_("总分"), ordering="score")
+    def score_display(self, obj):
+        return "-" if obj.score is None else plain_number(obj.score)
+
+    @admin.display(description=_("及格分"))
+    def pass_mark_display(self, obj):
+        return "-" if obj.pass_mark is None else plain_number(obj.pass_mark)
+
+    @admin.display(description=_("各科成绩"))
+    def parts_display(self, obj):
+        scores = obj.part_scores or {}
+        return (
+            "、".join(
+                f"{p.name} {plain_number(scores[str(p.pk)])}" for p in obj.exam.parts.all() if scores.get(str(p.pk))
+            )
+            or "-"
+        )
 
     def has_add_permission(self, request):
         return False
@@ -603,11 +706,37 @@ class HolderRegionFilter(RegionLevelFilter):
         return queryset.filter(holder__region__path__startswith=region.path)
 
 
+_STATUS_LABELS = dict(CertificateStatus.choices)
+
+
 class CertificateEventInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = CertificateEvent
-    fields = ["at", "kind", "from_status", "to_status", "reason", "actor"]
+    fields = ["at", "kind", "from_label", "to_label", "reason", "actor_name"]
     readonly_fields = fields
     ordering = ["at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description=_("原状态"))
+    def from_label(self, obj):
+        return _STATUS_LABELS.get(obj.from_status, obj.from_status) or "-"
+
+    @admin.display(description=_("新状态"))
+    def to_label(self, obj):
+        return _STATUS_LABELS.get(obj.to_status, obj.to_status) or "-"
+
+    @admin.display(description=_("操作人"))
+    def actor_name(self, obj):
+        return _user_name(obj.actor)
+
+
+def _user_name(user) -> str:
+    """Who acted, as people know them: the full name (family name first, as written in
+    Chinese), else the login; "-" for the system."""
+    if user is None:
+        return "-"
+    return f"{user.last_name}{user.first_name}".strip() or user.get_username()
 
 
 class TransitionForm(forms.Form):
@@ -649,10 +778,20 @@ def _apply(verb: str, certificate: Certificate, actor, data: dict):
 class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """行政执法证: read-only records; their status moves only through the actions."""
 
-    list_display = ["number", "holder", "holder_region", "region", "issued_on", "valid_until", "status"]
+    list_display = ["number", "holder_link", "holder_region", "region", "issued_on", "valid_until", "status"]
+    list_select_related = ["holder__region", "region"]
     list_filter = ["status", HolderRegionFilter]
-    search_fields = ["number", "holder__name"]
-    fields = ["number", "holder", "holder_region", "region", "issued_on", "valid_until", "status", "renewal_count"]
+    search_fields = ["number", "holder__name"]  # and the holder's whole ID number: get_search_results
+    fields = [
+        "number",
+        "holder_link",
+        "holder_region",
+        "region",
+        "issued_on",
+        "valid_until",
+        "status",
+        "renewal_count",
+    ]
     readonly_fields = fields
     inlines = [CertificateEventInline]
     actions = ["suspend", "reinstate", "revoke", "return_", "renew", "review"]
@@ -663,14 +802,25 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return selectors.certificate_list(actor=request.user)
 
     def get_search_results(self, request, queryset, search_term):
-        # A number is typed as printed (冀应急执字第…号, full-width digits): search its digits.
+        """By certificate number (typed as printed: 冀应急执字第…号, full-width digits), by
+        the holder's name, or by the holder's whole ID number (a lower-case x is the X)."""
         from .numbers import normalize
 
         term = search_term.strip()
+        if not term:
+            return queryset, False
         digits = normalize(term)
         if digits and digits != term and digits[:2].isdigit():
             term = digits
-        return super().get_search_results(request, queryset, term)
+        found, may_have_duplicates = super().get_search_results(request, queryset, term)
+        national_id = idcard.normalize(search_term)
+        if len(national_id) == 18:
+            found = found | queryset.filter(holder__national_id=national_id)
+        return found, may_have_duplicates
+
+    @admin.display(description=_("持证人"), ordering="holder__name")
+    def holder_link(self, obj):
+        return _holder_link(obj.holder)
 
     @admin.display(description=_("持证人地区"), ordering="holder__region__path")
     def holder_region(self, obj):
@@ -703,14 +853,16 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "transitions": [], "qr_svg": "", "verify_link": ""}
+        certificate = None
         if str(object_id).isdigit():
-            context["transitions"] = [
-                (label, reverse("admin:exams_certificate_transition", args=[object_id, verb]))
-                for verb, (label, _form) in VERBS.items()
-            ]
             certificate = selectors.certificate_list(actor=request.user).filter(pk=object_id).first()
-            if certificate is not None:
-                context.update(_qr(request, certificate))
+        if certificate is not None:
+            # Only the actions the state machine allows from the current status.
+            context["transitions"] = [
+                (VERBS[verb][0], reverse("admin:exams_certificate_transition", args=[object_id, verb]))
+                for verb in rules.certificate_actions(status=certificate.status)
+            ]
+            context.update(_qr(request, certificate))
         return super().change_view(request, object_id, form_url, context)
 
     # one certificate, from its page
@@ -734,7 +886,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 return redirect("admin:exams_certificate_change", certificate.pk)
         return self._transition_page(request, verb, [certificate], form)
 
-    def _transition_page(self, request, verb, certificates, form, action_name=""):
+    def _transition_page(self, request, verb, certificates, form, action_name="", skipped=()):
         label, _form_class = VERBS[verb]
         context = {
             **self.admin_site.each_context(request),
@@ -743,6 +895,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "verb": verb,
             "verb_label": label,
             "certificates": certificates,
+            "skipped": skipped,
             "form": form,
             "action_name": action_name,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -761,11 +914,24 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     # the changelist actions: each asks on an intermediate page, then runs per certificate
 
     def _run_action(self, request, queryset, verb, action_name):
-        certificates = list(queryset)
         label, form_class = VERBS[verb]
+        # The action applies to the certificates whose status allows it (the one rule); the
+        # others are named and left alone.
+        certificates, skipped = [], []
+        for certificate in queryset.select_related("holder"):
+            allowed = rules.certificate_action_allowed(action=verb, status=certificate.status)
+            (certificates if allowed else skipped).append(certificate)
+        asking = "apply" not in request.POST and certificates
+        if not asking:
+            for certificate in skipped:
+                status = certificate.get_status_display()
+                refusal = gettext("证件状态为“%(s)s”，不能%(a)s。") % {"s": status, "a": label}
+                messages.error(request, f"{certificate.number}：{refusal}")
+        if not certificates:
+            return None
         form = _form(form_class, request.POST if "apply" in request.POST else None)
         if "apply" not in request.POST or not form.is_valid():
-            return self._transition_page(request, verb, certificates, form, action_name)
+            return self._transition_page(request, verb, certificates, form, action_name, skipped)
         done = 0
         for certificate in certificates:
             try:
@@ -775,7 +941,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 if isinstance(exc, ValidationFailed) and done == 0 and "reason" in exc.fields:
                     # the same for every certificate: ask again instead of repeating it
                     self._refusal_to_form(request, form, exc, certificate)
-                    return self._transition_page(request, verb, certificates, form, action_name)
+                    return self._transition_page(request, verb, certificates, form, action_name, skipped)
                 messages.error(request, f"{certificate.number}：{describe(exc)}")
         if done:
             messages.success(request, gettext("已%(v)s %(n)d 本证件。") % {"v": label, "n": done})

@@ -21,11 +21,13 @@ A 序号 column and a few descriptive columns (单位、所属地区、备注 �
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import xlsxwriter
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -602,3 +604,49 @@ def _in_sheet_order(errors: list[RowError]) -> list[RowError]:
         return n
 
     return sorted(errors, key=lambda e: (e.row, column_index(e)))
+
+
+# --- the score template: the import file of one sitting with its candidates filled in -------
+
+
+def score_template(*, sitting: Sitting, actor) -> bytes:
+    """The score file of ``sitting`` as the import reads it: a title row, a guide row (what
+    each column takes) and the header (the columns of ``expected_headers``), then one row per
+    candidate the actor sees on the grid (the batch's completed inspectors and anyone with a
+    result), with the ID number and name filled in, and any result already recorded (so
+    uploading it back changes nothing for them)."""
+    parts, candidates = grid_read(sitting=sitting, actor=actor)
+    headers = expected_headers(sitting)
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False})
+    sheet = book.add_worksheet(_("成绩"))
+    bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "border": 1})
+    guide = book.add_format({"italic": True, "font_color": "#555555", "text_wrap": True, "valign": "top"})
+    text = book.add_format({"num_format": "@"})
+    title = _("%(exam)s %(day)s 成绩导入表（表头在第3行；身份证号请保持文本格式）") % {
+        "exam": sitting.exam.title,
+        "day": sitting.held_on.isoformat(),
+    }
+    sheet.write_string(0, 0, title, book.add_format({"bold": True}))
+    for column, (header, note) in enumerate(headers):
+        sheet.write_string(1, column, str(note), guide)
+        sheet.write_string(2, column, str(header), bold)
+        sheet.set_column(column, column, 22 if column == 0 else 14, text if column < 3 else None)
+    first_part = 3  # 身份证号, 证号, 姓名, then one column per part, 缺考, 总分
+    for offset, candidate in enumerate(candidates):
+        row = 3 + offset
+        sheet.write_string(row, 0, candidate.inspector.national_id, text)
+        sheet.write_string(row, 2, candidate.inspector.name, text)
+        result = candidate.result
+        if result is None:
+            continue
+        if result.absent:
+            sheet.write_string(row, first_part + len(parts), _("是"))
+            continue
+        for i, part in enumerate(parts):
+            score = (result.part_scores or {}).get(str(part.pk))
+            if score not in (None, ""):
+                sheet.write_number(row, first_part + i, float(Decimal(str(score))))  # General: 40, 35.5
+    sheet.freeze_panes(3, 0)
+    book.close()
+    return buffer.getvalue()

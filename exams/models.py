@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStamped
+from core.text import plain_number
 from personnel.models import Inspector, Region
 from training.models import Batch, Course
 
@@ -80,7 +81,7 @@ class ExamPart(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name}（{self.max_score}）"
+        return f"{self.name}（{plain_number(self.max_score)}）"
 
 
 class SittingStatus(models.TextChoices):

@@ -16,6 +16,8 @@ error the caller raises with ``Refusal.error()``.
 | a paper has parts with distinct names and a pass mark within its full marks | ``exam_paper_refusal`` |
 | once results exist the paper, the pass mark, kind, course and region are fixed | ``exam_change_refusal`` |
 | once results exist a sitting's date is fixed (attempts are numbered by it) | ``sitting_change_refusal`` |
+| a sitting moves scheduled/grading -> any other status, closed -> grading, cancelled -> none; never cancelled with results | ``sitting_status_moves``, ``sitting_status_refusal`` |
+| which certificate actions (暂扣/恢复/吊销/收回/换发/年审) a status allows | ``certificate_action_allowed``, ``certificate_actions`` |
 | an expiry reminder goes 90, 30 and 7 days before: the nearest threshold only | ``reminder_threshold`` |
 """
 
@@ -31,7 +33,7 @@ from django.utils.translation import gettext as _
 from core.errors import Conflict, DomainError, ValidationFailed
 from core.text import plain_number
 
-from .models import ExamKind, SittingStatus
+from .models import HELD, CertificateStatus, ExamKind, SittingStatus
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,51 @@ def sitting_change_refusal(*, has_results: bool, changed: Iterable[str]) -> Refu
     return None
 
 
+def sitting_status_moves(*, status: str, has_results: bool) -> list[str]:
+    """The statuses a sitting may move to from ``status`` (itself not included): a cancelled
+    sitting stays so; a confirmed one only reopens for grading; a scheduled or grading one
+    may move anywhere, but not to cancelled once it has results."""
+    if status == SittingStatus.CANCELLED:
+        return []
+    if status == SittingStatus.CLOSED:
+        return [SittingStatus.GRADING]
+    return [s for s in SittingStatus.values if s != status and not (s == SittingStatus.CANCELLED and has_results)]
+
+
+def sitting_status_refusal(*, status: str, to: str, has_results: bool) -> Refusal | None:
+    """Why a sitting may not move from ``status`` to ``to`` (None: it may, or it stays)."""
+    if to == status or to in sitting_status_moves(status=status, has_results=has_results):
+        return None
+    if to == SittingStatus.CANCELLED and status != SittingStatus.CANCELLED and has_results:
+        return Refusal("has_results", _("已有成绩的场次不能取消。"), fields={"status": [_("已有成绩的场次不能取消。")]})
+    message = _("场次状态不能这样变更。")
+    return Refusal("illegal_transition", message, fields={"status": [message]})
+
+
 # --- certificates ----------------------------------------------------------------------------
+
+# The certificate state machine: which statuses each action starts from. The services refuse
+# any other start (409 illegal_transition); the admin offers an action only where it applies.
+# Further conditions (a reason, the holder's status, the renewal window) are the services'.
+CERTIFICATE_ACTION_FROM: dict[str, tuple[str, ...]] = {
+    "suspend": (CertificateStatus.VALID,),
+    "reinstate": (CertificateStatus.SUSPENDED,),
+    "revoke": HELD,
+    "return": HELD,
+    "renew": (CertificateStatus.VALID,),
+    "review": HELD,
+}
+
+
+def certificate_action_allowed(*, action: str, status: str) -> bool:
+    """Whether a certificate in ``status`` may undergo ``action`` (a key of CERTIFICATE_ACTION_FROM)."""
+    return status in CERTIFICATE_ACTION_FROM[action]
+
+
+def certificate_actions(*, status: str) -> list[str]:
+    """The actions a certificate in ``status`` may undergo, in the table's order."""
+    return [action for action in CERTIFICATE_ACTION_FROM if certificate_action_allowed(action=action, status=status)]
+
 
 REMINDER_DAYS = (7, 30, 90)
 

@@ -213,12 +213,11 @@ def sitting_set_status(*, actor, sitting: Sitting, status: str) -> Sitting:
     while it has no results; with its event row."""
     sitting = Sitting.objects.select_for_update(of=("self",)).select_related("exam__region").get(pk=sitting.pk)
     _require_admin_of(actor=actor, region=sitting.exam.region)
-    if sitting.status == SittingStatus.CANCELLED or (
-        sitting.status == SittingStatus.CLOSED and status != SittingStatus.GRADING
-    ):
-        raise Conflict(_("场次状态不能这样变更。"), code="illegal_transition")
-    if status == SittingStatus.CANCELLED and sitting.results.exists():
-        raise Conflict(_("已有成绩的场次不能取消。"), code="has_results")
+    refusal = rules.sitting_status_refusal(
+        status=sitting.status, to=status, has_results=status == SittingStatus.CANCELLED and sitting.results.exists()
+    )
+    if refusal is not None:
+        raise refusal.error()
     before = sitting.status
     sitting.status = status
     sitting.save(update_fields=["status", "updated_at"])
@@ -663,7 +662,7 @@ def certificate_suspend(*, certificate: Certificate, reason: str, actor) -> Cert
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
-    if certificate.status != S.VALID:
+    if not rules.certificate_action_allowed(action="suspend", status=certificate.status):
         raise _refuse(certificate, pgettext("certificate action", "暂扣"))
     return _move(certificate, S.SUSPENDED, Kind.SUSPENDED, actor, reason)
 
@@ -673,7 +672,7 @@ def certificate_reinstate(*, certificate: Certificate, reason: str, actor, today
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
-    if certificate.status != S.SUSPENDED:
+    if not rules.certificate_action_allowed(action="reinstate", status=certificate.status):
         raise _refuse(certificate, pgettext("certificate action", "恢复"))
     if certificate.valid_until < _today(today):
         raise Conflict(_("证件已过有效期，不能恢复，请重新考试取证。"), code="past_validity")
@@ -686,7 +685,7 @@ def certificate_revoke(*, certificate: Certificate, reason: str, actor) -> Certi
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
     _need_reason(reason)
-    if certificate.status not in HELD:
+    if not rules.certificate_action_allowed(action="revoke", status=certificate.status):
         raise _refuse(certificate, pgettext("certificate action", "吊销"))
     return _move(certificate, S.REVOKED, Kind.REVOKED, actor, reason)
 
@@ -696,7 +695,7 @@ def certificate_return(*, certificate: Certificate, reason: str, actor) -> Certi
     """收回 when the holder leaves enforcement work (retired or transferred)."""
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
-    if certificate.status not in HELD:
+    if not rules.certificate_action_allowed(action="return", status=certificate.status):
         raise _refuse(certificate, pgettext("certificate action", "收回"))
     if certificate.holder.status not in (InspectorStatus.RETIRED, InspectorStatus.TRANSFERRED):
         raise Conflict(_("持证人仍在执法岗位，不能收回证件；请先变更其人员状态。"), code="holder_still_active")
@@ -720,7 +719,7 @@ def renewal_eligible(*, certificate: Certificate, today: dt.date | None = None) 
     """Near expiry (settings.CERTIFICATE_RENEWAL_WINDOW_DAYS) and the holder's latest
     qualification or annual exam, taken within the last year, was passed."""
     today = _today(today)
-    if certificate.status != S.VALID:
+    if not rules.certificate_action_allowed(action="renew", status=certificate.status):
         return False, _("证件状态为“%(s)s”，不能换发。") % {"s": certificate.get_status_display()}
     window = dt.timedelta(days=settings.CERTIFICATE_RENEWAL_WINDOW_DAYS)
     if certificate.valid_until - today > window:
@@ -749,7 +748,8 @@ def certificate_renew(*, certificate: Certificate, actor, today: dt.date | None 
     _require_admin_of(actor=actor, region=certificate.holder.region)
     ok, why = renewal_eligible(certificate=certificate, today=today)
     if not ok:
-        code = "illegal_transition" if certificate.status != S.VALID else "not_eligible"
+        allowed = rules.certificate_action_allowed(action="renew", status=certificate.status)
+        code = "not_eligible" if allowed else "illegal_transition"
         raise Conflict(why, code=code)
     before = certificate.valid_until
     certificate.valid_until = _add_years(before, settings.CERTIFICATE_VALIDITY_YEARS)
@@ -771,7 +771,7 @@ def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualR
     hours that year; a failed review suspends the certificate. Recorded once per year."""
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
-    if certificate.status not in HELD:
+    if not rules.certificate_action_allowed(action="review", status=certificate.status):
         raise _refuse(certificate, pgettext("certificate action", "年审"))
     if AnnualReview.objects.filter(certificate=certificate, year=year).exists():
         raise Conflict(_("%(y)d 年度已年审。") % {"y": year}, code="already_reviewed")
@@ -784,7 +784,7 @@ def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualR
     if not active:
         note = _("持证人状态为“%(s)s”") % {"s": certificate.holder.get_status_display()}
     elif not passed:
-        note = _("年度学时 %(h)s，未达到 %(r)s 学时") % {"h": hours, "r": required}
+        note = _("年度学时 %(h)s，未达到 %(r)s 学时") % {"h": plain_number(hours), "r": plain_number(required)}
     review = AnnualReview.objects.create(
         certificate=certificate,
         year=year,

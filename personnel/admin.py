@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -9,6 +10,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin
+from core.text import plain_number
 
 from . import access, services
 from .imports import COLUMNS, roster_import
@@ -62,35 +64,58 @@ class RegionLevelFilter(admin.SimpleListFilter):
         return queryset.filter(region__path__startswith=region.path)
 
 
-def history_table(events, model=None) -> str:
+def history_table(events, model=None, *, formats=None) -> str:
     """An object's event rows as a read-only table (time, event, changes old -> new, who):
     shown on its change page, written only by the services. With the ``model`` the
-    changes are shown by the fields' labels and their choices' labels."""
+    changes are shown by the fields' labels, their choices' labels, numbers as people write
+    them, and a foreign key by its object's name (one query per related model, whether the
+    event kept its id or its ``code``). ``formats`` maps a field to a function of one value
+    for what the model cannot say (e.g. a list of exam parts)."""
     events = list(events)
     if not events:
         return _("暂无记录")
+    formats = formats or {}
 
-    def shown(field: str, value):
+    def model_field(name: str):
+        try:
+            return model._meta.get_field(name) if model is not None else None
+        except FieldDoesNotExist:
+            return None
+
+    names = _related_names(events, model_field)
+
+    def shown(name: str, value):
         if value is None or value == "":
             return "-"
-        try:
-            model_field = model._meta.get_field(field) if model is not None else None
-        except FieldDoesNotExist:
-            model_field = None
-        if model_field is not None and model_field.choices:
-            return dict(model_field.flatchoices).get(value, value)
+        if name in formats:
+            return formats[name](value)
+        field = model_field(name)
+        if field is None:
+            return value
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        if field.many_to_one or field.one_to_one:
+            return names.get((name, value), value)
+        if isinstance(field, models.DecimalField):
+            try:
+                return plain_number(value)
+            except (ArithmeticError, ValueError):
+                return value
+        if isinstance(field, models.BooleanField):
+            return _("是") if value else _("否")
         return value
 
-    def label(field: str) -> str:
-        try:
-            return str(model._meta.get_field(field).verbose_name) if model is not None else field
-        except FieldDoesNotExist:
-            return field
+    def label(name: str) -> str:
+        field = model_field(name)
+        if field is None:
+            return name
+        verbose = getattr(field, "verbose_name", None) or field.related_model._meta.verbose_name_plural
+        return str(verbose)
 
     def changes(event) -> str:
         parts = [
-            f"{label(field)}: {shown(field, old)} → {shown(field, new)}"
-            for field, (old, new) in (event.changes or {}).items()
+            f"{label(name)}: {shown(name, old)} → {shown(name, new)}"
+            for name, (old, new) in (event.changes or {}).items()
         ]
         if getattr(event, "reason", ""):
             parts.append(event.reason)
@@ -98,20 +123,45 @@ def history_table(events, model=None) -> str:
 
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        # time, event and who never wrap (a narrow column once showed one character a line)
+        '<tr><td style="white-space: nowrap">{}</td><td style="white-space: nowrap">{}</td>'
+        '<td>{}</td><td style="white-space: nowrap">{}</td></tr>',
         (
             (localtime(e.at).strftime("%Y-%m-%d %H:%M"), e.get_kind_display(), changes(e), e.actor or "-")
             for e in events
         ),
     )
     return format_html(
-        "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        '<table class="history"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+        "<tbody>{}</tbody></table>",
         _("时间"),
         _("事件"),
         _("变更（原值 → 新值）"),
         _("操作人"),
         rows,
     )
+
+
+def _related_names(events, model_field) -> dict:
+    """{(field, value kept by the event): the object's name} for the foreign keys the events
+    changed: an int is a primary key, text a ``code`` where the related model has one."""
+    wanted: dict[str, set] = {}
+    for event in events:
+        for name, pair in (event.changes or {}).items():
+            field = model_field(name)
+            if field is not None and (field.many_to_one or field.one_to_one) and isinstance(pair, list | tuple):
+                wanted.setdefault(name, set()).update(v for v in pair if isinstance(v, int | str) and v != "")
+    names: dict = {}
+    for name, values in wanted.items():
+        related = model_field(name).related_model
+        ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
+        codes = {v for v in values if isinstance(v, str)}
+        has_code = any(f.name == "code" for f in related._meta.concrete_fields)
+        if ids:
+            names.update({(name, o.pk): str(o) for o in related._default_manager.filter(pk__in=ids)})
+        if codes and has_code:
+            names.update({(name, o.code): str(o) for o in related._default_manager.filter(code__in=codes)})
+    return names
 
 
 class HistoryMixin:

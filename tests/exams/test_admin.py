@@ -455,7 +455,7 @@ def test_before_any_score_the_admin_changes_the_paper_through_the_service(browse
 def test_a_sitting_is_changed_through_the_service_with_its_event(browser, sitting):
     url = f"{ADMIN}/sitting/{sitting.pk}/change/"
     # when
-    response = browser.post(url, {"held_on": "2025-06-21", "place": "石家庄考点"})
+    response = browser.post(url, {"held_on": "2025-06-21", "place": "石家庄考点", "status": sitting.status})
     # then
     assert response.status_code == 302
     sitting.refresh_from_db()
@@ -465,4 +465,4 @@ def test_a_sitting_is_changed_through_the_service_with_its_event(browser, sittin
         "held_on": ["2025-06-20", "2025-06-21"],
         "place": ["省应急管理厅考试中心", "石家庄考点"],
     }
-    assert "place: 省应急管理厅考试中心 → 石家庄考点" in browser.get(url).content.decode()  # the page's 变更记录
+    assert "考点: 省应急管理厅考试中心 → 石家庄考点" in browser.get(url).content.decode()  # the page's 变更记录

@@ -29,8 +29,8 @@ from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region
 from personnel.selectors import actor_manages_region, inspector_list
 
-from .models import (
 from . import rules
+from .models import (
     ACTIVE_ENROLLMENT,
     Attendance,
     Batch,
@@ -311,8 +311,9 @@ def _inspector_refusal(
     return None
 
 
-def _overlapping(batch: Batch, inspector_ids: Iterable[int]) -> dict[int, Batch]:
-    """For each inspector, one other batch on overlapping dates they hold or completed."""
+def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch | None = None) -> dict[int, Batch]:
+    """For each inspector, one other batch on overlapping dates they hold or completed
+    (``leaving``: a batch they are moving out of, which does not count)."""
     rows = (
         Enrollment.objects.filter(
             inspector_id__in=list(inspector_ids),
@@ -322,6 +323,7 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int]) -> dict[int, Batch]
         )
         .exclude(batch=batch)
         .exclude(batch__status=BatchStatus.CANCELLED)
+        .exclude(batch=leaving)
         .select_related("batch", "batch__course", "batch__region")
     )
     return {e.inspector_id: e.batch for e in rows}
@@ -572,6 +574,113 @@ def enrollment_cancel(*, enrollment: Enrollment, actor, reason: str = "") -> Enr
 
 
 # --- attendance and completion ----------------------------------------------------------
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("请填写原因。"), fields={"reason": [_("请填写原因。")]})
+    return reason
+
+
+def _seated_or_waiting(enrollment: Enrollment, batch: Batch) -> None:
+    """Replace and move act on a place held or waited for, in a batch still running."""
+    if enrollment.status not in ACTIVE_ENROLLMENT:
+        raise Conflict(
+            _("状态为“%(s)s”的报名不能替换或转班。") % {"s": enrollment.get_status_display()},
+            code="illegal_transition",
+        )
+    if batch.status not in (BatchStatus.OPEN, BatchStatus.CLOSED):
+        raise Conflict(_("批次状态为“%(s)s”，不能替换或转班。") % {"s": batch.get_status_display()}, code="batch_final")
+
+
+def _take(batch: Batch, inspector: Inspector, current: Enrollment | None, status: str, position: int | None):
+    """Give ``inspector`` the place (status, waitlist position) in ``batch``, reusing the
+    cancelled row of an earlier enrollment there: one row per (batch, inspector)."""
+    if current is None:
+        return Enrollment.objects.create(batch=batch, inspector=inspector, status=status, waitlist_position=position)
+    current.status, current.waitlist_position = status, position
+    current.save(update_fields=["status", "waitlist_position", "updated_at"])
+    return current
+
+
+@transaction.atomic
+def enrollment_replace(*, enrollment: Enrollment, inspector: Inspector, actor, reason: str) -> Enrollment:
+    """Give an enrollment's place to another inspector: same seat, or the same waitlist
+    position. The newcomer passes the checks of a new enrollment (region, status, sector,
+    not already in the batch, no overlapping batch) except the deadline: replacing someone
+    who cannot come is what happens after it. The old enrollment is cancelled; both get a
+    ``replaced`` event naming the other. Returns the new enrollment."""
+    reason = _reason_required(reason)
+    batch = _lock_batch(enrollment.batch_id)
+    _require_manager(actor=actor, batch=batch)
+    old = Enrollment.objects.select_related("inspector").get(pk=enrollment.pk)
+    old.batch = batch
+    _seated_or_waiting(old, batch)
+    if not _may_enroll(actor, batch, inspector):
+        raise AccessDenied(_("无权为该人员报名此批次。"))
+    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=inspector.pk)
+    current = Enrollment.objects.filter(batch=batch, inspector=inspector).first()
+    overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
+    refusal = _inspector_refusal(batch, inspector, inspector.region.path, current, overlap)
+    if refusal is not None:
+        code, detail = refusal
+        raise Conflict(detail, code=code, fields={"inspector": [detail]})
+    status, position = old.status, old.waitlist_position
+    # The old row lets go of its waitlist position first: (batch, position) is unique.
+    old.status, old.waitlist_position = EnrollmentStatus.CANCELLED, None
+    old.save(update_fields=["status", "waitlist_position", "updated_at"])
+    new = _take(batch, inspector, current, status, position)
+    _events([old.pk], Kind.REPLACED, actor, (_("由 %(n)s 替换：%(r)s") % {"n": inspector.name, "r": reason})[:200])
+    _events([new.pk], Kind.REPLACED, actor, (_("替换 %(n)s：%(r)s") % {"n": old.inspector.name, "r": reason})[:200])
+    return new
+
+
+@transaction.atomic
+def enrollment_move(
+    *, enrollment: Enrollment, to_batch: Batch, actor, reason: str, today: dt.date | None = None
+) -> Enrollment:
+    """Move an enrollment to another batch of the same course (转班): a seat there while
+    there is one, else the end of its waitlist; the place left behind goes to the head of
+    the old batch's waitlist. Both batches are locked in id order, so two moves in
+    opposite directions cannot deadlock. Returns the enrollment in the new batch."""
+    reason = _reason_required(reason)
+    if to_batch.pk == enrollment.batch_id:
+        raise ValidationFailed(_("请选择另一个批次。"), fields={"batch": [_("已在该批次中。")]})
+    locked = {b: _lock_batch(b) for b in sorted((enrollment.batch_id, to_batch.pk))}
+    source, target = locked[enrollment.batch_id], locked[to_batch.pk]
+    _require_manager(actor=actor, batch=source)
+    old = Enrollment.objects.select_related("inspector").get(pk=enrollment.pk)
+    old.batch = source
+    _seated_or_waiting(old, source)
+    if target.course_id != source.course_id:
+        message = _("只能转到同一课程的其他批次。")
+        raise ValidationFailed(message, fields={"batch": [message]})
+    if not _may_enroll(actor, target, old.inspector):
+        raise AccessDenied(_("无权为该人员报名此批次。"))
+    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=old.inspector_id)
+    current = Enrollment.objects.filter(batch=target, inspector=inspector).first()
+    refusal = _batch_refusal(target, _today(today))
+    if refusal is None:
+        overlap = _overlapping(target, [inspector.pk], leaving=source).get(inspector.pk)
+        refusal = _inspector_refusal(target, inspector, inspector.region.path, current, overlap)
+    if refusal is not None:
+        code, detail = refusal
+        raise Conflict(detail, code=code, fields={"batch": [detail]})
+    was_enrolled = old.status == EnrollmentStatus.ENROLLED
+    old.status, old.waitlist_position = EnrollmentStatus.CANCELLED, None
+    old.save(update_fields=["status", "waitlist_position", "updated_at"])
+    _renumber_waitlist(target)
+    taken, last = _seats(target)
+    if taken < target.capacity:
+        new = _take(target, inspector, current, EnrollmentStatus.ENROLLED, None)
+    else:
+        new = _take(target, inspector, current, EnrollmentStatus.WAITLISTED, last + 1)
+    _events([old.pk], Kind.MOVED, actor, (_("转至 %(b)s：%(r)s") % {"b": target, "r": reason})[:200])
+    _events([new.pk], Kind.MOVED, actor, (_("由 %(b)s 转入：%(r)s") % {"b": source, "r": reason})[:200])
+    if was_enrolled:
+        _promote(batch=source, actor=actor)
+    else:
+        _renumber_waitlist(source)
+    return new
 
 
 @transaction.atomic

@@ -187,7 +187,7 @@ def test_the_hours_certificate_states_a_years_hours_with_issuer_and_seal(world, 
     page = response.content.decode()
     assert "size: A4 portrait" in page
     assert "学时证明" in page
-    assert "2025 年度累计取得培训学时 16 学时，该年度要求 40 学时" in page
+    assert "2025 年度累计取得培训学时 16 学时，该年度要求 40 学时。" in page
     assert 'id="hours-met">未达标' in page
     assert 'id="hours-total">16<' in page and 'id="hours-required">40<' in page
     assert "公示与全过程记录专题" in page and "2025年第" in page
@@ -214,6 +214,13 @@ def test_another_citys_admin_gets_404_for_both_pages(world, other_city_admin, pe
         response = browser.get(url)
         assert response.status_code == 404, url
         assert person.name not in response.content.decode()
+
+
+@pytest.mark.parametrize("pk", [999_999, 99_999_999_999_999_999_999])
+def test_an_inspector_that_does_not_exist_is_404(world, city_admin, pk):
+    browser = _browser(city_admin)
+    assert browser.get(f"/admin/personnel/inspector/{pk}/dossier/").status_code == 404
+    assert browser.get(f"/admin/personnel/inspector/{pk}/hours-certificate/", {"year": YEAR}).status_code == 404
 
 
 def test_an_inspector_cannot_open_the_admin_file(world, inspector_user, person):

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -42,6 +44,8 @@ router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico where a page links no icon (core/static/core/favicon.ico).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("core/favicon.ico"), permanent=True)),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Before the admin, whose catch-all would answer 404 for it.
     path("admin/overview/", include("reports.urls")),

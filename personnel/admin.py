@@ -10,6 +10,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin
+from core.branding import PRODUCT_NAME
 from core.text import plain_number
 
 from . import access, services
@@ -17,8 +18,8 @@ from .imports import COLUMNS, roster_import
 from .models import Inspector, Region, RegionAdmin
 from .selectors import inspector_list, region_list
 
-admin.site.site_header = _("执法人员培训与持证管理")
-admin.site.site_title = _("执法培训管理")
+# One product name for the header and the window titles (core/branding.py).
+admin.site.site_header = admin.site.site_title = PRODUCT_NAME
 admin.site.index_title = _("管理首页")
 
 

@@ -215,9 +215,84 @@ def test_set_language_switches_later_pages_to_english(browser):
     assert '<html lang="zh-hans"' in page
 
 
+SWITCH_FORM = re.compile(r'<form id="language-switch"[^>]*>(.*?)</form>', re.S)
+
+
+def language_switch(page: str) -> dict:
+    """The header's language switch: where it posts, its hidden fields and its buttons."""
+    form = SWITCH_FORM.search(page)
+    assert form, "the page has a language switch"
+    tag = form.group(0)
+    return {
+        "action": re.search(r'action="([^"]*)"', tag).group(1),
+        "method": re.search(r'method="([^"]*)"', tag).group(1),
+        "hidden": dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(1))),
+        "buttons": re.findall(
+            r'<button type="submit" name="language" value="([^"]+)"[^>]*aria-pressed="(\w+)"[^>]*>([^<]+)</button>',
+            form.group(1),
+        ),
+    }
+
+
+def test_admin_header_switches_the_language_and_comes_back(city_admin):
+    # enforce_csrf_checks: the switch must carry its token as a browser's post does
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(city_admin)
+    page = client.get("/admin/personnel/inspector/?q=1").content.decode()
+    switch = language_switch(page)
+    assert (switch["action"], switch["method"]) == ("/i18n/setlang/", "post")
+    assert switch["hidden"]["next"] == "/admin/personnel/inspector/?q=1"
+    assert switch["buttons"] == [("zh-hans", "true", "简体中文"), ("en", "false", "English")]
+    assert "Log out" not in page
+
+    response = client.post(
+        switch["action"],
+        {
+            "language": "en",
+            "next": switch["hidden"]["next"],
+            "csrfmiddlewaretoken": switch["hidden"]["csrfmiddlewaretoken"],
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/personnel/inspector/?q=1"
+
+    english = client.get(response["Location"]).content.decode()
+    assert '<html lang="en"' in english
+    assert "Log out" in english
+    assert "Select enforcement inspector to change" in english
+    assert language_switch(english)["buttons"] == [("zh-hans", "false", "简体中文"), ("en", "true", "English")]
+    index = client.get("/admin/").content.decode()
+    assert "Site administration" in index or "Administration home" in index
+
+
+def test_admin_login_page_has_the_language_switch(client, db):
+    page = client.get("/admin/login/?next=/admin/").content.decode()
+    assert language_switch(page)["hidden"]["next"] == "/admin/login/?next=/admin/"
+    client.post("/i18n/setlang/", {"language": "en", "next": "/admin/login/"})
+    assert "Log in" in client.get("/admin/login/").content.decode()
+
+
+def test_public_pages_switch_the_language_too(client, db):
+    page = client.get("/verify/").content.decode()
+    switch = language_switch(page)
+    assert switch["hidden"]["next"] == "/verify/"
+    response = client.post(switch["action"], {"language": "en", "next": switch["hidden"]["next"]})
+    assert response["Location"] == "/verify/"
+    english = client.get("/verify/").content.decode()
+    assert '<html lang="en"' in english
+    assert chinese_left(english) == []
+
+
 # --- the page templates ---------------------------------------------------------------------
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+SWITCH_CHINESE = re.compile(r'<button[^>]*lang="zh-hans"[^>]*>简体中文</button>')
+
+
+def chinese_left(html: str) -> list[str]:
+    """Chinese characters on an English page, except the language switch's 简体中文: each
+    language is offered by its own name, so that a reader finds theirs on any page."""
+    return CJK.findall(SWITCH_CHINESE.sub("", html))
 
 
 def text_of(html: str) -> str:
@@ -229,11 +304,11 @@ def text_of(html: str) -> str:
 def test_verify_form_in_english_on_accept_language(client, db):
     page = client.get("/verify/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert '<html lang="en"' in page
-    assert "<title>Enforcement certificate check</title>" in page
+    assert "<title>Enforcement certificate check | Enforcement Inspector Training and Certification</title>" in page
     assert "Enter the number printed on the certificate (13 digits, e.g. 1320250001237)" in page
     assert 'placeholder="Enter the certificate number"' in page
     assert ">Log in</a>" in page
-    assert CJK.findall(page) == []
+    assert chinese_left(page) == []
 
 
 def test_verify_not_found_in_english_on_accept_language(client, db):
@@ -246,7 +321,7 @@ def test_verify_not_found_in_english_on_accept_language(client, db):
     assert '<html lang="en"' in page
     assert "<h1>Certificate number not found</h1>" in page
     assert "No enforcement certificate matches this number." in page
-    assert CJK.findall(page) == []
+    assert chinese_left(page) == []
 
 
 def test_verify_pages_stay_chinese_by_default(client, db):
@@ -272,7 +347,7 @@ def test_login_page_follows_the_language_cookie(client, db):
     assert '<label for="id_username">Username</label>' in english
     assert '<label for="id_password">Password</label>' in english
     assert '<button type="submit">Log in</button>' in english
-    assert CJK.findall(english) == []
+    assert chinese_left(english) == []
 
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
     chinese = client.get("/accounts/login/").content.decode()
@@ -314,7 +389,7 @@ def my_page(client, inspector_user, regions):
 def test_my_page_in_english_on_accept_language(my_page):
     page = my_page(HTTP_ACCEPT_LANGUAGE="en")
     assert '<html lang="en"' in page
-    assert "<title>My certificate and training</title>" in page
+    assert "<title>My certificate and training | Enforcement Inspector Training and Certification</title>" in page
     assert "<h1>Hello, 张三</h1>" in page  # the name is data, not text to translate
     assert "<h2>Enforcement certificate</h2>" in page
     assert "<dt>Valid until</dt>" in page

@@ -54,6 +54,8 @@ TABLES = {
 CHART_SHEET = "_chart"
 # A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
 RATE_PLACES = 3
+# xlsxwriter's paper size for A4 (``set_paper``).
+PAPER_A4 = 9
 # 同比 (``figures.YearOnYear``): a count's as a signed percentage, a rate's in points; the
 # cell shows exactly ``YearOnYear.text()`` (zero unsigned, as Excel's third section has it).
 YOY_PERCENT_FORMAT = "+0.0%;-0.0%;0.0%"
@@ -73,7 +75,8 @@ def _noop(_fraction: float, _message: str) -> None:
 class Book:
     """A workbook with the house formats."""
 
-    def __init__(self, target, *, constant_memory: bool = True):
+    def __init__(self, target, *, scope_text: str = "", constant_memory: bool = True):
+        self.scope_text = scope_text  # the year and region, in every page's footer
         self.wb = xlsxwriter.Workbook(
             target,
             {
@@ -98,9 +101,18 @@ class Book:
         self.points_change = add({"num_format": YOY_POINTS_FORMAT, "align": "right"})
         self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
 
-    def sheet(self, name: str, headers: list[tuple[str, int]], *, title: str | None = None, note: str | None = None):
+    def sheet(
+        self,
+        name: str,
+        headers: list[tuple[str, int]],
+        *,
+        title: str | None = None,
+        note: str | None = None,
+        pages_tall: int = 0,
+    ):
         """A sheet with a title line, an optional note, and a frozen header row (on the
-        worksheet of that name when ``add_sheets`` made it already)."""
+        worksheet of that name when ``add_sheets`` made it already), set up for printing
+        (``print_setup``): as many pages tall as it needs, or ``pages_tall``."""
         ws = self.wb.get_worksheet_by_name(name) or self.wb.add_worksheet(name)
         for col, (_label, width) in enumerate(headers):
             ws.set_column(col, col, width)
@@ -114,7 +126,25 @@ class Book:
         for col, (label, _width) in enumerate(headers):
             ws.write_string(row, col, label, self.header)
         ws.freeze_panes(row + 1, 0)
+        self.print_setup(ws, header_row=row, pages_tall=pages_tall)
         return ws, row
+
+    def print_setup(self, ws, *, header_row: int, pages_tall: int = 0) -> None:
+        """Print on A4 landscape, one page wide (as many tall as the rows need, or
+        ``pages_tall``), the header row on every page, the sheet's name in the page header
+        and the scope and "第 n 页，共 N 页" in the footer.
+
+        Page setup is only recorded on the worksheet and written when the workbook closes,
+        so in ``constant_memory`` mode it may come at any point, before or after the rows and
+        the table (``table``)."""
+        ws.set_paper(PAPER_A4)
+        ws.set_landscape()
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.fit_to_pages(1, pages_tall)
+        ws.repeat_rows(header_row)
+        ws.set_header("&R&A", {"margin": 0.25})
+        scope = self.scope_text.replace("&", "&&")
+        ws.set_footer(f"&L{scope}&C第 &P 页，共 &N 页", {"margin": 0.25})
 
     def table(self, ws, name: str, top: int, last_row: int, headers: list[tuple[str, int]]) -> None:
         """Make the header row ``top`` (written by ``sheet``) and the rows under it down to
@@ -185,9 +215,9 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
 
     The reads run beside the writing (``reports.pipeline``): the big sheets are written
     first, from row streams, while the aggregates for the small ones are computed."""
-    book = Book(target)
-    counts = {}
     where = f"{scope.region.name}（{scope.region.code}）"
+    book = Book(target, scope_text=f"{scope.year}年度 · {where}")
+    counts = {}
     book.add_sheets(
         "汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()), CHART_SHEET
     )
@@ -232,12 +262,13 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
 
 def _summary_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> None:
     rows = report.summary()
-    headers = [("指标", 26), (f"{scope.year}年", 14), (f"{scope.year - 1}年", 14), ("同比", 12), ("说明", 40)]
+    headers = [("指标", 26), (f"{scope.year}年", 14), (f"{scope.year - 1}年", 14), ("同比", 18), ("说明", 18)]
     ws, top = book.sheet(
         "汇总",
         headers,
         title=f"{scope.year}年度执法人员培训考核与持证情况汇总 · {where}",
         note="人次：一人参加多期计多人次；人数：同一人只计一次。比率类指标的同比为百分点差。",
+        pages_tall=1,
     )
     r = top
     for row in rows:
@@ -270,8 +301,18 @@ def _summary_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> 
             }
         )
     chart.set_title({"name": f"主要指标同比（{scope.year}年 vs {scope.year - 1}年）"})
-    chart.set_size({"width": 760, "height": 360})
-    ws.insert_chart(top + 1, 6, chart)
+    chart.set_size({"width": SUMMARY_CHART[0], "height": SUMMARY_CHART[1]})
+    ws.insert_chart(top + 1, len(headers) + 1, chart)
+    # The page is the table and the chart beside it (a chart is not a cell: without the
+    # area Excel may leave it out); one page, about 80% of the screen size.
+    chart_cols = -(-SUMMARY_CHART[0] // DEFAULT_COLUMN_PX)
+    chart_rows = -(-SUMMARY_CHART[1] // DEFAULT_ROW_PX)
+    ws.print_area(0, 0, max(r, top + chart_rows), len(headers) + chart_cols)
+
+
+# The 汇总 chart's size in pixels, and Excel's default column width and row height in pixels.
+SUMMARY_CHART = (600, 380)
+DEFAULT_COLUMN_PX, DEFAULT_ROW_PX = 64, 20
 
 
 # Consecutive in SUMMARY_FIGURES, so the chart's range is one block.
@@ -295,7 +336,7 @@ def _sector_sheet(book: Book, scope: f.Scope, actor, where: str, report: f.Repor
     for label in ("公示制度", "全过程记录", "法制审核", "三项全部"):
         coverage_headers += [(f"{label}·已培训人数", 12), (f"{label}·覆盖率", 10)]
     headers = [("行业", 14), *_group_headers(), *coverage_headers]
-    ws, top = book.sheet("分行业", headers, title=f"{scope.year}年度分行业情况 · {where}")
+    ws, top = book.sheet("分行业", headers, title=f"{scope.year}年度分行业情况 · {where}", pages_tall=1)
     for i, row in enumerate(rows, start=1):
         r = top + i
         ws.write_string(r, 0, row["label"])
@@ -365,7 +406,9 @@ def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> N
         chart.set_legend({"none": True})
         chart.set_y_axis({"reverse": True})
         chart.set_size({"width": 640, "height": max(320, 26 * len(cities))})
-        ws.insert_chart(top + 1, len(headers) + 1, chart)
+        # Below the table, not beside it: printed one page wide, a chart beside the table
+        # shrank the table to half its size.
+        ws.insert_chart(r + 2, 1, chart)
 
 
 def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict, topics: dict) -> int:
@@ -557,7 +600,7 @@ def write_detail(book: Book, rows: Iterable[tuple], *, total: int, title: str, p
 
 def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> int:
     """Inspectors in scope with sector, region, certificate status and hours this year."""
-    book = Book(target)
+    book = Book(target, scope_text=f"{scope.year}年 · {scope.region.name}（{scope.region.code}）")
     headers = [
         ("姓名", 10),
         ("身份证号", 20),

@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse
@@ -95,7 +96,7 @@ class ExamPartFormSet(BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        if self.forms and "name" not in self.forms[0].fields:  # parts shown read-only: as saved
+        if self.forms and "max_score" not in self.forms[0].fields:  # parts shown read-only: as saved
             parts = [(p.name, p.max_score) for p in ExamPart.objects.filter(exam=self.instance)]
         else:
             parts = [
@@ -128,12 +129,39 @@ def _holder_link(inspector) -> str:
     )
 
 
+class PlainNumberInput(forms.NumberInput):
+    """A score or mark typed in a form, shown as people write it (60, not 60.0)."""
+
+    def format_value(self, value):
+        if value in (None, ""):
+            return None
+        try:
+            return plain_number(value)
+        except (ArithmeticError, ValueError, TypeError):
+            return super().format_value(value)
+
+
+PLAIN_DECIMALS = {models.DecimalField: {"widget": PlainNumberInput(attrs={"step": "0.1"})}}
+
+
 class ExamPartInline(admin.TabularInline):
     model = ExamPart
     formset = ExamPartFormSet
     fields = ["name", "max_score", "order"]
+    formfield_overrides = PLAIN_DECIMALS
     extra = 0
     min_num = 1
+
+    def get_fields(self, request, obj=None):
+        # shown read-only once scores exist: full marks as people write them
+        return ["name", "max_score_plain", "order"] if _has_results(obj) else list(self.fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["max_score_plain"]
+
+    @admin.display(description=_("满分"))
+    def max_score_plain(self, obj):
+        return plain_number(obj.max_score) if obj.max_score is not None else "-"
 
     def get_extra(self, request, obj=None, **kwargs):
         return 1 if obj is None else 0
@@ -158,6 +186,7 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["title"]
     fields = ["title", "kind", "course", "region", "pass_mark", "max_attempts"]
+    formfield_overrides = PLAIN_DECIMALS
     inlines = [ExamPartInline]
     list_per_page = 50
 
@@ -195,7 +224,7 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         parts_formset = next((f for f in formsets if f.model is ExamPart), None)
         parts = None
-        if parts_formset is not None and parts_formset.forms and "name" in parts_formset.forms[0].fields:
+        if parts_formset is not None and parts_formset.forms and "max_score" in parts_formset.forms[0].fields:
             parts = [
                 (f.cleaned_data["name"], f.cleaned_data["max_score"])
                 for f in sorted(parts_formset.forms, key=lambda f: f.cleaned_data.get("order") or 0)

@@ -117,6 +117,7 @@ def history_table(events, model=None, *, formats=None) -> str:
         parts = [
             f"{label(name)}: {shown(name, old)} → {shown(name, new)}"
             for name, (old, new) in (event.changes or {}).items()
+            if old not in (None, "") or new not in (None, "")  # "- → -" (created empty) says nothing
         ]
         if getattr(event, "reason", ""):
             parts.append(event.reason)

@@ -111,6 +111,8 @@ def test_no_exams_admin_page_or_message_shows_an_exponent(browser, city_admin, r
     assert "超过满分 100" in text(upload)
     assert "及格分 120 高于满分 100" in text(form)
     assert "综合 100" in text(pages[1])  # the paper in the exam's history
+    assert 'name="pass_mark" value="60"' in text(pages[1])
+    assert 'class="field-max_score_plain"' in text(pages[1]) and "100.0" not in text(pages[1])
 
 
 # --- 2. history tables -----------------------------------------------------------------------
@@ -138,6 +140,7 @@ def test_exam_and_sitting_history_show_labels_names_and_dashes(browser, city_adm
     assert "及格分: - → 60" in history
     assert "考试科目: - → 综合 100" in history
     assert "None" not in history and "kind:" not in history and "region:" not in history
+    assert "课程: - → -" not in history  # nothing said where nothing was set
     history = sitting_page.split("变更记录", 1)[1]
     assert "考点: - → 一号考场" in history
     assert "状态: 待考 → 成绩录入中" in history

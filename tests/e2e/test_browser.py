@@ -16,6 +16,7 @@ from django.utils import timezone
 from exams import services
 from exams.models import Certificate
 from personnel.models import RegionLevel
+from tests.e2e import conftest
 from tests.factories import InspectorFactory, RegionFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import EnrollmentStatus
@@ -102,7 +103,7 @@ def test_inspector_sees_own_page_and_anonymous_verifies(
             assert "/accounts/login/" in page.url
             page.fill("#id_username", "wangxm")
             page.fill("#id_password", PASSWORD)
-            page.click("button[type=submit]")
+            page.get_by_role("button", name="登录", exact=True).click()  # not the language switch
             page.wait_for_url(f"{live_server.url}/me/")
 
             # then: the certificate status, its countdown and colour, and the hours bar
@@ -150,3 +151,8 @@ def test_inspector_sees_own_page_and_anonymous_verifies(
             expect(visitor.locator("#holder")).to_have_text("王*明")
         finally:
             browser.close()
+
+
+# The shared browser names live in conftest.py; modules that import them from here still work.
+CHROMIUM, LAUNCH_ARGS = conftest.CHROMIUM, conftest.LAUNCH_ARGS
+chromium_available, screenshot_dir = conftest.chromium_available, conftest.screenshot_dir

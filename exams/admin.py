@@ -649,11 +649,55 @@ def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
 # --- results ---------------------------------------------------------------------------------
 
 
+# where a score was written (ResultChange.source)
+SOURCES = {
+    "grid": _("成绩录入页"),
+    "import": _("文件导入"),
+    "api": _("接口"),
+    "entry": _("录入"),
+    "demo": _("演示数据"),
+}
+
+
 class ResultChangeInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """A result's history in words: who, from where, the total and each part old -> new."""
+
     model = ResultChange
-    fields = ["at", "actor", "source", "old_score", "new_score", "old_absent", "new_absent", "old_parts", "new_parts"]
+    fields = ["at", "actor_name", "source_label", "score_change", "parts_change"]
     readonly_fields = fields
     ordering = ["at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "result__exam")
+
+    @admin.display(description=_("操作人"))
+    def actor_name(self, obj):
+        return _user_name(obj.actor)
+
+    @admin.display(description=_("来源"))
+    def source_label(self, obj):
+        return SOURCES.get(obj.source, obj.source)
+
+    @admin.display(description=_("总分（原 → 新）"))
+    def score_change(self, obj):
+        return f"{_score_text(obj.old_score, obj.old_absent)} → {_score_text(obj.new_score, obj.new_absent)}"
+
+    @admin.display(description=_("各科（原 → 新）"))
+    def parts_change(self, obj):
+        names = {str(p.pk): p.name for p in obj.result.exam.parts.all()}
+
+        def text(parts):
+            if not parts:
+                return "-"
+            return "、".join(f"{names.get(k, k)} {plain_number(v)}" for k, v in parts.items() if v not in (None, ""))
+
+        return f"{text(obj.old_parts)} → {text(obj.new_parts)}"
+
+
+def _score_text(score, absent) -> str:
+    if absent:
+        return gettext("缺考")
+    return "-" if score is None else plain_number(score)
 
 
 @admin.register(Result)

@@ -179,7 +179,8 @@ class ResultChange(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.old_score} -> {self.new_score}"
+        old, new = (plain_number(v) if v is not None else "-" for v in (self.old_score, self.new_score))
+        return f"{old} → {new}"
 
 
 class ExamEvent(models.Model):

@@ -333,3 +333,22 @@ def test_the_score_template_round_trips_through_the_import(browser, regions, li)
     assert Result.objects.get(inspector=li).score == Decimal("75.5")
     assert Sitting.objects.get(pk=sitting.pk).results.count() == 3
     assert EnrollmentStatus.ENROLLED  # 丙 (not completed) is no candidate: not in the file
+
+
+def test_a_results_history_reads_in_words(browser, regions, li):
+    # given: recorded absent, then scored on the grid
+    sitting = SittingFactory(exam=ExamFactory(region=regions["sjz"]))
+    ResultFactory(sitting=sitting, inspector=li, absent=True)
+    parts = list(sitting.exam.parts.all())
+    browser.post(
+        f"{ADMIN}/sitting/{sitting.pk}/grid/",
+        {f"s-{li.pk}-{parts[0].pk}": "20", f"s-{li.pk}-{parts[1].pk}": "35.5"},
+    )
+    # when
+    page = text(browser.get(f"{ADMIN}/result/{Result.objects.get().pk}/change/"))
+    # then
+    history = page.split("成绩变更记录", 1)[1]
+    assert "缺考 → 55.5" in history
+    assert f"- → {parts[0].name} 20、{parts[1].name} 35.5" in history
+    assert "成绩录入页" in history and "王明" in history
+    assert "{" not in history.split("</table>", 1)[0] and "None" not in history

@@ -37,6 +37,7 @@ from .serializers import (
     CancelInputSerializer,
     CompleteInputSerializer,
     CompleteResultSerializer,
+    CompletionPlanSerializer,
     CourseFilterSerializer,
     CourseInputSerializer,
     CourseSerializer,
@@ -56,6 +57,7 @@ from .serializers import (
     HoursSummarySerializer,
     InspectorBriefSerializer,
     InspectorHoursSerializer,
+    UncompleteInputSerializer,
     YearRegionFilterSerializer,
 )
 
@@ -236,15 +238,52 @@ class BatchViewSet(
             grid["marked"] = marked
         return Response(AttendanceGridSerializer(grid).data)
 
-    @extend_schema(request=CompleteInputSerializer, responses={200: CompleteResultSerializer})
+    @extend_schema(
+        request=CompleteInputSerializer,
+        responses={
+            200: CompleteResultSerializer,
+            409: OpenApiResponse(description="拒绝结业：illegal_transition / too_early / no_attendance"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        """Close the batch by attendance; ``overrides`` completes the listed inspectors anyway (reason required)."""
+        """Close the batch by attendance; ``overrides`` completes the listed inspectors anyway (reason
+        required). A batch with no attendance recorded needs ``no_attendance_reason`` (then everyone
+        enrolled completes by the roll). ``completion-preview`` shows the same decision first."""
         batch = self.get_object()
         data = CompleteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        counts = services.batch_complete(batch=batch, actor=request.user, overrides=data.validated_data["overrides"])
+        counts = services.batch_complete(batch=batch, actor=request.user, **data.validated_data)
         return Response(counts)
+
+    @extend_schema(request=CompleteInputSerializer, responses={200: CompletionPlanSerializer})
+    @action(detail=True, methods=["post"], url_path="completion-preview")
+    def completion_preview(self, request, pk=None):
+        """What ``complete`` would do with the same body, without doing it: who completes, who is a
+        no-show (and which days they missed), who is excused, whose waitlist place is cancelled, and
+        why it would be refused now (``refusal``)."""
+        batch = self.get_object()
+        data = CompleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = services.batch_completion_plan(batch=batch, actor=request.user, **data.validated_data)
+        return Response(CompletionPlanSerializer(plan.as_dict()).data)
+
+    @extend_schema(
+        request=UncompleteInputSerializer,
+        responses={
+            200: BatchOutputSerializer,
+            409: OpenApiResponse(description="不能撤销：illegal_transition（未结业）/ results_depend（考试已有成绩）"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def uncomplete(self, request, pk=None):
+        """Undo a completion (reason required): completed and no-show enrollments are enrolled
+        again, the waitlist the completion cancelled comes back, the batch is closed again."""
+        batch = self.get_object()
+        data = UncompleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = services.batch_completion_undo(batch=batch, actor=request.user, reason=data.validated_data["reason"])
+        return self._out(batch)
 
     @extend_schema(responses={200: BatchEventSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)  # the whole trail, not a page

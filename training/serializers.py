@@ -290,6 +290,13 @@ class CompleteInputSerializer(serializers.Serializer):
         default=dict,
         label=_("特批结业：{执法人员ID: 理由}"),
     )
+    no_attendance_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=150,
+        label=_("未登记考勤的理由（批次没有任何考勤时必填；填写后全部已报名人员按花名册结业）"),
+    )
 
     def validate_overrides(self, value):
         try:
@@ -303,6 +310,41 @@ class CompleteResultSerializer(serializers.Serializer):
     no_show = serializers.IntegerField()
     excused = serializers.IntegerField()
     waitlist_cancelled = serializers.IntegerField(help_text="仍在候补、随结业取消的人数")
+
+
+class PlanRowSerializer(serializers.Serializer):
+    enrollment = serializers.IntegerField()
+    inspector = serializers.IntegerField()
+    name = serializers.CharField()
+    region = serializers.CharField(help_text="所属地区名称")
+    days_present = serializers.IntegerField()
+    missing_days = serializers.ListField(child=serializers.DateField(), help_text="缺勤（或未登记出勤）的培训日")
+    reason = serializers.CharField(allow_blank=True, help_text="特批理由，或未登记考勤时的理由")
+    waitlist_position = serializers.IntegerField(allow_null=True)
+
+
+class RefusalSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="illegal_transition / too_early / no_attendance")
+    detail = serializers.CharField()
+
+
+class CompletionPlanSerializer(serializers.Serializer):
+    """What ``complete`` would do now with the same body (``training.services.batch_completion_plan``)."""
+
+    batch = serializers.IntegerField()
+    days = serializers.ListField(child=serializers.DateField())
+    attendance_recorded = serializers.BooleanField(help_text="是否登记过任何考勤")
+    no_attendance_reason = serializers.CharField(allow_blank=True)
+    counts = CompleteResultSerializer()
+    completed = PlanRowSerializer(many=True, help_text="每天出勤（或未登记考勤时按花名册）结业")
+    excused = PlanRowSerializer(many=True, help_text="缺勤但特批结业")
+    no_show = PlanRowSerializer(many=True, help_text="缺席，含缺勤日期")
+    waitlist_cancelled = PlanRowSerializer(many=True, help_text="候补将被取消（按候补顺序）")
+    refusal = RefusalSerializer(allow_null=True, help_text="现在结业会被拒绝的原因；为空则可以结业")
+
+
+class UncompleteInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, label=_("撤销结业的理由"))
 
 
 # --- enrollments ------------------------------------------------------------------------------

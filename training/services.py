@@ -19,11 +19,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core.audit import diff, snapshot
-from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from core.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationFailed
 from core.mail import REMINDER_CHUNK, ReminderRun, send_each
 from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region
@@ -322,8 +323,8 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch |
             batch__ends_on__gte=batch.starts_on,
         )
         .exclude(batch=batch)
-        .exclude(batch__status=BatchStatus.CANCELLED)
         .exclude(batch=leaving)
+        .exclude(batch__status=BatchStatus.CANCELLED)
         .select_related("batch", "batch__course", "batch__region")
     )
     return {e.inspector_id: e.batch for e in rows}
@@ -573,7 +574,6 @@ def enrollment_cancel(*, enrollment: Enrollment, actor, reason: str = "") -> Enr
     return enrollment
 
 
-# --- attendance and completion ----------------------------------------------------------
 def _reason_required(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -683,6 +683,9 @@ def enrollment_move(
     return new
 
 
+# --- attendance and completion ----------------------------------------------------------
+
+
 @transaction.atomic
 def attendance_mark(
     *,
@@ -734,72 +737,324 @@ def attendance_mark(
 
 
 @transaction.atomic
-def batch_complete(
-    *, batch: Batch, actor, overrides: dict[int, str] | None = None, today: dt.date | None = None
-) -> dict[str, int]:
-    """Close a batch: inspectors present on every day (or excused by an admin with a
-    reason) complete it and get the course hours; the others enrolled are no-shows."""
-    batch = _lock_batch(batch)
-    _require_manager(actor=actor, batch=batch)
-    today = _today(today)
+def attendance_mark_days(*, batch: Batch, actor, days: dict[dt.date, dict[int, bool]]) -> int:
+    """Record several days at once (the admin's grid): ``{day: {inspector id: present}}``,
+    one ``attendance_mark`` per day in one transaction, so a refusal of any day records none."""
+    marked = 0
+    for day in sorted(days):
+        cells = days[day]
+        marked += attendance_mark(
+            batch=batch,
+            actor=actor,
+            day=day,
+            present=[i for i, here in cells.items() if here],
+            absent=[i for i, here in cells.items() if not here],
+        )
+    return marked
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One person in a completion plan: who, and why they land where they do."""
+
+    enrollment_id: int
+    inspector_id: int
+    name: str
+    region: str
+    days_present: int = 0
+    missing_days: tuple[dt.date, ...] = ()
+    reason: str = ""
+    waitlist_position: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "enrollment": self.enrollment_id,
+            "inspector": self.inspector_id,
+            "name": self.name,
+            "region": self.region,
+            "days_present": self.days_present,
+            "missing_days": list(self.missing_days),
+            "reason": self.reason,
+            "waitlist_position": self.waitlist_position,
+        }
+
+
+@dataclass(frozen=True)
+class CompletionPlan:
+    """What completing a batch does, decided once (``batch_completion_plan``): the preview
+    shows it and ``batch_complete`` applies it. ``refusal`` is why it may not be applied now."""
+
+    batch_id: int
+    days: tuple[dt.date, ...]
+    attendance_recorded: bool
+    no_attendance_reason: str
+    completed: tuple[PlanRow, ...]  # present every day (or, with no attendance and a reason, the roll)
+    excused: tuple[PlanRow, ...]  # missed a day, completed by the admin's override (reason)
+    no_show: tuple[PlanRow, ...]  # missed a day: no hours
+    waitlist_cancelled: tuple[PlanRow, ...]  # still waiting for a seat: cancelled, in waitlist order
+    refusal: DomainError | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "completed": len(self.completed) + len(self.excused),
+            "no_show": len(self.no_show),
+            "excused": len(self.excused),
+            "waitlist_cancelled": len(self.waitlist_cancelled),
+        }
+
+    def as_dict(self) -> dict:
+        refusal = self.refusal
+        return {
+            "batch": self.batch_id,
+            "days": list(self.days),
+            "attendance_recorded": self.attendance_recorded,
+            "no_attendance_reason": self.no_attendance_reason,
+            "counts": self.counts,
+            "completed": [r.as_dict() for r in self.completed],
+            "excused": [r.as_dict() for r in self.excused],
+            "no_show": [r.as_dict() for r in self.no_show],
+            "waitlist_cancelled": [r.as_dict() for r in self.waitlist_cancelled],
+            "refusal": None if refusal is None else {"code": refusal.code, "detail": str(refusal.detail)},
+        }
+
+
+def _completion_refusal(batch: Batch, today: dt.date, recorded: bool, reason: str) -> DomainError | None:
     if batch.status not in (BatchStatus.OPEN, BatchStatus.CLOSED):
-        raise Conflict(
+        return Conflict(
             _("批次状态为“%(s)s”，不能结业。") % {"s": batch.get_status_display()}, code="illegal_transition"
         )
     if today < batch.ends_on:
-        raise Conflict(_("批次在 %(d)s 结束，之前不能结业。") % {"d": batch.ends_on.isoformat()}, code="too_early")
+        return Conflict(_("批次在 %(d)s 结束，之前不能结业。") % {"d": batch.ends_on.isoformat()}, code="too_early")
+    if not recorded and not reason:
+        return Conflict(
+            _("该批次没有登记任何考勤，不能按考勤结业。请先登记考勤；如确已按花名册线下核实，请填写未登记考勤的理由。"),
+            code="no_attendance",
+            fields={"no_attendance_reason": [_("未登记考勤时必须填写理由。")]},
+        )
+    return None
+
+
+def batch_completion_plan(
+    *,
+    batch: Batch,
+    actor,
+    overrides: dict[int, str] | None = None,
+    no_attendance_reason: str = "",
+    today: dt.date | None = None,
+) -> CompletionPlan:
+    """Who completes, who is a no-show (and which days they miss), who is excused and whose
+    waitlist place is cancelled: the one decision of completion, read without writing.
+
+    With attendance recorded, whoever was present every day completes; the others enrolled
+    are no-shows unless ``overrides`` (inspector id -> reason) excuses them. With no
+    attendance recorded at all, completing is refused unless ``no_attendance_reason`` says
+    why (the roll was checked offline): then everyone enrolled completes. The plan shows
+    that roll either way; ``refusal`` says whether it may be applied now."""
+    _require_manager(actor=actor, batch=batch)
+    today = _today(today)
+    reason = (no_attendance_reason or "").strip()
     overrides = {int(k): v for k, v in (overrides or {}).items()}
-    missing_reason = [i for i, reason in overrides.items() if not (reason or "").strip()]
+    missing_reason = [i for i, why in overrides.items() if not (why or "").strip()]
     if missing_reason:
         raise ValidationFailed(_("特批结业必须填写理由。"), fields={"overrides": [str(i) for i in missing_reason]})
-    enrolled = batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).annotate(
-        days_present=Count("attendance", filter=Q(attendance__present=True))
+    days = tuple(batch.starts_on + dt.timedelta(days=n) for n in range(batch.days))
+    seats = list(
+        batch.enrollments.filter(status__in=(EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED))
+        .select_related("inspector__region")
+        .order_by("waitlist_position", "inspector__region__path", "inspector__name", "id")
     )
-    rows = list(enrolled.values_list("id", "inspector_id", "days_present"))
-    unknown = set(overrides) - {inspector_id for _id, inspector_id, _d in rows}
+    enrolled = [e for e in seats if e.status == EnrollmentStatus.ENROLLED]
+    unknown = set(overrides) - {e.inspector_id for e in enrolled}
     if unknown:
         raise ValidationFailed(
             _("这些人员不在该批次的已报名名单中：%(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))},
             fields={"overrides": [str(i) for i in sorted(unknown)]},
         )
-    full = {eid for eid, _i, days in rows if days >= batch.days}
-    excused = {eid: overrides[i] for eid, i, _d in rows if eid not in full and i in overrides}
-    completed = full | set(excused)
-    no_show = {eid for eid, _i, _d in rows} - completed
+    present: dict[int, set[dt.date]] = {e.pk: set() for e in enrolled}
+    recorded = Attendance.objects.filter(enrollment__batch=batch).exists()
+    for enrollment_id, day in Attendance.objects.filter(enrollment_id__in=list(present), present=True).values_list(
+        "enrollment_id", "day"
+    ):
+        present[enrollment_id].add(day)
+
+    def row(e: Enrollment, **extra) -> PlanRow:
+        return PlanRow(e.pk, e.inspector_id, e.inspector.name, e.inspector.region.name, **extra)
+
+    completed, excused, no_show = [], [], []
+    for e in enrolled:
+        here = present[e.pk]
+        missing = tuple(d for d in days if d not in here)
+        if not recorded:
+            completed.append(row(e, reason=reason))
+        elif not missing:
+            completed.append(row(e, days_present=len(here & set(days))))
+        elif e.inspector_id in overrides:
+            excused.append(
+                row(e, days_present=len(here), missing_days=missing, reason=overrides[e.inspector_id].strip())
+            )
+        else:
+            no_show.append(row(e, days_present=len(here), missing_days=missing))
+    waiting = [row(e, waitlist_position=e.waitlist_position) for e in seats if e.status == EnrollmentStatus.WAITLISTED]
+    return CompletionPlan(
+        batch_id=batch.pk,
+        days=days,
+        attendance_recorded=recorded,
+        no_attendance_reason=reason if not recorded else "",
+        completed=tuple(completed),
+        excused=tuple(excused),
+        no_show=tuple(no_show),
+        waitlist_cancelled=tuple(waiting),
+        refusal=_completion_refusal(batch, today, recorded, reason),
+    )
+
+
+# The reason written on the waitlist places a completion cancels; undoing the completion
+# finds them by it (in any of the site's languages: it is translated when written).
+_WAITLIST_CLOSED = gettext_noop("批次结业，候补未获名额")
+
+
+@transaction.atomic
+def batch_complete(
+    *,
+    batch: Batch,
+    actor,
+    overrides: dict[int, str] | None = None,
+    no_attendance_reason: str = "",
+    today: dt.date | None = None,
+) -> dict[str, int]:
+    """Close a batch as ``batch_completion_plan`` decides: those completing get the course
+    hours, the other enrolled are no-shows, the waitlist is cancelled. Refused as the plan
+    says (too early, not open or closed, no attendance without a reason)."""
+    batch = _lock_batch(batch)
+    plan = batch_completion_plan(
+        batch=batch, actor=actor, overrides=overrides, no_attendance_reason=no_attendance_reason, today=today
+    )
+    if plan.refusal is not None:
+        raise plan.refusal
     now = timezone.now()
+    completed = [r.enrollment_id for r in (*plan.completed, *plan.excused)]
     Enrollment.objects.filter(pk__in=completed).update(
         status=EnrollmentStatus.COMPLETED, hours_credited=batch.course.hours, completed_on=batch.ends_on, updated_at=now
     )
-    for eid, reason in excused.items():
-        Enrollment.objects.filter(pk=eid).update(override_reason=reason[:200])
+    for r in plan.excused:
+        Enrollment.objects.filter(pk=r.enrollment_id).update(override_reason=r.reason[:200])
+    no_show = [r.enrollment_id for r in plan.no_show]
     Enrollment.objects.filter(pk__in=no_show).update(status=EnrollmentStatus.NO_SHOW, updated_at=now)
-    # Whoever is still waiting for a seat did not get one: the batch is over.
-    left_waiting = list(batch.enrollments.filter(status=EnrollmentStatus.WAITLISTED).values_list("id", flat=True))
+    # Whoever is still waiting for a seat did not get one: the batch is over. The events are
+    # written in waitlist order, which is the order an undo gives the places back in.
+    left_waiting = [r.enrollment_id for r in plan.waitlist_cancelled]
     batch.enrollments.filter(pk__in=left_waiting).update(
         status=EnrollmentStatus.CANCELLED, waitlist_position=None, updated_at=now
     )
-    _events(left_waiting, Kind.CANCELLED, actor, _("批次结业，候补未获名额"))
-    _events(sorted(full), Kind.COMPLETED, actor)
-    for eid, reason in excused.items():
-        _events([eid], Kind.COMPLETED, actor, _("特批：%(r)s") % {"r": reason})
-    _events(sorted(no_show), Kind.NO_SHOW, actor)
+    _events(left_waiting, Kind.CANCELLED, actor, _(_WAITLIST_CLOSED))
+    if plan.attendance_recorded:
+        _events([r.enrollment_id for r in plan.completed], Kind.COMPLETED, actor)
+    else:
+        by_roll = _("未登记考勤，按花名册结业：%(r)s") % {"r": plan.no_attendance_reason}
+        _events([r.enrollment_id for r in plan.completed], Kind.COMPLETED, actor, by_roll[:200])
+    for r in plan.excused:
+        _events([r.enrollment_id], Kind.COMPLETED, actor, (_("特批：%(r)s") % {"r": r.reason})[:200])
+    _events(no_show, Kind.NO_SHOW, actor)
     old_status = batch.status
     batch.status = BatchStatus.COMPLETED
     batch.save(update_fields=["status", "updated_at"])
+    counts = plan.counts
+    summary = _("结业 %(c)d 人（特批 %(e)d 人），缺席 %(x)d 人") % {
+        "c": counts["completed"],
+        "e": counts["excused"],
+        "x": counts["no_show"],
+    }
+    if not plan.attendance_recorded:
+        summary += _("；未登记考勤，按花名册结业：%(r)s") % {"r": plan.no_attendance_reason}
     _batch_event(
         batch=batch,
         kind=BatchEvent.Kind.COMPLETED,
         changes={"status": [old_status, batch.status]},
         actor=actor,
-        reason=_("结业 %(c)d 人（特批 %(e)d 人），缺席 %(x)d 人")
-        % {"c": len(completed), "e": len(excused), "x": len(no_show)},
+        reason=summary[:200],
     )
-    return {
-        "completed": len(completed),
-        "no_show": len(no_show),
-        "excused": len(excused),
-        "waitlist_cancelled": len(left_waiting),
-    }
+    return counts
+
+
+def _waitlist_closed_reasons() -> set[str]:
+    reasons = {_WAITLIST_CLOSED}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            reasons.add(_(_WAITLIST_CLOSED))
+    return reasons
+
+
+@transaction.atomic
+def batch_completion_undo(*, batch: Batch, actor, reason: str) -> Batch:
+    """Take back a completion: the completed and no-show enrollments are enrolled again
+    (no hours), the waitlist places the completion cancelled come back in their old order,
+    and the batch is closed again. Refused once an exam result of one of its sittings exists."""
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("撤销结业必须填写理由。"), fields={"reason": [_("请填写撤销理由。")]})
+    if batch.status != BatchStatus.COMPLETED:
+        raise Conflict(
+            _("批次状态为“%(s)s”，没有可撤销的结业。") % {"s": batch.get_status_display()},
+            code="illegal_transition",
+        )
+    # exams.Sitting points at the batch (training may not import exams): its results hang
+    # on the completions, so the completion stays while any exists.
+    if batch.sittings.filter(results__isnull=False).exists():
+        raise Conflict(
+            _("该批次的考试场次已有成绩，不能撤销结业；请先处理考试成绩。"),
+            code="results_depend",
+        )
+    now = timezone.now()
+    finished = list(
+        batch.enrollments.filter(status__in=(EnrollmentStatus.COMPLETED, EnrollmentStatus.NO_SHOW))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    batch.enrollments.filter(pk__in=finished).update(
+        status=EnrollmentStatus.ENROLLED,
+        hours_credited=Decimal("0"),
+        completed_on=None,
+        override_reason="",
+        updated_at=now,
+    )
+    # The waitlist places the completion cancelled: still cancelled, and their last event is
+    # that cancellation (nothing can change a completed batch's enrollments in between). The
+    # events were written in waitlist order; the places come back 1..n in that order.
+    last_events = (
+        EnrollmentEvent.objects.filter(enrollment__batch=batch, enrollment__status=EnrollmentStatus.CANCELLED)
+        .order_by("enrollment_id", "-at", "-id")
+        .values_list("enrollment_id", "kind", "reason", "id")
+    )
+    latest: dict[int, tuple[str, str, int]] = {}
+    for enrollment_id, kind, why, event_id in last_events:
+        latest.setdefault(enrollment_id, (kind, why, event_id))
+    closed = _waitlist_closed_reasons()
+    restored = sorted(
+        (event_id, enrollment_id)
+        for enrollment_id, (kind, why, event_id) in latest.items()
+        if kind == Kind.CANCELLED and why in closed
+    )
+    _renumber_waitlist(batch)
+    _taken, last = _seats(batch)
+    for position, (_event_id, enrollment_id) in enumerate(restored, start=last + 1):
+        Enrollment.objects.filter(pk=enrollment_id).update(
+            status=EnrollmentStatus.WAITLISTED, waitlist_position=position, updated_at=now
+        )
+    _events([*finished, *(e for _i, e in restored)], Kind.UNCOMPLETED, actor, reason[:200])
+    old_status = batch.status
+    batch.status = BatchStatus.CLOSED
+    batch.save(update_fields=["status", "updated_at"])
+    _batch_event(
+        batch=batch,
+        kind=BatchEvent.Kind.UNCOMPLETED,
+        changes={"status": [old_status, batch.status]},
+        actor=actor,
+        reason=reason[:200],
+    )
+    return batch
 
 
 # --- policy and calendar --------------------------------------------------------------------

@@ -319,6 +319,10 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/batches/{id}/attendance/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
     ("POST", "/api/v1/batches/{id}/bulk-enroll/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
     ("POST", "/api/v1/batches/{id}/complete/"): Expect(R(401, 403, 409, 409, 409, 409), kind="batch"),
+    # The plan is read, not written: the organisers get it (with why it would be refused now).
+    ("POST", "/api/v1/batches/{id}/completion-preview/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
+    # An empty body: the reason is missing (checked before the service, as for attendance).
+    ("POST", "/api/v1/batches/{id}/uncomplete/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
     ("POST", "/api/v1/batches/{id}/enroll/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
     ("GET", "/api/v1/batches/{id}/events/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
     # --- API: enrollments, hours, coverage, policies, the inspector's calendar
@@ -441,9 +445,29 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     ),
     "personnel/regionadmin": AdminModel("region_admin", add=403, change=403, change_post=403, refused=True),
     "training/course": AdminModel("course", add=PROVINCE_ONLY, change_post=PROVINCE_ONLY),
-    "training/batch": AdminModel("batch"),
+    # The office's pages of a batch (training.admin_workflow): an empty POST is shown again
+    # (no day ticked, no confirmation, no reason), nothing written.
+    "training/batch": AdminModel(
+        "batch",
+        extra={
+            (method, f"{{object_id}}/{suffix}/"): Expect(_staff(200), kind="batch", hidden=_staff(404))
+            for suffix in ("attendance", "complete", "undo-completion")
+            for method in ("GET", "POST")
+        }
+        | {("GET", "{object_id}/sign-in-sheet/"): Expect(_staff(200), kind="batch", hidden=_staff(404))},
+    ),
     "training/hourspolicy": AdminModel("policy"),
-    "training/enrollment": AdminModel("enrollment", add=403, change_post=403),
+    "training/enrollment": AdminModel(
+        "enrollment",
+        add=403,
+        change_post=403,
+        # cancel / replace / move: a form for whoever sees the enrollment; the service decides on POST
+        extra={
+            (method, f"{{object_id}}/{verb}/"): Expect(_staff(200), kind="enrollment", hidden=_staff(404))
+            for method in ("GET", "POST")
+            for verb in ("cancel", "replace", "move")
+        },
+    ),
     "exams/exam": AdminModel("exam"),
     # With results, only the place can still be edited, and a blank place is a valid form.
     "exams/sitting": AdminModel(

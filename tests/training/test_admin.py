@@ -92,7 +92,9 @@ def test_change_form_shows_the_enrollments_and_another_citys_batch_is_out_of_rea
     # then
     assert own.status_code == 200
     page = own.content.decode()
-    assert "报名名单" in page and "煤矿0" in page and "已报名" in page
+    # the counts and the link to the list, not the rows themselves
+    assert "报名名单（1）" in page and "已报名 <strong>1</strong>" in page
+    assert "煤矿0" not in page
     assert other.status_code in (302, 404)
 
 
@@ -162,7 +164,6 @@ def test_a_new_inline_row_enrolls_through_the_service(browser, city_admin, batch
     # given: the batch is full
     EnrollmentFactory(batch=batch, inspector=coal[0])
     EnrollmentFactory(batch=batch, inspector=coal[1])
-    existing = list(batch.enrollments.order_by("id"))
     browser.force_login(city_admin)
     form = {
         "course": batch.course_id,
@@ -176,14 +177,10 @@ def test_a_new_inline_row_enrolls_through_the_service(browser, city_admin, batch
         "capacity": batch.capacity,
         "enrollment_deadline": batch.enrollment_deadline.isoformat(),
         "status": batch.status,
-        "enrollments-TOTAL_FORMS": "3",
-        "enrollments-INITIAL_FORMS": "2",
-        "enrollments-0-id": existing[0].pk,
+        "enrollments-TOTAL_FORMS": "1",
+        "enrollments-INITIAL_FORMS": "0",
         "enrollments-0-batch": batch.pk,
-        "enrollments-1-id": existing[1].pk,
-        "enrollments-1-batch": batch.pk,
-        "enrollments-2-batch": batch.pk,
-        "enrollments-2-inspector": coal[2].pk,
+        "enrollments-0-inspector": coal[2].pk,
     }
     # when
     response = browser.post(f"{BATCHES}{batch.pk}/change/", form, follow=True)
@@ -219,14 +216,15 @@ def test_open_close_and_cancel_actions_call_the_service(browser, city_admin, cou
     assert any("不能修改" in m for m in texts(response))
 
 
-def test_complete_action_reports_too_early_and_completes_a_finished_batch(
+def test_complete_action_opens_the_preview_and_completes_only_when_confirmed(
     browser, city_admin, batch, coal, move_to_past
 ):
     # given
     browser.force_login(city_admin)
-    too_early = run_action(browser, "complete_by_attendance", [batch])
+    preview_url = f"{BATCHES}{batch.pk}/complete/"
+    too_early = browser.get(preview_url)
     assert too_early.status_code == 200
-    assert any("之前不能结业" in m for m in texts(too_early))
+    assert "之前不能结业" in too_early.content.decode()
     for inspector in coal[:2]:
         services.enrollment_create(batch=batch, inspector=inspector, actor=city_admin)
     move_to_past(batch)
@@ -237,10 +235,16 @@ def test_complete_action_reports_too_early_and_completes_a_finished_batch(
         services.attendance_mark(
             batch=batch, actor=city_admin, day=batch.starts_on + dt.timedelta(days=i), all_present=True
         )
-    # when
+    # when: the action only leads to the preview
     response = run_action(browser, "complete_by_attendance", [batch])
     # then
-    assert any("结业 1 人" in m and "缺席 1 人" in m for m in texts(response))
+    assert response.redirect_chain[-1][0] == preview_url
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.OPEN
+    # when: confirmed on the preview
+    done = browser.post(preview_url, {"confirm": "1"}, follow=True)
+    # then
+    assert any("结业 1 人" in m and "缺席 1 人" in m for m in texts(done))
     batch.refresh_from_db()
     assert batch.status == BatchStatus.COMPLETED
     assert Enrollment.objects.get(inspector=coal[0]).hours_credited == Decimal("16.0")

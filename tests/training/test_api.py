@@ -598,9 +598,14 @@ def test_completion_by_attendance_credits_course_hours(client_for, city_admin, f
 
 
 def test_an_override_completes_a_missed_day_but_needs_a_reason(client_for, city_admin, finished, coal):
-    # given: nobody's attendance was recorded
+    # given: the first day was recorded, both absent
     client = client_for(city_admin)
     url = f"{BATCHES}{finished.pk}/complete/"
+    client.post(
+        f"{BATCHES}{finished.pk}/attendance/",
+        {"day": finished.starts_on.isoformat(), "absent": [coal[0].pk, coal[1].pk]},
+        format="json",
+    )
     # when
     no_reason = client.post(url, {"overrides": {str(coal[1].pk): " "}}, format="json")
     bad_key = client.post(url, {"overrides": {"zhang": "x"}}, format="json")

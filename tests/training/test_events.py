@@ -154,6 +154,7 @@ def test_completing_a_batch_is_recorded_with_its_counts(city_admin, batch, coal,
     # given
     services.enrollment_create(batch=batch, inspector=coal[0], actor=city_admin)
     move_to_past(batch)
+    services.attendance_mark(batch=batch, actor=city_admin, day=batch.starts_on, absent=[coal[0].pk])
     # when
     services.batch_complete(batch=batch, actor=city_admin, overrides={coal[0].pk: "病假补训"})
     # then

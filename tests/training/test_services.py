@@ -714,10 +714,18 @@ def test_completion_credits_course_hours_to_those_present_every_day(running, pro
     assert batch.status == BatchStatus.COMPLETED
 
 
-def test_completion_with_no_attendance_at_all_is_a_no_show(running, province_admin):
+def test_completion_with_no_attendance_at_all_is_refused_without_a_reason(running, province_admin):
+    # given: nobody's attendance recorded (it marked everyone a no-show before)
     batch, made = running
-    services.batch_complete(batch=batch, actor=province_admin, today=AFTER_END)
-    assert Enrollment.objects.get(pk=made[0].pk).status == S.NO_SHOW
+    # when
+    with pytest.raises(Conflict) as refused:
+        services.batch_complete(batch=batch, actor=province_admin, today=AFTER_END)
+    # then: nothing changed
+    assert refused.value.code == "no_attendance"
+    assert "no_attendance_reason" in refused.value.fields
+    assert [Enrollment.objects.get(pk=e.pk).status for e in made] == [S.ENROLLED, S.ENROLLED, S.WAITLISTED]
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.OPEN
 
 
 def test_an_admin_override_with_a_reason_completes_a_missed_day(running, province_admin, coal):
@@ -762,6 +770,7 @@ def test_completing_before_the_last_day_is_refused(running, province_admin):
 
 def test_completing_on_the_last_day_is_accepted(running, province_admin):
     batch, _made = running
+    mark(batch, province_admin, batch.starts_on, all_present=True)
     services.batch_complete(batch=batch, actor=province_admin, today=batch.ends_on)
     batch.refresh_from_db()
     assert batch.status == BatchStatus.COMPLETED
@@ -769,6 +778,7 @@ def test_completing_on_the_last_day_is_accepted(running, province_admin):
 
 def test_completing_twice_is_refused(running, province_admin):
     batch, _made = running
+    mark(batch, province_admin, batch.starts_on, all_present=True)
     services.batch_complete(batch=batch, actor=province_admin, today=AFTER_END)
     with pytest.raises(Conflict) as refused:
         services.batch_complete(batch=batch, actor=province_admin, today=AFTER_END)

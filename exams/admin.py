@@ -948,6 +948,11 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
         except NotFound:
             raise Http404 from None
         label, form_class = VERBS[verb]
+        if not rules.certificate_action_allowed(action=verb, status=certificate.status):
+            status = certificate.get_status_display()
+            refusal = gettext("证件状态为“%(s)s”，不能%(a)s。") % {"s": status, "a": label}
+            messages.error(request, f"{certificate.number}：{refusal}")
+            return redirect("admin:exams_certificate_change", certificate.pk)
         form = _form(form_class, request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -17,6 +17,9 @@ File layout (the first of the first rows that holds 身份证号 or 证号 is th
 | 总分 | total | 否 | 填写时须等于各科之和 |
 
 A 序号 column and a few descriptive columns (单位、所属地区、备注 …) are ignored.
+
+``score_template`` writes this file for one sitting with its candidates filled in (a title
+and a guide row above the header, which the import skips), so it uploads back as it is.
 """
 
 from __future__ import annotations

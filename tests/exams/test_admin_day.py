@@ -180,6 +180,17 @@ def test_the_certificate_page_offers_only_legal_actions(browser, li, status, off
         assert f"/certificate/{certificate.pk}/do/{verb}/" not in page
 
 
+def test_an_action_the_status_does_not_allow_is_refused_before_its_form(browser, li):
+    certificate = CertificateFactory(holder=li)
+    url = f"{ADMIN}/certificate/{certificate.pk}/do/reinstate/"
+    response = browser.post(url, {"reason": "复查"}, follow=True)
+    assert response.redirect_chain[-1][0] == f"{ADMIN}/certificate/{certificate.pk}/change/"
+    assert any("不能恢复" in m for m in messages_of(response))
+    assert browser.get(url).status_code == 302
+    certificate.refresh_from_db()
+    assert certificate.status == CertificateStatus.VALID and not certificate.events.exists()
+
+
 def test_a_bulk_action_applies_only_where_the_status_allows_it(browser, li, regions):
     # given: reinstate asked for a valid and a suspended certificate
     valid = CertificateFactory(holder=li)

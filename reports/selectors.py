@@ -1,4 +1,5 @@
-"""Reads of export jobs, limited to what the actor may see (personnel.selectors.scope_filter).
+"""Reads of export jobs, and the office's lists (who falls short of the hours, who lacks one
+of the three systems), limited to what the actor may see (personnel.selectors.scope_filter).
 
 One rule for listing, showing and downloading a job, decided by the role the actor holds
 now, not the one they held when the job was made: an admin whose current region contains
@@ -9,13 +10,21 @@ gets NotFound (404), the same answer as for a job that does not exist.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.errors import NotFound
 from personnel import access
-from personnel.selectors import scope_filter
+from personnel.models import InspectorStatus
+from personnel.selectors import inspector_list, scope_filter
+from training.models import THREE_SYSTEMS
+from training.selectors import coverage_missing, inspector_hours_list
 
 from .models import ExportJob
+
+if TYPE_CHECKING:
+    from .figures import Scope
 
 
 def export_job_list(*, actor) -> QuerySet[ExportJob]:
@@ -41,3 +50,32 @@ def export_job_get_for_actor(*, actor, job_id) -> ExportJob:
     if job is None:
         raise NotFound()
     return job
+
+
+# --- the office's lists (学时未达标名单, 三项制度未覆盖名单) ------------------------------------------
+
+
+def hours_shortfall_list(*, actor, scope: Scope):
+    """Active inspectors of the scope (inside the actor's) whose hours in the year fall short
+    of their required hours (``training.rules.hours_met``, through
+    ``training.selectors.inspector_hours_list``), by region then name, with ``hours`` and
+    ``required``."""
+    filters = {"region": scope.region, "status": InspectorStatus.ACTIVE, "met": False}
+    return inspector_hours_list(actor=actor, year=scope.year, filters=filters).order_by("region__path", "name", "id")
+
+
+def coverage_missing_list(*, actor, scope: Scope):
+    """Active inspectors of the scope (inside the actor's) who lack at least one of the three
+    systems in the year, each once, with ``lacks_<topic>`` for each topic: who lacks what is
+    ``training.selectors.coverage_missing``, asked per topic."""
+    lacks = {
+        f"lacks_{topic}": Exists(
+            coverage_missing(actor=actor, year=scope.year, topic=topic, region=scope.region).filter(pk=OuterRef("pk"))
+        )
+        for topic in THREE_SYSTEMS
+    }
+    people = inspector_list(actor=actor, filters={"region": scope.region, "status": InspectorStatus.ACTIVE})
+    any_lacking = Q()
+    for name in lacks:
+        any_lacking |= Q(**{name: True})
+    return people.annotate(**lacks).filter(any_lacking).order_by("region__path", "name", "id")

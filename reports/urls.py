@@ -6,4 +6,6 @@ app_name = "reports"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("lists/", views.lists, name="lists"),
+    path("lists/<slug:name>.xlsx", views.list_download, name="list_download"),
 ]

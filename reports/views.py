@@ -1,4 +1,5 @@
-"""Pages of the reports app: the admins' overview of a year in their region.
+"""Pages of the reports app: the admins' overview of a year in their region, and the office's
+lists (学时未达标名单, 三项制度未覆盖名单) as xlsx downloads.
 
 The figures come from ``reports.figures`` (the same GROUP BY queries as the workbook), so
 the page and the 汇总 sheet never disagree. Charts are inline SVG whose geometry is
@@ -7,17 +8,20 @@ computed here: no script, no outside service, nothing to download.
 
 from __future__ import annotations
 
+import tempfile
 import unicodedata
 from dataclasses import dataclass
+from functools import wraps
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseNotFound
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -27,7 +31,8 @@ from personnel import access
 from personnel.selectors import region_list
 from training.selectors import batch_counts, batch_list
 
-from . import figures, services
+from . import figures, services, xlsx
+from .models import XLSX_TYPE
 from .pipeline import Pipeline
 
 # The figures shown as cards at the top; every figure is in the table below them.
@@ -47,16 +52,29 @@ UPCOMING_SHOWN = 10
 YEARS_OFFERED = 6
 
 
+def admins_only(view):
+    """For staff holding an admin role now (access follows the role held, not the one held
+    when a link was made): anonymous visitors go to the admin login, anyone else gets 403."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not (user.is_staff and access.scope_for(user).is_admin):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 @never_cache
 @require_GET
+@admins_only
 def overview(request):
     """Key figures of a year against the previous one, by sector and by city, with the
-    certificates about to expire and the batches about to start, for an admin's region."""
+    certificates about to expire and the batches not yet finished, for an admin's region."""
     user = request.user
-    if not user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-    if not (user.is_staff and access.scope_for(user).is_admin):
-        raise PermissionDenied
     today = timezone.localdate()
     default_year = today.year - 1
     year_error = None
@@ -134,6 +152,77 @@ def overview(request):
         "upcoming_count": upcoming.count(),
     }
     return render(request, "reports/overview.html", context)
+
+
+# --- the office's lists, as xlsx --------------------------------------------------------------------
+
+# {name in the URL: (what it is called, the writer)}
+LISTS = {
+    "hours-shortfall": (gettext_lazy("学时未达标名单"), xlsx.hours_shortfall_workbook),
+    "coverage-missing": (gettext_lazy("三项制度未覆盖名单"), xlsx.coverage_missing_workbook),
+}
+
+
+@never_cache
+@require_GET
+@admins_only
+def lists(request):
+    """The lists page: pick a year and a region of one's scope, download a list."""
+    user = request.user
+    today = timezone.localdate()
+    default_year = today.year - 1
+    try:
+        scope = services.export_scope(
+            actor=user, year=request.GET.get("year") or default_year, region_code=request.GET.get("region") or None
+        )
+    except ValidationFailed:
+        scope = services.export_scope(actor=user, year=default_year)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("名单下载"),
+        "year": scope.year,
+        "region": scope.region,
+        "years": list(range(today.year, today.year - YEARS_OFFERED, -1)),
+        "regions": region_list(actor=user).select_related(None).order_by("path").only("code", "name", "depth"),
+        "lists": [
+            {"name": name, "label": label, "url": reverse("reports:list_download", args=[name])}
+            for name, (label, _writer) in LISTS.items()
+        ],
+    }
+    return render(request, "reports/lists.html", context)
+
+
+@never_cache
+@require_GET
+@admins_only
+def list_download(request, name: str):
+    """One list as an xlsx file, for ``?year=&region=`` (default: last year, the admin's own
+    region). A region that does not exist or is not the admin's: 404 with the reason (the
+    same for both); a bad year: 400 with the reason."""
+    if name not in LISTS:
+        raise Http404
+    label, write = LISTS[name]
+    user = request.user
+    try:
+        scope = services.export_scope(
+            actor=user,
+            year=request.GET.get("year") or timezone.localdate().year - 1,
+            region_code=request.GET.get("region") or None,
+        )
+    except ValidationFailed as exc:
+        reason = HttpResponseNotFound if "region" in exc.fields else HttpResponseBadRequest
+        return reason(exc.detail, content_type="text/plain; charset=utf-8")
+    # Streamed to a temporary file (xlsxwriter in constant_memory: memory stays flat however
+    # long the list), then sent from it; the file goes away when the response closes it.
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+    try:
+        write(handle, scope=scope, actor=user)
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    filename = f"{scope.year}年{scope.region.name}{label}.xlsx"
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
 
 
 # --- formatting ------------------------------------------------------------------------------------

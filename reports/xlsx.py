@@ -26,11 +26,12 @@ from exams.models import HELD, Certificate, CertificateStatus
 from personnel import idcard
 from personnel.models import InspectorStatus, Sector
 from training import rules
-from training.models import EnrollmentStatus
+from training.models import THREE_SYSTEMS, EnrollmentStatus
 from training.selectors import hours_this_year, required_hours_expression
 
 from . import figures as f
 from .pipeline import Pipeline
+from .selectors import coverage_missing_list, hours_shortfall_list
 
 EXCEL_MAX_ROWS = 1_048_576
 SECTOR_LABELS = {s.value: str(s.label) for s in Sector}
@@ -50,6 +51,8 @@ TABLES = {
     "明细": "Detail",
     "_chart": "ChartRegionRates",
     "名册": "Roster",
+    "学时未达标": "HoursShortfall",
+    "三项制度未覆盖": "CoverageMissing",
 }
 CHART_SHEET = "_chart"
 # A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
@@ -100,6 +103,7 @@ class Book:
         self.pct_change = add({"num_format": YOY_PERCENT_FORMAT, "align": "right"})
         self.points_change = add({"num_format": YOY_POINTS_FORMAT, "align": "right"})
         self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
+        self.center = add({"align": "center"})
 
     def sheet(
         self,
@@ -667,5 +671,87 @@ def roster_workbook(target, *, scope: f.Scope, progress: Progress = _noop) -> in
             ws.write_number(r, 10, float(req), book.dec)
     book.table(ws, TABLES["名册"], top, r, headers)
     progress(0.9, "压缩保存")
+    book.close()
+    return r - top
+
+
+# --- the office's lists -----------------------------------------------------------------------------
+
+COVERED, MISSING = "✓", "✗"
+
+
+def hours_shortfall_workbook(target, *, scope: f.Scope, actor) -> int:
+    """学时未达标名单: the active inspectors of the scope short of their required hours in the
+    year (``reports.selectors.hours_shortfall_list``), with how many hours they lack."""
+    where = f"{scope.region.name}（{scope.region.code}）"
+    book = Book(target, scope_text=f"{scope.year}年度 · {where}")
+    headers = [
+        ("姓名", 10),
+        ("所属单位", 16),
+        ("行业", 12),
+        ("身份证号", 20),
+        (f"{scope.year}年学时", 10),
+        ("应修学时", 10),
+        ("差额", 10),
+    ]
+    ws, top = book.sheet(
+        "学时未达标",
+        headers,
+        title=f"{scope.year}年度学时未达标名单 · {where}",
+        note="在岗执法人员中本年度学时未达到应修学时者；差额 = 应修学时 - 已修学时。身份证号已脱敏。",
+    )
+    rows = hours_shortfall_list(actor=actor, scope=scope).values_list(
+        "name", "region__name", "sector", "national_id", "hours", "required"
+    )
+    r = top
+    for name, region, sector, national_id, hours, required in rows.iterator(chunk_size=2000):
+        r += 1
+        ws.write_string(r, 0, name)
+        ws.write_string(r, 1, region)
+        ws.write_string(r, 2, SECTOR_LABELS.get(sector, sector))
+        ws.write_string(r, 3, idcard.mask(national_id))
+        ws.write_number(r, 4, float(hours), book.dec)
+        ws.write_number(r, 5, float(required), book.dec)
+        ws.write_number(r, 6, float(required - hours), book.dec)
+    book.table(ws, TABLES["学时未达标"], top, r, headers)
+    book.close()
+    return r - top
+
+
+def coverage_missing_workbook(target, *, scope: f.Scope, actor) -> int:
+    """三项制度未覆盖名单: the active inspectors of the scope who did not complete a course on
+    one or more of the three systems in the year (``reports.selectors.coverage_missing_list``),
+    one row each, a column per system: ✓ completed, ✗ missing."""
+    where = f"{scope.region.name}（{scope.region.code}）"
+    book = Book(target, scope_text=f"{scope.year}年度 · {where}")
+    topics = [str(topic) for topic in THREE_SYSTEMS]
+    headers = [
+        ("姓名", 10),
+        ("所属单位", 16),
+        ("行业", 12),
+        ("身份证号", 20),
+        *((str(topic.label), 14) for topic in THREE_SYSTEMS),
+        ("缺少项数", 8),
+    ]
+    ws, top = book.sheet(
+        "三项制度未覆盖",
+        headers,
+        title=f"{scope.year}年度“三项制度”培训未覆盖名单 · {where}",
+        note=f"在岗执法人员中本年度未完成其中至少一项制度培训者：{COVERED} 已培训，{MISSING} 未培训。身份证号已脱敏。",
+    )
+    rows = coverage_missing_list(actor=actor, scope=scope).values_list(
+        "name", "region__name", "sector", "national_id", *(f"lacks_{topic}" for topic in topics)
+    )
+    r = top
+    for name, region, sector, national_id, *lacks in rows.iterator(chunk_size=2000):
+        r += 1
+        ws.write_string(r, 0, name)
+        ws.write_string(r, 1, region)
+        ws.write_string(r, 2, SECTOR_LABELS.get(sector, sector))
+        ws.write_string(r, 3, idcard.mask(national_id))
+        for i, lacking in enumerate(lacks):
+            ws.write_string(r, 4 + i, MISSING if lacking else COVERED, book.center)
+        ws.write_number(r, 4 + len(lacks), sum(lacks), book.int)
+    book.table(ws, TABLES["三项制度未覆盖"], top, r, headers)
     book.close()
     return r - top

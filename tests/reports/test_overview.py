@@ -242,7 +242,7 @@ def test_the_export_link_opens_the_form_for_the_pages_year_and_region(client, ci
     html = _get(client, city_admin, region="130102", year=year - 1).content.decode()
 
     # then: the link names the page's year and region ...
-    link = re.search(r'<a class="overview-export" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    link = re.search(r'href="([^"]+)" id="export-link"', html).group(1).replace("&amp;", "&")
     assert link == f"/admin/reports/exportjob/new/?year={year - 1}&region=130102"
     # ... and the form opens with them chosen
     form = client.get(link).content.decode()

@@ -555,7 +555,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 def _grid_row_from_result(actor, parts, inspector, result) -> dict:
     scores = result.part_scores if result else {}
     cells = [
-        {"part": p, "name": f"s-{inspector.pk}-{p.pk}", "value": scores.get(str(p.pk), ""), "error": False}
+        {"part": p, "name": f"s-{inspector.pk}-{p.pk}", "value": _plain_cell(scores.get(str(p.pk))), "error": False}
         for p in parts
     ]
     shown_id = inspector.national_id if can_see_full_national_id(actor=actor, inspector=inspector) else None
@@ -574,6 +574,16 @@ def _grid_row_from_result(actor, parts, inspector, result) -> dict:
         "cells_by_part": {str(c["part"].pk): c for c in cells},
         "errors": [],
     }
+
+
+def _plain_cell(value) -> str:
+    """A recorded part score in its input as people write it (30, not 30.0)."""
+    if value in (None, ""):
+        return ""
+    try:
+        return plain_number(value)
+    except (ArithmeticError, ValueError):
+        return str(value)
 
 
 def _blank_new_row(parts, k: int) -> dict:

@@ -105,6 +105,7 @@ def test_no_exams_admin_page_or_message_shows_an_exponent(browser, city_admin, r
         assert response.status_code == 200, response
         assert "E+" not in text(response), response.wsgi_request.path
     assert "满分 100" in text(pages[4]) and "及格分 60" in text(pages[4])
+    assert f'name="s-{li.pk}-{part.pk}" value="80"' in text(pages[4])  # the recorded score, plain
     assert "满分 100" in text(pages[5])  # the column guide of the import page
     assert "综合（100）" in text(pages[0])
     assert "超过满分 100" in text(grid)

@@ -7,10 +7,10 @@ the printable 培训档案 and the 学时证明 all render this one gathering.
 
 Every read goes through the scoped selectors with the actor (an admin: their region
 subtree; an inspector: only themself), and every figure comes from its home:
-``training.rules.hours_sum`` / ``hours_met``, ``training.selectors.required_hours_for`` and
-``_completed_topic`` (the coverage flag). The reads are a fixed number whatever the number
-of trainings, results, certificates or events: two for the policies of each year shown,
-one for each of the rest.
+``training.rules.hours_sum`` / ``hours_met``, ``training.selectors.required_hours_for_years``
+(``required_hours_for`` of several years) and ``_completed_topic`` (the coverage flag). The
+reads are a fixed number (eight) whatever the number of years, trainings, results,
+certificates or events.
 
 It reads training and exams, so it lives in exams (the import graph runs
 exams -> training -> personnel).
@@ -31,7 +31,7 @@ from personnel.models import Inspector
 from personnel.selectors import can_see_full_national_id, inspector_get_for_actor, inspector_list
 from training import rules
 from training.models import THREE_SYSTEMS, Enrollment, Topic
-from training.selectors import _completed_topic, enrollment_list, required_hours_for
+from training.selectors import _completed_topic, enrollment_list, required_hours_for_years
 
 from .models import Certificate, CertificateEvent, CertificateStatus, Result
 from .selectors import certificate_list, result_list
@@ -183,10 +183,11 @@ def _training_years(*, actor, inspector: Inspector, rows: list[Enrollment], year
         .values(*(f"c{y}_{t}" for y in years for t in THREE_SYSTEMS))
         .first()
     ) or {}
+    required_by_year = required_hours_for_years(region=inspector.region, years=years)
     out = []
     for year in years:
         trainings = tuple(TrainingRow(enrollment=e, counts=bool(e.counts)) for e in rows if e.batch.year == year)
-        required = required_hours_for(region=inspector.region, year=year)
+        required = required_by_year[year]
         coverage = tuple(
             TopicCoverage(
                 topic=str(topic),

@@ -147,22 +147,40 @@ def enrollment_get_for_actor(*, actor, enrollment_id) -> Enrollment:
 # --- hours ----------------------------------------------------------------------------------
 
 
+def _nearest_policy(path: str, policies: dict[str, Decimal], default: Decimal) -> Decimal:
+    """The required hours of the region at ``path``: the nearest ancestor's policy (its own
+    first), else the default. ``policies`` maps a region's path to its required hours."""
+    required = default
+    for prefix in _prefixes(path):  # shallow to deep: the deepest match wins
+        required = policies.get(prefix + "/", required)
+    return required
+
+
 def required_hours_by_region(*, year: int) -> dict[int, Decimal]:
     """Required hours per region id: the nearest ancestor's policy, else the default.
     Regions are a few hundred rows; policies fewer still."""
     policies = dict(HoursPolicy.objects.filter(year=year).values_list("region__path", "required_hours"))
     default = default_required_hours()
-    result = {}
-    for region_id, path in Region.objects.values_list("id", "path"):
-        required = default
-        for prefix in _prefixes(path):  # shallow to deep: the deepest match wins
-            required = policies.get(prefix + "/", required)
-        result[region_id] = required
-    return result
+    return {
+        region_id: _nearest_policy(path, policies, default)
+        for region_id, path in Region.objects.values_list("id", "path")
+    }
 
 
 def required_hours_for(*, region: Region, year: int) -> Decimal:
     return required_hours_by_region(year=year).get(region.pk, default_required_hours())
+
+
+def required_hours_for_years(*, region: Region, years) -> dict[int, Decimal]:
+    """``required_hours_for`` of one region for several years in one read (one person's
+    file, exams.dossier): the policies of the region's ancestors in those years."""
+    by_year: dict[int, dict[str, Decimal]] = {year: {} for year in years}
+    ancestors = [prefix + "/" for prefix in _prefixes(region.path)]
+    rows = HoursPolicy.objects.filter(year__in=list(by_year), region__path__in=ancestors)
+    for year, path, hours in rows.values_list("year", "region__path", "required_hours"):
+        by_year[year][path] = hours
+    default = default_required_hours()
+    return {year: _nearest_policy(region.path, policies, default) for year, policies in by_year.items()}
 
 
 def required_hours_expression(*, year: int, region_field: str = "region_id"):

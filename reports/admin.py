@@ -67,7 +67,7 @@ def export_params_text(job: ExportJob) -> str:
     ]
     if job.kind == ExportKind.YEARLY_TOTALS:
         parts.append(_("含报名明细") if params.get("include_detail", True) else _("不含报名明细"))
-    return "，".join(str(part) for part in parts)
+    return str(_("，")).join(str(part) for part in parts)
 
 
 @admin.register(ExportJob)

@@ -106,3 +106,15 @@ def test_favicon_answers_and_both_base_templates_link_it(client, admin_client):
     for page in [client.get("/verify/"), client.get("/admin/login/"), admin_client.get("/admin/")]:
         html = page.content.decode()
         assert all(link in html for link in links)
+
+
+def test_a_missing_page_carries_the_name_too(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert title_of(page) == f"页面没有找到 | {NAME}"
+    assert "非常抱歉，请求的页面不存在。" in page
+
+    english = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert title_of(english) == f"Page not found | {NAME_EN}"
+    assert client.get("/api/v1/no-such-thing/").json()["code"] == "not_found"  # the API keeps its envelope

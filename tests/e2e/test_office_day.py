@@ -14,7 +14,7 @@ buttons, links and actions, as a person would:
  5. adds the qualification exam of the course and a sitting for the batch, and enters the
     scores in the score grid: each pass issues a certificate;
  6. opens one inspector's page (一人一档): the training, its hours, the exam score and the
-    certificate number are there; then the printable dossier (A4).
+    certificate number are there; then the printable dossier and the year's 学时证明 (A4).
 
 Every page visited is screenshotted (NN-step.png in E2E_SCREENSHOT_DIR/office-day; CI keeps
 them); on every page the visible text shows no database constraint name and no number in
@@ -171,7 +171,12 @@ class Walk:
         text = page.evaluate("document.body.innerText")
         shown = sorted(n for n in self.forbidden if n in text)
         assert not shown, f"{where}: constraint name shown: {shown}"
-        exponent = EXPONENT.search(text)
+        # what the fields hold counts too (a score input showing 4E+1)
+        values = page.evaluate(
+            """[...document.querySelectorAll('input[type=text], input[type=number], input:not([type]), textarea')]
+               .map(e => e.value).join('\\n')"""
+        )
+        exponent = EXPONENT.search(text) or EXPONENT.search(values)
         assert exponent is None, f"{where}: a number in exponent notation: {exponent.group(0)!r}"
         if page.locator("#changelist").count():
             scroll = page.evaluate("document.documentElement.scrollWidth")
@@ -468,6 +473,16 @@ def inspector_file(walk: Walk) -> None:
         expect(body).to_contain_text(shown)
     walk.printed("dossier-print", printed)
     printed.close()
+
+    # and the year's hours certificate (学时证明), to sign and seal: 16 of the 60 required
+    year = walk.days[0].year  # the batch's year: the year it starts
+    proof = walk.popup(dossier.locator(f"#dossier-year-{year}").get_by_role("link", name="学时证明"))
+    expect(proof.locator("#hours-total")).to_have_text(COURSE_HOURS)
+    expect(proof.locator("#hours-required")).to_have_text("60")
+    expect(proof.locator("#hours-met")).to_have_text("未达标")
+    expect(proof.locator("body")).to_contain_text(COURSE_TITLE)
+    walk.printed("hours-certificate", proof)
+    proof.close()
 
 
 DAY = [

@@ -11,16 +11,17 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormMixin, describe
-from core.errors import DomainError
+from core.admin import Refused, ServiceFormMixin, describe
+from core.errors import DomainError, ValidationFailed
 from personnel import access
 from personnel.admin import HistoryMixin, RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.models import Sector
 from personnel.selectors import inspector_list, region_get_for_actor, region_list, scope_filter
 
 from . import rules, selectors, services
+from .admin_enrollments import enrollment_summary
 from .admin_workflow import BatchWorkflowMixin
-from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentEvent, HoursPolicy, HoursPolicyEvent, Topic
+from .models import Batch, BatchStatus, Course, Enrollment, HoursPolicy, HoursPolicyEvent, Topic
 
 # --- courses ------------------------------------------------------------------------------------
 
@@ -102,20 +103,26 @@ class BatchSectorFilter(admin.SimpleListFilter):
 
 
 class EnrollmentInline(admin.TabularInline):
-    """Existing enrollments are shown, not edited (cancel and complete are workflow steps);
-    a new row enrolls an inspector through the enrollment service."""
+    """Adds one or a few enrollments through the enrollment service; shows none of the
+    existing ones (a batch of 120 rendered 120 rows here). Above the empty rows: the counts
+    by status and the link to the batch's enrollment list, where each is cancelled,
+    replaced or moved."""
 
     model = Enrollment
-    fields = ["inspector", "status", "waitlist_position", "hours_credited", "completed_on", "override_reason"]
-    readonly_fields = ["status", "waitlist_position", "hours_credited", "completed_on", "override_reason"]
+    fields = ["inspector"]
     raw_id_fields = ["inspector"]
-    extra = 0
-    show_change_link = True
+    extra = 1
     verbose_name = _("报名")
-    verbose_name_plural = _("报名名单")
+    verbose_name_plural = _("添加报名（填执法人员，保存后按名额报名或进入候补）")
+    template = "admin/training/batch/enrollment_inline.html"
 
     def get_queryset(self, request):
-        return selectors.enrollment_list(actor=request.user).order_by("status", "waitlist_position", "id")
+        return Enrollment.objects.none()
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.summary = enrollment_summary(obj) if obj is not None and hasattr(obj, "enrolled_count") else None
+        return formset
 
     def has_view_permission(self, request, obj=None):
         return access.scope_for(request.user).is_admin
@@ -285,18 +292,22 @@ class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdmin
     def save_formset(self, request, form, formset, change):
         if formset.model is not Enrollment:
             return super().save_formset(request, form, formset, change)
+        # All or nothing: a refused row sends the whole page back with the rows as typed
+        # and the reason above the form (the admin's transaction undoes the others).
+        done, refused = [], []
         for row in formset.save(commit=False):
             try:
                 enrollment = services.enrollment_create(
                     batch=form.instance, inspector=row.inspector, actor=request.user
                 )
             except DomainError as exc:
-                messages.error(request, f"{row.inspector.name}：{describe(exc)}")
+                refused.append(f"{row.inspector.name}：{describe(exc)}")
             else:
-                messages.success(
-                    request,
-                    _("%(n)s：%(s)s") % {"n": row.inspector.name, "s": enrollment.get_status_display()},
-                )
+                done.append(_("%(n)s：%(s)s") % {"n": row.inspector.name, "s": enrollment.get_status_display()})
+        if refused:
+            raise Refused() from ValidationFailed(_("报名未保存：") + "；".join(refused))
+        for message in done:
+            messages.success(request, message)
         return None
 
     # --- workflow actions: each batch on its own; a refusal is reported, the rest go on.
@@ -445,101 +456,3 @@ class HoursPolicyAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.M
     def delete_queryset(self, request, queryset):
         for policy in queryset:
             services.hours_policy_delete(actor=request.user, policy=policy)
-
-
-# --- enrollments (read only) ----------------------------------------------------------------------
-
-
-class EnrollmentEventInline(admin.TabularInline):
-    model = EnrollmentEvent
-    fields = ["at", "kind", "reason", "actor"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = _("报名记录（谁在何时做了什么）")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_view_permission(self, request, obj=None):
-        return access.scope_for(request.user).is_admin
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class InspectorRegionFilter(RegionLevelFilter):
-    def queryset(self, request, queryset):
-        code = self.value()
-        if not code:
-            return queryset
-        region = region_list(actor=request.user).filter(code=code).first()
-        if region is None:
-            return queryset.none()
-        return queryset.filter(inspector__region__path__startswith=region.path)
-
-
-@admin.register(Enrollment)
-class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    """The log of who is in which batch; changes happen on the batch (or through the API)."""
-
-    list_display = [
-        "inspector_name",
-        "inspector_region",
-        "batch_label",
-        "course_title",
-        "status",
-        "waitlist_position",
-        "hours_credited",
-        "completed_on",
-    ]
-    list_filter = ["status", "batch__year", "inspector__sector", InspectorRegionFilter]
-    search_fields = ["inspector__name"]
-    fields = [
-        "batch",
-        "inspector",
-        "status",
-        "waitlist_position",
-        "hours_credited",
-        "completed_on",
-        "override_reason",
-        "reminder_sent_at",
-    ]
-    inlines = [EnrollmentEventInline]
-    list_per_page = 100
-
-    def get_queryset(self, request):
-        return selectors.enrollment_list(actor=request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Not even for superusers: a deleted row would free its seat without promoting the
-        # waitlist and take its event rows with it. Cancelling is the way out.
-        return False
-
-    @admin.display(description=_("执法人员"), ordering="inspector__name")
-    def inspector_name(self, obj):
-        return obj.inspector.name
-
-    @admin.display(description=_("所属地区"), ordering="inspector__region__path")
-    def inspector_region(self, obj):
-        return obj.inspector.region.name
-
-    @admin.display(description=_("批次"), ordering="batch__starts_on")
-    def batch_label(self, obj):
-        return obj.batch.label
-
-    @admin.display(description=_("课程"), ordering="batch__course__title")
-    def course_title(self, obj):
-        return obj.batch.course.title

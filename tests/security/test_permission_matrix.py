@@ -402,6 +402,11 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/accounts/logout/"): Expect(ALL(405)),
     ("POST", "/accounts/logout/"): Expect(ALL(302)),
     ("GET", "/admin/overview/"): Expect(R(302, 403, 200, 200, 200, 200)),
+    ("GET", "/admin/overview/lists/"): Expect(R(302, 403, 200, 200, 200, 200)),
+    # Both lists, each read for names from outside the role's scope.
+    ("GET", "/admin/overview/lists/{name}.xlsx"): Expect(
+        R(302, 403, 200, 200, 200, 200), fixed={"name": ["hours-shortfall", "coverage-missing"]}
+    ),
 }
 
 # --- the admin: every view of every model of ours ---------------------------------------------

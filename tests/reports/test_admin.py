@@ -161,13 +161,16 @@ def selected(html: str, name: str) -> str | None:
 
 
 def test_the_export_page_takes_year_and_region_from_the_query(admin_as, city_admin):
-    # when: the overview's link for 长安区 in 2023
+    # when: the overview's link for 长安区 in 2023 (and a link naming the roster)
     html = admin_as(city_admin).get(NEW, {"year": 2023, "region": "130102"}).content.decode()
+    roster = admin_as(city_admin).get(NEW, {"kind": "roster", "region": "130104"}).content.decode()
 
-    # then: both chosen, nothing to complain about
+    # then: chosen, nothing to complain about
     assert selected(html, "region") == "130102"
     assert 'name="year" value="2023"' in html
+    assert selected(html, "kind") == "yearly_totals"
     assert "errornote" not in html
+    assert (selected(roster, "kind"), selected(roster, "region")) == ("roster", "130104")
 
 
 @pytest.mark.parametrize(

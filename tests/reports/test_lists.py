@@ -257,6 +257,25 @@ def test_the_lists_page_offers_both_lists_for_the_admins_regions(client, city_ad
     assert 'name="year"' in html
 
 
+@pytest.mark.parametrize(
+    ("query", "region", "year_shown"),
+    [
+        ({"region": "130104", "year": 2021}, "130104", 2021),
+        ({"region": "130200", "year": 2021}, "130100", None),  # 唐山: not theirs, the default
+        ({"year": "abc"}, "130100", None),
+    ],
+)
+def test_the_lists_page_takes_year_and_region_from_the_query(client, city_admin, people, query, region, year_shown):
+    # when
+    client.force_login(city_admin)
+    response = client.get(PAGE, query)
+
+    # then: what was asked when it is the admin's to ask, else the defaults
+    assert response.status_code == 200
+    assert response.context["region"].code == region
+    assert response.context["year"] == (year_shown or timezone.localdate().year - 1)
+
+
 def test_the_overview_and_the_admin_index_link_to_the_lists(client, city_admin, people, year):
     # when
     client.force_login(city_admin)

@@ -57,6 +57,8 @@ from .serializers import (
     HoursSummarySerializer,
     InspectorBriefSerializer,
     InspectorHoursSerializer,
+    MoveInputSerializer,
+    ReplaceInputSerializer,
     UncompleteInputSerializer,
     YearRegionFilterSerializer,
 )
@@ -355,6 +357,64 @@ class EnrollmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         services.enrollment_cancel(enrollment=enrollment, actor=request.user, reason=data.validated_data["reason"])
         enrollment = self.get_object()
         return Response(EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data)
+
+    def _enrollment_out(self, enrollment_id):
+        enrollment = selectors.enrollment_get_for_actor(actor=self.request.user, enrollment_id=enrollment_id)
+        return Response(EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=ReplaceInputSerializer,
+        responses={
+            200: OpenApiResponse(EnrollmentOutputSerializer, description="新人员的报名：原席位，或原候补序号"),
+            403: OpenApiResponse(description="不是该批次组织地区（或其上级）的管理员"),
+            404: OpenApiResponse(description="报名或新人员不存在，或不在您的范围内"),
+            409: OpenApiResponse(
+                description="拒绝替换：illegal_transition（报名已结束）/ batch_final（批次已结业或取消）/ "
+                "already_enrolled / date_overlap / out_of_region / inspector_inactive / sector_mismatch"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def replace(self, request, pk=None):
+        """Give the place (the seat, or the waitlist position) to another inspector, who passes the
+        checks of a new enrollment except the deadline; the old enrollment is cancelled."""
+        enrollment = self.get_object()
+        data = ReplaceInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        inspector = inspector_get_for_actor(actor=request.user, inspector_id=data.validated_data["inspector"])
+        new = services.enrollment_replace(
+            enrollment=enrollment, inspector=inspector, actor=request.user, reason=data.validated_data["reason"]
+        )
+        return self._enrollment_out(new.pk)
+
+    @extend_schema(
+        request=MoveInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                EnrollmentOutputSerializer,
+                description="在新批次的报名：有空余名额为已报名，否则为候补（排在末位）",
+            ),
+            400: OpenApiResponse(description="不是同一课程的批次，或就是原批次"),
+            403: OpenApiResponse(description="不是两个批次组织地区（或其上级）的管理员"),
+            404: OpenApiResponse(description="报名或批次不存在，或不在您的范围内"),
+            409: OpenApiResponse(
+                description="拒绝转班：illegal_transition / batch_final / batch_not_open / deadline_passed / "
+                "already_enrolled / date_overlap / out_of_region / inspector_inactive / sector_mismatch"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        """Move to another batch of the same course (转班): a seat there if free, else the end of its
+        waitlist; the place left behind goes to the head of the old batch's waitlist."""
+        enrollment = self.get_object()
+        data = MoveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        to_batch = selectors.batch_get_for_actor(actor=request.user, batch_id=data.validated_data["batch"])
+        new = services.enrollment_move(
+            enrollment=enrollment, to_batch=to_batch, actor=request.user, reason=data.validated_data["reason"]
+        )
+        return self._enrollment_out(new.pk)
 
     @extend_schema(responses={200: EnrollmentEventSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)  # the whole trail, not a page

@@ -392,6 +392,16 @@ class CancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", label=_("原因"))
 
 
+class ReplaceInputSerializer(serializers.Serializer):
+    inspector = serializers.IntegerField(min_value=1, max_value=ID_MAX, label=_("替换为（执法人员ID）"))
+    reason = serializers.CharField(max_length=200, label=_("原因"))
+
+
+class MoveInputSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(min_value=1, max_value=ID_MAX, label=_("转到批次ID（同一课程）"))
+    reason = serializers.CharField(max_length=200, label=_("原因"))
+
+
 class EnrollmentEventSerializer(serializers.ModelSerializer):
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
     actor = serializers.SerializerMethodField()

@@ -329,6 +329,9 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/enrollments/"): Expect(R(401, 200, 200, 200, 200, 200), lists="enrollment"),
     ("GET", "/api/v1/enrollments/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="enrollment"),
     ("POST", "/api/v1/enrollments/{id}/cancel/"): Expect({**_ADMIN_CANCEL, ANON: ANON_API}, kind="enrollment"),
+    # An empty body: the new inspector (the batch) and the reason are missing.
+    ("POST", "/api/v1/enrollments/{id}/replace/"): Expect(R(401, 400, 400, 400, 400, 400), kind="enrollment"),
+    ("POST", "/api/v1/enrollments/{id}/move/"): Expect(R(401, 400, 400, 400, 400, 400), kind="enrollment"),
     ("GET", "/api/v1/enrollments/{id}/events/"): Expect(R(401, 200, 200, 200, 200, 200), kind="enrollment"),
     ("GET", "/api/v1/hours/"): Expect(R(401, 200, 200, 200, 200, 200), lists="inspector"),
     ("GET", "/api/v1/hours/summary/"): Expect(R(401, 200, 200, 200, 200, 200), check=_summary_total),

@@ -12,6 +12,7 @@ import pytest
 from core.errors import AccessDenied, Conflict, ValidationFailed
 from personnel.models import Sector
 from tests.factories import InspectorFactory
+from tests.training.conftest import in_days
 from tests.training.factories import BatchFactory, CourseFactory
 from training import services
 from training.models import BatchStatus, Enrollment, EnrollmentEvent, EnrollmentStatus
@@ -251,3 +252,56 @@ def test_both_batches_are_locked_in_id_order(batch, later, people, city_admin, m
     # then: the lower id first, whichever way the move goes
     assert locked[:2] == sorted([batch.pk, later.pk])
     assert batch.pk < later.pk
+
+
+# --- the API --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_batch(regions):
+    """The API's today is the real date: a batch a month ahead, two seats."""
+    return BatchFactory(region=regions["sjz"], capacity=2, starts_on=in_days(30))
+
+
+def test_replace_by_api(client_for, open_batch, people, city_admin, other_city_admin):
+    # given
+    first = services.enrollment_create(batch=open_batch, inspector=people[0], actor=city_admin)
+    services.enrollment_create(batch=open_batch, inspector=people[1], actor=city_admin)
+    url = f"/api/v1/enrollments/{first.pk}/replace/"
+    api = client_for(city_admin)
+    # when / then: the reason is required
+    assert api.post(url, {"inspector": people[2].pk}, format="json").status_code == 400
+    # someone already in the batch: 409 with the code
+    refused = api.post(url, {"inspector": people[1].pk, "reason": "出差"}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "already_enrolled"
+    # done: the newcomer's enrollment, in the same seat, the batch named with its organiser
+    done = api.post(url, {"inspector": people[2].pk, "reason": "出差"}, format="json")
+    assert done.status_code == 200, done.content
+    body = done.json()
+    assert (body["inspector"]["id"], body["status"]) == (people[2].pk, "enrolled")
+    assert body["batch"]["display_name"] == str(open_batch) and "石家庄市" in body["batch"]["display_name"]
+    assert body["batch"]["label"] == open_batch.label
+    kinds = api.get(f"/api/v1/enrollments/{first.pk}/events/").json()
+    assert [e["kind"] for e in kinds] == ["enrolled", "replaced"]
+    # another city's admin does not see it
+    outside = client_for(other_city_admin).post(url, {"inspector": people[3].pk, "reason": "x"}, format="json")
+    assert outside.status_code == 404
+
+
+def test_move_by_api(client_for, open_batch, people, city_admin, regions):
+    # given
+    later = BatchFactory(region=regions["sjz"], course=open_batch.course, starts_on=in_days(40), capacity=1)
+    services.enrollment_create(batch=later, inspector=people[3], actor=city_admin)
+    other_course = BatchFactory(region=regions["sjz"], starts_on=in_days(50))
+    ts = BatchFactory(region=regions["ts"], course=open_batch.course, starts_on=in_days(45))
+    first = services.enrollment_create(batch=open_batch, inspector=people[0], actor=city_admin)
+    url = f"/api/v1/enrollments/{first.pk}/move/"
+    api = client_for(city_admin)
+    # then
+    assert api.post(url, {"batch": later.pk}, format="json").status_code == 400  # no reason
+    assert api.post(url, {"batch": other_course.pk, "reason": "改期"}, format="json").status_code == 400
+    assert api.post(url, {"batch": ts.pk, "reason": "改期"}, format="json").status_code == 404  # not in scope
+    done = api.post(url, {"batch": later.pk, "reason": "改期"}, format="json")
+    assert done.status_code == 200, done.content
+    body = done.json()
+    assert (body["batch"]["id"], body["status"], body["waitlist_position"]) == (later.pk, "waitlisted", 1)

@@ -305,3 +305,37 @@ def test_move_by_api(client_for, open_batch, people, city_admin, regions):
     assert done.status_code == 200, done.content
     body = done.json()
     assert (body["batch"]["id"], body["status"], body["waitlist_position"]) == (later.pk, "waitlisted", 1)
+
+
+# --- concurrency (PostgreSQL) ------------------------------------------------------------------------------
+
+
+@pytest.mark.services("db")
+@pytest.mark.django_db(transaction=True)
+def test_moves_in_both_directions_at_once_neither_deadlock_nor_overfill(regions, city_admin):
+    # given: two batches of one course, 6 seats each, 8 people in each (2 waiting)
+    from tests.training.test_concurrency import run_all
+
+    first = BatchFactory(region=regions["sjz"], capacity=6)
+    second = BatchFactory(region=regions["sjz"], course=first.course, starts_on=dt.date(2025, 6, 20), capacity=6)
+    people = [InspectorFactory(region=regions["changan"]) for _ in range(16)]
+    there = {
+        b.pk: [enroll(b, p, city_admin) for p in people[i * 8 : (i + 1) * 8]] for i, b in enumerate((first, second))
+    }
+
+    def move(enrollment, to):
+        return lambda: services.enrollment_move(
+            enrollment=enrollment, to_batch=to, actor=city_admin, reason="对调", today=TODAY
+        )
+
+    # when: 5 from each batch to the other, all at once (each locks both batches)
+    calls = [move(e, second) for e in there[first.pk][:5]] + [move(e, first) for e in there[second.pk][:5]]
+    results = run_all(calls, workers=10)
+
+    # then: every move went through, seats within capacity, each waitlist 1..n
+    assert [r for r in results if isinstance(r, Exception)] == []
+    for b in (first, second):
+        held = list(b.enrollments.exclude(status=S.CANCELLED).values_list("status", "waitlist_position"))
+        assert len(held) == 8
+        assert sum(1 for s, _p in held if s == S.ENROLLED) == 6
+        assert sorted(p for s, p in held if s == S.WAITLISTED) == [1, 2]

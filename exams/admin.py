@@ -343,6 +343,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             def __init__(self, *args, **kw):
                 super().__init__(*args, **kw)
                 self.fields["status"].choices = choices
+                self.fields["status"].required = False  # left out: stays where it is
 
         SittingStatusForm.__name__ = form_class.__name__
         return SittingStatusForm
@@ -359,7 +360,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         if change:
             values = {name: data[name] for name in services.SITTING_FIELDS if name in data}
             self.call_service(request, services.sitting_update, sitting=obj, actor=request.user, **values)
-            if "status" in form.changed_data:
+            if "status" in form.changed_data and data.get("status"):
                 self.call_service(
                     request, services.sitting_set_status, sitting=obj, actor=request.user, status=data["status"]
                 )
@@ -959,10 +960,10 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             raise Http404 from None
         label, form_class = VERBS[verb]
         if not rules.certificate_action_allowed(action=verb, status=certificate.status):
+            # Not offered from this status (a typed or stale link): say why, ask nothing.
             status = certificate.get_status_display()
             refusal = gettext("证件状态为“%(s)s”，不能%(a)s。") % {"s": status, "a": label}
-            messages.error(request, f"{certificate.number}：{refusal}")
-            return redirect("admin:exams_certificate_change", certificate.pk)
+            return self._transition_page(request, verb, [certificate], None, refusal=refusal)
         form = _form(form_class, request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -974,7 +975,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 return redirect("admin:exams_certificate_change", certificate.pk)
         return self._transition_page(request, verb, [certificate], form)
 
-    def _transition_page(self, request, verb, certificates, form, action_name="", skipped=()):
+    def _transition_page(self, request, verb, certificates, form, action_name="", skipped=(), refusal=""):
         label, _form_class = VERBS[verb]
         context = {
             **self.admin_site.each_context(request),
@@ -984,6 +985,8 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "verb_label": label,
             "certificates": certificates,
             "skipped": skipped,
+            "refusal": refusal,
+            "change_url": reverse("admin:exams_certificate_change", args=[certificates[0].pk]) if refusal else "",
             "form": form,
             "action_name": action_name,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

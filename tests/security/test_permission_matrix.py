@@ -486,6 +486,7 @@ ADMIN_MODELS: dict[str, AdminModel] = {
             ("POST", "{object_id}/grid/"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
             ("GET", "{object_id}/import/"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
             ("POST", "{object_id}/import/"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
+            ("GET", "{object_id}/template.xlsx"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
         },
     ),
     "exams/result": AdminModel("result", add=403, change_post=403),

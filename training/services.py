@@ -819,14 +819,15 @@ class CompletionPlan:
         }
 
 
-def _completion_refusal(batch: Batch, today: dt.date, recorded: bool, reason: str) -> DomainError | None:
+def _completion_refusal(batch: Batch, today: dt.date, *, roll: int, recorded: bool, reason: str) -> DomainError | None:
     if batch.status not in (BatchStatus.OPEN, BatchStatus.CLOSED):
         return Conflict(
             _("批次状态为“%(s)s”，不能结业。") % {"s": batch.get_status_display()}, code="illegal_transition"
         )
     if today < batch.ends_on:
         return Conflict(_("批次在 %(d)s 结束，之前不能结业。") % {"d": batch.ends_on.isoformat()}, code="too_early")
-    if not recorded and not reason:
+    # Nobody enrolled: nobody to mark, nothing to refuse (the waitlist waits only for a full batch).
+    if roll and not recorded and not reason:
         return Conflict(
             _("该批次没有登记任何考勤，不能按考勤结业。请先登记考勤；如确已按花名册线下核实，请填写未登记考勤的理由。"),
             code="no_attendance",
@@ -905,7 +906,7 @@ def batch_completion_plan(
         excused=tuple(excused),
         no_show=tuple(no_show),
         waitlist_cancelled=tuple(waiting),
-        refusal=_completion_refusal(batch, today, recorded, reason),
+        refusal=_completion_refusal(batch, today, roll=len(enrolled), recorded=recorded, reason=reason),
     )
 
 

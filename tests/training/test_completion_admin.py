@@ -123,6 +123,17 @@ def test_no_attendance_at_all_is_refused_without_a_reason_and_changes_nothing(ru
     assert not BatchEvent.objects.filter(batch=batch, kind=BatchEvent.Kind.COMPLETED).exists()
 
 
+def test_a_batch_nobody_enrolled_in_completes_without_attendance(batch, city_admin, move_to_past):
+    # given: nobody enrolled, so nobody's attendance to record
+    move_to_past(batch)
+    # when
+    counts = services.batch_complete(batch=batch, actor=city_admin)
+    # then
+    assert counts == {"completed": 0, "no_show": 0, "excused": 0, "waitlist_cancelled": 0}
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED
+
+
 def test_no_attendance_with_a_reason_completes_the_roll_and_records_the_reason(running, coal, city_admin):
     # given
     batch, made = running

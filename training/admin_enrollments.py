@@ -12,6 +12,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -125,6 +126,10 @@ class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "waitlist_position",
         "hours_credited",
     ]
+    # The name links to the person's page; the status opens the enrollment (cancel, replace,
+    # move). As the first column's row link, the enrollment's link held the name's link
+    # nested inside and was left empty: nobody could open an enrollment from the list.
+    list_display_links = ["status"]
     list_filter = [BatchFilter, "status", "batch__year", "inspector__sector", InspectorRegionFilter]
     search_fields = ["inspector__name"]
     fields = [
@@ -226,6 +231,8 @@ class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "form": form,
             "enrollment": enrollment,
             "note": spec.note,
+            # the raw-id lookup (magnifier and its popup) needs the admin's scripts
+            "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/training/enrollment/action.html", context)
 
@@ -301,8 +308,14 @@ class MoveForm(_ActionForm):
         super().__init__(*args, **kwargs)
         here = self.enrollment.batch
         others = (
+            # Only batches that take enrollments today (open, deadline not passed): the service
+            # (training.services._batch_refusal) would refuse the others.
             selectors.batch_counts(selectors.batch_list(actor=self.actor))
-            .filter(course_id=here.course_id, status__in=RUNNING)
+            .filter(
+                course_id=here.course_id,
+                status=BatchStatus.OPEN,
+                enrollment_deadline__gte=timezone.localdate(),
+            )
             .exclude(pk=here.pk)
             .order_by("starts_on", "region__path", "number")
         )

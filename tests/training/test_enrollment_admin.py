@@ -371,3 +371,27 @@ def test_moving_to_another_citys_batch_is_not_offered_and_refused(browser, city_
     # then: not a choice of the form
     assert response.status_code == 200 and response.context["form"].errors["batch"]
     assert not ts.enrollments.exists()
+
+
+def test_the_list_opens_an_enrollment_and_the_move_list_offers_only_batches_taking_enrollments(
+    browser, city_admin, batch, coal, course, regions
+):
+    # given: a closed and a past-deadline batch of the same course, and an open one
+    enrollment = services.enrollment_create(batch=batch, inspector=coal[0], actor=city_admin)
+    open_one = BatchFactory(course=course, region=regions["sjz"], number=2, starts_on=in_days(45))
+    closed = BatchFactory(
+        course=course, region=regions["sjz"], number=3, starts_on=in_days(50), status=BatchStatus.CLOSED
+    )
+    late = BatchFactory(
+        course=course, region=regions["sjz"], number=4, starts_on=in_days(3), enrollment_deadline=in_days(-1)
+    )
+    browser.force_login(city_admin)
+    # when
+    listing = browser.get(ENROLLMENTS, {"batch": batch.pk}).content.decode()
+    page = browser.get(f"{ENROLLMENTS}{enrollment.pk}/move/").content.decode()
+    # then: a row opens the enrollment (its actions), the name opens the person
+    assert re.search(rf'href="{ENROLLMENTS}{enrollment.pk}/change/[^"]*">已报名</a>', listing)  # not nested
+    assert f'href="/admin/personnel/inspector/{coal[0].pk}/change/"' in listing
+    shown = options(page, "batch")[1:]
+    assert len(shown) == 1 and str(open_one) in shown[0]
+    assert str(closed) not in page and str(late) not in page

@@ -58,7 +58,7 @@ test-services: venv
 		$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 worker: venv
-	$(VENV)/bin/celery -A config worker -l info
+	$(VENV)/bin/celery -A config worker -l info -Q celery,housekeeping
 
 beat: venv
 	$(VENV)/bin/celery -A config beat -l info

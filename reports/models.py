@@ -47,6 +47,10 @@ class ExportJob(TimeStamped):
     attempts = models.PositiveSmallIntegerField(_("执行次数"), default=0)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("最近心跳"), null=True, blank=True)
+    # The outbox: when the job was last handed to the broker (empty: not yet, or the broker
+    # refused it). The housekeeping sweep sends jobs never handed over, and sends again
+    # those whose last hand-over is older than a lease without a worker taking them.
+    sent_at = models.DateTimeField(_("最近派发"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
 
     class Meta:

@@ -1,16 +1,29 @@
-"""Export jobs: create, run (idempotent, resumable by another worker), requeue, purge."""
+"""Export jobs: create, run (idempotent, resumable by another worker), requeue, purge.
+
+What survives what:
+- the broker down at creation: the job is saved and the request answers 202; the hand-over
+  (after commit, no blocking retry) fails and the job stays in the outbox (``sent_at`` empty)
+  until the housekeeping sweep sends it;
+- the database down under a worker: the task retries later (``Interrupted`` and the
+  connection errors), the job is never marked failed for it; a failure the worker could not
+  write is written by the retry;
+- a killed worker: its job stops reporting and the sweep sends it again; its temporary file
+  is removed by the sweep of orphans (every other exit removes its own).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import tempfile
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +38,29 @@ from .models import ExportJob, ExportKind, ExportStatus
 
 log = logging.getLogger(__name__)
 BUSY = "busy"
+# Jobs one sweep sends at most (the rest wait for the next minute's).
+REQUEUE_BATCH = 200
+TMP_PREFIX = "export-"
+
+
+class Interrupted(Exception):
+    """The database went away under a claimed job: not the job's failure, try again later.
+    ``attempt`` is the claim the run held (its retry takes the job back at once); ``failure``,
+    when not empty, is the job's own failure that could not be written (the retry writes it)."""
+
+    def __init__(self, job_id: int, attempt: int, failure: str = ""):
+        super().__init__(job_id, attempt, failure)  # the args rebuild it (pickled, serialized)
+        self.job_id, self.attempt, self.failure = job_id, attempt, failure
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost or refused database connection (a restart, the network, a locked SQLite file),
+    worth trying again; a statement cancelled by its timeout is the job's own failure."""
+    if isinstance(exc, Interrupted):
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    return type(exc.__cause__).__name__ != "QueryCanceled"
 
 
 def default_region_for(*, actor) -> Region:
@@ -79,28 +115,56 @@ def export_job_create(
         region=scope.region,
         requested_by=actor,
     )
-    transaction.on_commit(lambda: dispatch(job.pk))
+    transaction.on_commit(lambda: hand_over(job.pk), robust=True)
     return job
 
 
 def dispatch(job_id: int) -> None:
-    """Send a job to the export queue (the worker, or in-process when eager)."""
+    """Publish a job's message to the export queue (the worker, or in-process when eager),
+    without the publisher's blocking retries: raises at once when the broker cannot take it."""
     from .tasks import run_export
 
-    run_export.apply_async((job_id,), queue=settings.EXPORT_QUEUE)
+    run_export.apply_async((job_id,), queue=settings.EXPORT_QUEUE, retry=False)
 
 
-def _claim(job_id: int) -> ExportJob | str | None:
-    """Take the job for this worker. None: nothing to do (done or gone). BUSY: another worker
-    is on it and alive. A job whose worker stopped reporting is taken over."""
+def hand_over(job_id: int) -> bool:
+    """A new job to the broker, once its transaction has committed; ``sent_at`` records it.
+    Never raises: a job the broker did not take stays in the outbox (``sent_at`` empty) and the
+    sweep (``export_jobs_requeue_stale``) sends it, so the request still answers 202."""
+    try:
+        dispatch(job_id)
+    except Exception as exc:
+        log.warning(
+            "export job %s not handed to the broker (%s: %s); the sweep sends it", job_id, type(exc).__name__, exc
+        )
+        return False
+    try:
+        ExportJob.objects.filter(pk=job_id, sent_at__isnull=True).update(sent_at=timezone.now())
+    except DatabaseError:  # sent all the same; at worst the sweep sends it once more
+        log.warning("export job %s handed over, but its send time was not recorded", job_id)
+    return True
+
+
+def _claim(job_id: int, *, held_attempt: int | None = None) -> ExportJob | str | None:
+    """Take the job for this worker. None: nothing to do (done, failed or gone). BUSY: another
+    worker is on it and alive. A job whose worker stopped reporting is taken over, and so is
+    one held by ``held_attempt`` (this task's own run, interrupted by the database)."""
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().filter(pk=job_id).select_related("region", "requested_by").first()
-        if job is None or job.status == ExportStatus.DONE:
+        if job is None or job.status in (ExportStatus.DONE, ExportStatus.FAILED):
             return None
         now = timezone.now()
         stale = now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
-        if job.status == ExportStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale:
+        alive = job.heartbeat_at and job.heartbeat_at > stale
+        if job.status == ExportStatus.RUNNING and alive and job.attempts != held_attempt:
             return BUSY
+        limit = getattr(settings, "EXPORT_MAX_ATTEMPTS", 5)
+        if job.attempts >= limit:
+            # Killed (memory, time limit) or interrupted that often: it is not run again.
+            job.status, job.stage, job.finished_at = ExportStatus.FAILED, "", now
+            job.error = _("已执行 %(n)d 次仍未完成，不再重试。") % {"n": job.attempts}
+            job.save(update_fields=["status", "stage", "error", "finished_at", "updated_at"])
+            return None
         job.status = ExportStatus.RUNNING
         job.attempts += 1
         job.progress = 0
@@ -110,38 +174,37 @@ def _claim(job_id: int) -> ExportJob | str | None:
         return job
 
 
-def export_job_run(*, job_id: int) -> ExportJob | str | None:
+def export_job_run(*, job_id: int, held_attempt: int | None = None) -> ExportJob | str | None:
     """Build the job's file (a workbook, or the CSV detail). Idempotent: a finished job is left
     alone; a rerun after a crash starts the file again from scratch (nothing partial is ever
-    attached)."""
-    claimed = _claim(job_id)
+    attached). The database going away raises ``Interrupted`` (the task tries again later);
+    any other error is the job's failure, recorded on it. The temporary file is removed on
+    every way out (a killed process's by ``export_tmp_sweep``)."""
+    claimed = _claim(job_id, held_attempt=held_attempt)
     if claimed is None or claimed == BUSY:
         return claimed
     job = claimed
-    # Built with the requester's rights as they are now: one who has since been moved out of
-    # the region, or lost the admin role, gets no file (and could not download one).
-    if not actor_manages_region(actor=job.requested_by, region=job.region):
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportStatus.FAILED, error=_("申请人已不再管辖该地区，未生成导出文件。"), finished_at=timezone.now()
-        )
-        job.refresh_from_db()
-        return job
-    last = [0.0, -1]
-
-    def progress(fraction: float, stage: str) -> None:
-        percent = min(int(fraction * 100), 99)
-        now = time.monotonic()
-        if percent != last[1] and (now - last[0] > 0.5 or percent - last[1] >= 5):
-            last[0], last[1] = now, percent
-            ExportJob.objects.filter(pk=job.pk).update(progress=percent, stage=stage, heartbeat_at=timezone.now())
-        delay = settings.EXPORT_STEP_DELAY_SECONDS
-        if delay:
-            time.sleep(delay)
-
-    scope = figures.Scope(region=job.region, year=int(job.params["year"]))
-    fd, path = tempfile.mkstemp(suffix=os.path.splitext(job.filename)[1], prefix="export-")
-    os.close(fd)
+    attempt = job.attempts
+    path = None
     try:
+        # Built with the requester's rights as they are now: one who has since been moved out
+        # of the region, or lost the admin role, gets no file (and could not download one).
+        if not actor_manages_region(actor=job.requested_by, region=job.region):
+            return _fail(job, attempt, _("申请人已不再管辖该地区，未生成导出文件。"))
+        last = [0.0, -1]
+
+        def progress(fraction: float, stage: str) -> None:
+            percent = min(int(fraction * 100), 99)
+            now = time.monotonic()
+            if percent != last[1] and (now - last[0] > 0.5 or percent - last[1] >= 5):
+                last[0], last[1] = now, percent
+                ExportJob.objects.filter(pk=job.pk).update(progress=percent, stage=stage, heartbeat_at=timezone.now())
+            delay = settings.EXPORT_STEP_DELAY_SECONDS
+            if delay:
+                time.sleep(delay)
+
+        scope = figures.Scope(region=job.region, year=int(job.params["year"]))
+        path = _temp_file(job)
         if job.kind == ExportKind.YEARLY_TOTALS:
             xlsx.yearly_workbook(
                 path,
@@ -154,46 +217,162 @@ def export_job_run(*, job_id: int) -> ExportJob | str | None:
             detail_csv.write_file(path, scope=scope, progress=progress)
         else:
             xlsx.roster_workbook(path, scope=scope, progress=progress)
+        return _finish(job, path)
+    except Interrupted:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("export job %s interrupted by the database (%s); retried later", job.pk, type(exc).__name__)
+            _release(job.pk, attempt)
+            raise Interrupted(job.pk, attempt) from exc
+        log.exception("export job %s failed", job.pk)
+        # Recorded on the job for the requester to see; not raised, so an eager run inside
+        # a web request does not turn into a 500, and a broken job is not retried forever.
+        return _fail(job, attempt, _describe(exc))
+    finally:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return _("导出超过时间限制（%(s)s 秒），已停止；范围很大时可不含报名明细，明细另以 CSV 导出。") % {
+            "s": settings.CELERY_TASK_SOFT_TIME_LIMIT
+        }
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _finish(job: ExportJob, path: str) -> ExportJob:
+    """Attach the file and mark the job done (unless another worker finished it first)."""
+    stored = None
+    try:
         with open(path, "rb") as handle, transaction.atomic():
             job = ExportJob.objects.select_for_update().get(pk=job.pk)
             if job.status == ExportStatus.DONE:  # another worker finished first
                 return job
             job.file.save(job.filename, File(handle), save=False)
+            stored = job.file.name
             job.status, job.progress, job.stage = ExportStatus.DONE, 100, ""
             job.finished_at = job.heartbeat_at = timezone.now()
             job.save()
-        return job
-    except Exception as exc:
-        log.exception("export job %s failed", job.pk)
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
-        # Recorded on the job for the requester to see; not raised, so an eager run inside
-        # a web request does not turn into a 500, and a broken job is not retried forever.
-        job.refresh_from_db()
+            stored = None
         return job
     finally:
-        os.unlink(path)
+        if stored:  # saved in storage, but the row never said so: nobody would ever delete it
+            with contextlib.suppress(OSError):
+                job.file.storage.delete(stored)
+
+
+def _fail(job: ExportJob, attempt: int, error: str) -> ExportJob:
+    """Record the run's failure on the job; if the database refuses even that, ``Interrupted``
+    carries it to the task, whose retry writes it."""
+    try:
+        export_job_fail(job_id=job.pk, attempt=attempt, error=error)
+    except DatabaseError as exc:
+        if not is_transient(exc):
+            raise
+        raise Interrupted(job.pk, attempt, error) from exc
+    job.status, job.error, job.stage, job.finished_at = ExportStatus.FAILED, error, "", timezone.now()
+    return job
+
+
+def export_job_fail(*, job_id: int, attempt: int, error: str) -> bool:
+    """Mark the job failed, if the run ``attempt`` still holds it (not one that another worker
+    has taken over since, nor one already finished)."""
+    return bool(
+        ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, attempts=attempt).update(
+            status=ExportStatus.FAILED, error=error, stage="", finished_at=timezone.now()
+        )
+    )
+
+
+def _release(job_id: int, attempt: int) -> None:
+    """Give an interrupted job back (queued, its retry counts as sent), if the database
+    allows; if not, the retry takes it back by ``held_attempt``, or the sweep once stale."""
+    with contextlib.suppress(DatabaseError):
+        ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, attempts=attempt).update(
+            status=ExportStatus.QUEUED, progress=0, stage="", heartbeat_at=None, sent_at=timezone.now()
+        )
+
+
+# --- temporary files ----------------------------------------------------------------------------
+
+
+def export_tmp_dir() -> str:
+    """Where running exports write their file before it is stored (one folder per host, of
+    this project's files only, so the orphan sweep touches nothing else)."""
+    path = getattr(settings, "EXPORT_TMP_DIR", "") or os.path.join(tempfile.gettempdir(), "inspector-training-exports")
+    os.makedirs(path, exist_ok=True)
+    return str(path)
+
+
+def _temp_file(job: ExportJob) -> str:
+    with contextlib.suppress(OSError):  # a killed run's leftovers on this host, if old enough
+        export_tmp_sweep()
+    fd, path = tempfile.mkstemp(
+        suffix=os.path.splitext(job.filename)[1], prefix=f"{TMP_PREFIX}{job.pk}-", dir=export_tmp_dir()
+    )
+    os.close(fd)
+    return path
+
+
+def export_tmp_sweep(*, now: float | None = None) -> int:
+    """Delete temporary export files older than ``EXPORT_TMP_MAX_AGE_HOURS`` (default 6, and
+    never less than the task's hard time limit plus ten minutes: no run lasts that long), the
+    leftovers of processes killed mid-export. Returns how many were deleted."""
+    now = time.time() if now is None else now
+    hours = getattr(settings, "EXPORT_TMP_MAX_AGE_HOURS", 6)
+    max_age = max(hours * 3600, settings.CELERY_TASK_TIME_LIMIT + 600)
+    deleted = 0
+    with os.scandir(export_tmp_dir()) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
+                    os.unlink(entry.path)
+                    deleted += 1
+    if deleted:
+        log.info("removed %d temporary export files left by killed runs", deleted)
+    return deleted
+
+
+# --- the outbox sweep ---------------------------------------------------------------------------
 
 
 def export_jobs_requeue_stale(*, now: dt.datetime | None = None) -> int:
-    """Hand jobs whose worker died (no heartbeat) or whose message was lost to a worker again."""
+    """The outbox sweep (beat, every minute, on the housekeeping queue). Hands to a worker:
+    - queued jobs never handed over (the broker was down, or the process died, at creation)
+      or whose last hand-over no worker took (a lost message), once they are a lease old;
+    - running jobs whose worker stopped reporting (killed, or cut off from the database).
+    The lease is ``EXPORT_STALE_SECONDS``. A job is sent at most once per lease: the send is
+    claimed first (``sent_at``, under ``SKIP LOCKED``), so neither the next tick nor a sweep
+    running beside it sends it again while it waits on a slow queue. A send the broker
+    refuses is given back (``sent_at`` empty) and the sweep stops there, for the next tick."""
     now = now or timezone.now()
-    stale = now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
-    ids = list(
-        ExportJob.objects.filter(status=ExportStatus.RUNNING, heartbeat_at__lt=stale).values_list("pk", flat=True)
-    )
-    # A queued job is sent again once per stale period (heartbeat_at records the last send),
-    # so a backlog on a slow queue does not grow by one copy a minute.
-    queued = ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=stale).filter(
-        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
-    )
-    queued_ids = list(queued.values_list("pk", flat=True))
-    ExportJob.objects.filter(pk__in=queued_ids).update(heartbeat_at=now)
-    ids += queued_ids
-    for pk in ids:
-        dispatch(pk)
-    return len(ids)
+    lease = now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    not_sent_lately = Q(sent_at__isnull=True) | Q(sent_at__lt=lease)
+    silent = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=lease)
+    due = Q(status=ExportStatus.QUEUED, created_at__lt=lease) | (Q(status=ExportStatus.RUNNING) & silent)
+    with transaction.atomic():
+        ids = list(
+            ExportJob.objects.select_for_update(skip_locked=True)
+            .filter(due & not_sent_lately)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:REQUEUE_BATCH]
+        )
+        ExportJob.objects.filter(pk__in=ids).update(sent_at=now)
+    sent = 0
+    for position, pk in enumerate(ids):
+        try:
+            dispatch(pk)
+        except Exception as exc:
+            log.warning("export jobs not handed to the broker (%s: %s); next sweep", type(exc).__name__, exc)
+            ExportJob.objects.filter(pk__in=ids[position:], sent_at=now).update(sent_at=None)
+            break
+        sent += 1
+    return sent
 
 
 def export_jobs_purge(*, now: dt.datetime | None = None) -> int:

@@ -272,15 +272,26 @@ def test_admin_login_page_has_the_language_switch(client, db):
     assert "Log in" in client.get("/admin/login/").content.decode()
 
 
-def test_public_pages_switch_the_language_too(client, db):
-    page = client.get("/verify/").content.decode()
-    switch = language_switch(page)
-    assert switch["hidden"]["next"] == "/verify/"
+def test_public_pages_switch_the_language_too(client, city_admin):
+    # the login page and, signed in, every page (here /me/) carry the switch
+    switch = language_switch(client.get("/accounts/login/").content.decode())
+    assert switch["hidden"]["next"] == "/accounts/login/"
     response = client.post(switch["action"], {"language": "en", "next": switch["hidden"]["next"]})
-    assert response["Location"] == "/verify/"
-    english = client.get("/verify/").content.decode()
+    assert response["Location"] == "/accounts/login/"
+    english = client.get("/accounts/login/").content.decode()
     assert '<html lang="en"' in english
     assert chinese_left(english) == []
+
+    client.force_login(city_admin)
+    switch = language_switch(client.get("/me/").content.decode())
+    assert switch["hidden"]["next"] == "/me/"
+    assert switch["buttons"] == [("zh-hans", "false", "简体中文"), ("en", "true", "English")]
+
+
+def test_verify_pages_carry_no_switch(client, db):
+    # an anonymous verify page is the same bytes for every number asked (no token, no path)
+    for url in ["/verify/", "/verify/1320010999999/"]:
+        assert 'id="language-switch"' not in client.get(url).content.decode()
 
 
 # --- the page templates ---------------------------------------------------------------------

@@ -8,7 +8,9 @@ buttons, links and actions, as a person would:
  1. adds a batch of the course (a first try with the end before the start is refused with a
     Chinese message and the form kept filled; then fixed), opens it (action 开放报名) and
     enrolls the city's coal-mine inspectors (action 批量报名);
- 2. prints the sign-in sheet (A4);
+ 2. replaces one enrollment by a colleague (from the batch's enrollment list, the person
+    found with the lookup; before completion: only a running batch takes replacements), then
+    prints the sign-in sheet (A4);
  3. records attendance for each day, one person absent on the second day;
  4. previews the completion (the absent person listed with the day missed) and confirms it;
  5. adds the qualification exam of the course and a sitting for the batch, and enters the
@@ -289,7 +291,9 @@ def batch_opened_and_enrolled(walk: Walk) -> None:
     walk.check("bulk-enrolled")
 
     # the enrollment list: the city's coal-mine people, nobody of another sector or city
-    walk.go(f"/admin/training/enrollment/?batch__id__exact={walk.batch_id}")
+    walk.go(f"/admin/training/batch/{walk.batch_id}/change/")
+    walk.check("batch-enrolled")
+    walk.submit(page.get_by_role("link", name=f"报名名单（{len(COAL)}）"))
     listed = page.locator("#result_list tbody")
     for name in COAL:
         expect(listed).to_contain_text(name)
@@ -302,7 +306,10 @@ def enrollment_replaced(walk: Walk) -> None:
     """吴春梅 cannot come: 孙立新 (another sector; the batch is for all sectors) takes her
     seat, found through the inspector lookup of the replace form."""
     page = walk.page
-    walk.submit(page.locator("#result_list tbody a", has_text=REPLACED))
+    row = page.locator("#result_list tbody tr", has_text=REPLACED)
+    # the row's own link (the name links to the person's page)
+    walk.submit(row.locator("a[href*='/admin/training/enrollment/']:visible").first)
+    expect(page.locator("#content")).to_contain_text(REPLACED)
     walk.check("enrollment")
     walk.submit(page.get_by_role("link", name="替换", exact=True))
     with page.expect_popup() as opened:
@@ -319,7 +326,7 @@ def enrollment_replaced(walk: Walk) -> None:
     expect(page.locator("#id_inspector")).to_have_value(str(walk.ids[REPLACEMENT]))
     labelled(page, "原因").fill(REASON)
     walk.check("replace-form")
-    walk.submit(page.locator("#content-main [type=submit]"))
+    walk.submit(page.get_by_role("button", name="确认替换"))
     expect(walk.messages).to_contain_text(f"已由 {REPLACEMENT} 替换 {REPLACED}")
     walk.seated = [name for name in walk.seated if name != REPLACED] + [REPLACEMENT]
     walk.check("replaced")
@@ -366,7 +373,7 @@ def completion_previewed_and_confirmed(walk: Walk) -> None:
     expect(page.locator("#plan-completed")).to_contain_text(TARGET)
     walk.check("completion-preview")
 
-    walk.submit(page.get_by_role("button", name="确认结业"))
+    walk.submit(page.get_by_role("button", name="确认结业").first)  # above and below the plan
     expect(walk.messages).to_contain_text(f"结业 {len(walk.seated) - 1} 人")
     expect(walk.messages).to_contain_text("缺席 1 人")
     walk.check("batch-completed")
@@ -489,8 +496,7 @@ DAY = [
     course_by_province,
     batch_refused_then_saved,
     batch_opened_and_enrolled,
-    # enrollment_replaced goes here once the enrollment pages (替换, admin:training_enrollment_replace)
-    # are in git; until then the day has no replacement.
+    enrollment_replaced,
     sign_in_sheet,
     attendance_each_day,
     completion_previewed_and_confirmed,

@@ -938,8 +938,11 @@ def batch_complete(
     Enrollment.objects.filter(pk__in=completed).update(
         status=EnrollmentStatus.COMPLETED, hours_credited=batch.course.hours, completed_on=batch.ends_on, updated_at=now
     )
-    for r in plan.excused:
-        Enrollment.objects.filter(pk=r.enrollment_id).update(override_reason=r.reason[:200])
+    Enrollment.objects.bulk_update(
+        [Enrollment(pk=r.enrollment_id, override_reason=r.reason[:200]) for r in plan.excused],
+        ["override_reason"],
+        batch_size=1000,
+    )
     no_show = [r.enrollment_id for r in plan.no_show]
     Enrollment.objects.filter(pk__in=no_show).update(status=EnrollmentStatus.NO_SHOW, updated_at=now)
     # Whoever is still waiting for a seat did not get one: the batch is over. The events are
@@ -1040,10 +1043,14 @@ def batch_completion_undo(*, batch: Batch, actor, reason: str) -> Batch:
     )
     _renumber_waitlist(batch)
     _taken, last = _seats(batch)
-    for position, (_event_id, enrollment_id) in enumerate(restored, start=last + 1):
-        Enrollment.objects.filter(pk=enrollment_id).update(
-            status=EnrollmentStatus.WAITLISTED, waitlist_position=position, updated_at=now
-        )
+    Enrollment.objects.bulk_update(
+        [
+            Enrollment(pk=enrollment_id, status=EnrollmentStatus.WAITLISTED, waitlist_position=position, updated_at=now)
+            for position, (_event_id, enrollment_id) in enumerate(restored, start=last + 1)
+        ],
+        ["status", "waitlist_position", "updated_at"],
+        batch_size=1000,
+    )
     _events([*finished, *(e for _i, e in restored)], Kind.UNCOMPLETED, actor, reason[:200])
     old_status = batch.status
     batch.status = BatchStatus.CLOSED

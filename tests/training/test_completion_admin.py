@@ -8,12 +8,17 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.errors import AccessDenied, Conflict, ValidationFailed
 from personnel import idcard
+from personnel.models import Sector
 from tests.exams.factories import ResultFactory, SittingFactory
+from tests.factories import InspectorFactory
+from tests.training.conftest import in_days
 from tests.training.factories import BatchFactory, EnrollmentFactory
 from training import services
 from training.models import (
@@ -462,3 +467,31 @@ def test_the_api_previews_completes_with_a_reason_and_undoes(client_for, running
     assert [r["inspector"] for r in with_reason.json()["waitlist_cancelled"]] == [coal[2].pk, coal[3].pk]
     assert undone.status_code == 200 and undone.json()["status"] == "closed"
     assert api.post(base + "uncomplete/", {}, format="json").status_code == 400
+
+
+def test_completing_and_undoing_take_the_same_statements_whatever_the_waitlist(
+    course, regions, city_admin, move_to_past
+):
+    def statements(waiting: int, number: int) -> tuple[int, int]:
+        start = in_days(30 + 10 * number)
+        batch = BatchFactory(
+            course=course,
+            region=regions["sjz"],
+            number=number,
+            sector=Sector.COAL,
+            starts_on=start,
+            capacity=2,
+        )
+        for _n in range(2 + waiting):
+            inspector = InspectorFactory(region=regions["changan"], sector=Sector.COAL)
+            services.enrollment_create(batch=batch, inspector=inspector, actor=city_admin)
+        move_to_past(batch)
+        services.attendance_mark(batch=batch, actor=city_admin, day=batch.starts_on, all_present=True)
+        with CaptureQueriesContext(connection) as completing:
+            services.batch_complete(batch=batch, actor=city_admin, overrides={})
+        with CaptureQueriesContext(connection) as undoing:
+            services.batch_completion_undo(batch=batch, actor=city_admin, reason="重来")
+        assert batch.enrollments.filter(status=S.WAITLISTED).count() == waiting
+        return len(completing), len(undoing)
+
+    assert statements(2, 11) == statements(7, 12)

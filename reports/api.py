@@ -47,7 +47,13 @@ class ExportJobViewSet(
     @extend_schema(
         request=ExportJobInputSerializer,
         responses={
-            202: OpenApiResponse(ExportJobSerializer, description="已受理；在默认的内嵌模式下返回时已生成完毕"),
+            202: OpenApiResponse(
+                ExportJobSerializer,
+                description=(
+                    "已受理，任务已保存（返回任务 id 与 Location）；在默认的内嵌模式下返回时已生成完毕。"
+                    "消息队列暂不可用时同样返回 202（status 为 queued），任务在队列恢复后由每分钟的巡检派发，不必重新提交"
+                ),
+            ),
             400: OpenApiResponse(description="年度或地区有误（地区不存在与不在管辖范围内的答复相同）"),
             403: OpenApiResponse(description="只有管理员可以导出"),
         },
@@ -63,7 +69,8 @@ class ExportJobViewSet(
             region_code=params["region"] or None,
             include_detail=params["include_detail"],
         )
-        # The worker starts on commit; with an eager (embedded) worker it has already finished.
+        # Handed to the broker on commit (services.hand_over: never raises, a job the broker did
+        # not take waits for the sweep); with an eager (embedded) worker it has already finished.
         job.refresh_from_db()
         body = ExportJobSerializer(job, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(reverse("export-job-detail", kwargs={"pk": job.pk}))

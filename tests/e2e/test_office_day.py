@@ -146,6 +146,7 @@ class Walk:
     days: list
     step: int = 0
     server_errors: list = field(default_factory=list)
+    script_errors: list = field(default_factory=list)
     batch_id: int | None = None
     seated: list = field(default_factory=list)  # who holds a seat in the batch now
     certificate: str = ""
@@ -159,6 +160,7 @@ class Walk:
                 self.server_errors.append(f"{response.status} {response.url}")
 
         page.on("response", on_response)
+        page.on("pageerror", lambda error: self.script_errors.append(f"{page.url}: {error}"))
 
     def go(self, path: str) -> None:
         self.page.goto(self.base + path)
@@ -170,6 +172,7 @@ class Walk:
         self.step += 1
         where = f"step {self.step} ({name}, {page.url})"
         assert not self.server_errors, f"{where}: server error: {self.server_errors}"
+        assert not self.script_errors, f"{where}: script error: {self.script_errors}"
         text = page.evaluate("document.body.innerText")
         shown = sorted(n for n in self.forbidden if n in text)
         assert not shown, f"{where}: constraint name shown: {shown}"

@@ -16,7 +16,6 @@ from django.utils import timezone
 from exams import services
 from exams.models import Certificate
 from personnel.models import RegionLevel
-from tests.e2e import conftest
 from tests.factories import InspectorFactory, RegionFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import EnrollmentStatus
@@ -151,8 +150,3 @@ def test_inspector_sees_own_page_and_anonymous_verifies(
             expect(visitor.locator("#holder")).to_have_text("王*明")
         finally:
             browser.close()
-
-
-# The shared browser names live in conftest.py; modules that import them from here still work.
-CHROMIUM, LAUNCH_ARGS = conftest.CHROMIUM, conftest.LAUNCH_ARGS
-chromium_available, screenshot_dir = conftest.chromium_available, conftest.screenshot_dir

@@ -85,6 +85,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Under /api/ an exception a view lets through answers the JSON error body (500, or 503
+    # with Retry-After when the database or the cache is unreachable), not Django's HTML page.
+    "core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -139,6 +142,13 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# A kept connection (DATABASE_CONN_MAX_AGE > 0) is tested before a request uses it, so a
+# PostgreSQL restart costs a reconnect instead of one 500 per gunicorn worker.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A server that does not answer (frozen, a dropped route) fails the connect after this
+    # many seconds instead of holding a worker until TCP gives up.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Waiting on a lock beats failing on one when the dev server and a command overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -189,6 +199,18 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that publishes a task (an export job) must not hang on a broker that is down
+# or frozen: connect within CELERY_BROKER_CONNECT_TIMEOUT, read within CELERY_BROKER_SOCKET_TIMEOUT,
+# retry a failed publish once. (Celery's defaults: 4 s to connect, no read timeout, three retries.)
+# The read timeout stays above the worker's one-second BRPOP poll, so idle workers do not time out.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECT_TIMEOUT", "0.5"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT", "2")),
+    "socket_keepalive": True,
+    "max_retries": 1,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {
     "training-batch-reminders": {
         "task": "training.tasks.send_batch_reminders",
@@ -210,7 +232,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),
     },
+    # /healthz reads when this last ran: beat sent it and a worker took it (core.health).
+    "core-beat-heartbeat": {
+        "task": "core.tasks.beat_heartbeat",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }
+# /healthz reports a worker or beat "not seen" when its heartbeat is older than this.
+HEALTH_HEARTBEAT_STALE_SECONDS = env_int("HEALTH_HEARTBEAT_STALE_SECONDS", 180)
+# /healthz answers within this many seconds whatever is down; a check not done by then is
+# reported down ("timeout"). Components whose failure makes it answer 503 (the others are
+# reported, with status "degraded" and 200: the site still serves without them).
+HEALTH_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_TIMEOUT_SECONDS", "0.7"))
+HEALTH_REQUIRED = env_list("HEALTH_REQUIRED", ["database"])
 
 # --- REST framework.
 REST_FRAMEWORK = {
@@ -244,9 +279,17 @@ API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 10)
 
 # --- Cache: per-process memory by default; CACHE_URL (redis://...) shares rate-limit
 # counters between gunicorn workers and hosts, which a real deployment wants.
+# Short socket timeouts and no retries (redis-py's default is 5 s, retried): a frozen or
+# stopped Redis costs a request CACHE_SOCKET_TIMEOUT at most, and the rate limits then count
+# in the process for a while (core.throttles) instead of waiting on it again.
+CACHE_SOCKET_TIMEOUT = float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.3"))
 if os.environ.get("CACHE_URL"):
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+            "OPTIONS": {"socket_connect_timeout": CACHE_SOCKET_TIMEOUT, "socket_timeout": CACHE_SOCKET_TIMEOUT},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"}}

@@ -73,3 +73,4 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error_view"

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from core.authentication import ApiTokenAuthentication
 from core.models import ApiToken, TokenRevokeReason
+from core.throttles import SlidingWindowThrottle
 from core.tokens import (
     api_token_get_for_actor,
     api_token_issue,
@@ -92,6 +93,11 @@ def _client_name(request) -> str:
     return "".join(ch for ch in agent if ch.isprintable())[:200]
 
 
+class LoginRateThrottle(ScopedRateThrottle, SlidingWindowThrottle):
+    """Token logins per client address (the ``login`` rate, LOGIN_RATE), counted in
+    core.throttles' sliding window: never a 500 nor a wait when the cache is down."""
+
+
 class TokenView(APIView):
     """POST: log in, a new token. DELETE: log out, the token of this request is revoked."""
 
@@ -113,7 +119,7 @@ class TokenView(APIView):
         return [IsAuthenticated()] if self.logging_out else [AllowAny()]
 
     def get_throttles(self):
-        return [] if self.logging_out else [ScopedRateThrottle()]
+        return [] if self.logging_out else [LoginRateThrottle()]
 
     @extend_schema(
         request=LoginSerializer,

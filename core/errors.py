@@ -7,11 +7,15 @@ Services raise the domain errors below; they know nothing about HTTP.
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -107,3 +111,78 @@ def not_found(request, exception=None):
         body = {"code": "not_found", "detail": str(NotFound.default_detail), "fields": {}}
         return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
     return page_not_found(request, exception)
+
+
+# --- Unhandled exceptions under /api/: the same body as every other API error ------------------
+
+logger = logging.getLogger("django.request")
+
+# Seconds a client is asked to wait (Retry-After) when a dependency is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "a service the request needs is unreachable right now", not a bug:
+    the database (refused, restarted, gone away) and Redis or the broker (refused, timed out)."""
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        errors += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    try:
+        from kombu.exceptions import OperationalError as BrokerError
+
+        errors.append(BrokerError)
+    except ImportError:  # pragma: no cover - kombu comes with celery
+        pass
+    return tuple(errors)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def unhandled_response(exc: BaseException | None) -> JsonResponse:
+    """The API's answer to an exception nothing else handled: 503 with Retry-After when a
+    dependency is unreachable, else 500; both in the ``{code, detail, fields}`` body."""
+    if exc is not None and isinstance(exc, _unavailable_errors()):
+        body = {"code": "service_unavailable", "detail": str(_("服务暂时不可用，请稍后重试。")), "fields": {}}
+        response = JsonResponse(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    body = {"code": "server_error", "detail": str(_("服务器内部错误。")), "fields": {}}
+    return JsonResponse(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+class ApiErrorMiddleware:
+    """An exception a view under /api/ lets through (DRF hands back what its handler does not
+    know) answers JSON instead of Django's HTML 500 page; pages keep theirs. The traceback is
+    logged as Django logs it. Exceptions raised outside views reach ``server_error_view``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path) or isinstance(exception, (Http404, DjangoPermissionDenied)):
+            return None
+        logger.error(
+            "Internal Server Error: %s",
+            request.path,
+            exc_info=(type(exception), exception, exception.__traceback__),
+            extra={"status_code": 500, "request": request},
+        )
+        return unhandled_response(exception)
+
+
+def server_error_view(request):
+    """``handler500``: JSON under /api/ (called while the exception is being handled, so it is
+    still known here), Django's page elsewhere."""
+    if is_api_path(request.path):
+        return unhandled_response(sys.exc_info()[1])
+    return server_error(request)

@@ -12,6 +12,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from core import throttles as core_throttles
 from exams import numbers, services, throttles
 from exams.models import Certificate
 from exams.qr import qr_svg, verify_url
@@ -30,9 +31,8 @@ def _clear_cache():
 
 
 class LimiterClock:
-    """The verify limiter's clock, held still in the middle of one minute. The limit counts
-    in fixed windows (a counter per clock minute), so a test whose requests ran across
-    hh:mm:59.999 on the real clock found its budget reset halfway and failed at random."""
+    """The verify limiter's clock, held still (the limit counts the requests of the last 60
+    seconds, so a test's Retry-After and window edges do not depend on the real clock)."""
 
     def __init__(self):
         self.now = 1_800_000_030.0  # 30 s into a window (the epoch second is a multiple of 60)
@@ -240,7 +240,7 @@ def test_api_is_throttled_per_client_after_the_limit(client, certificate, settin
     body = throttled.json()
     assert set(body) == {"code", "detail", "fields"}
     assert (body["code"], body["fields"]) == ("throttled", {})
-    assert throttled["Retry-After"] == "30"  # the rest of the clock minute
+    assert throttled["Retry-After"] == "60"  # until the first of the three leaves the window
 
 
 def test_misses_count_against_the_limit_too(client, certificate, settings):
@@ -288,22 +288,42 @@ def test_page_and_api_share_one_budget(client, certificate, settings):
     assert (third_page.status_code, third_api.status_code) == (429, 429)
 
 
-def test_the_budget_is_per_clock_minute(client, certificate, settings, limiter_clock):
-    # given: the budget spent one second before the minute ends
+def test_the_budget_is_any_sixty_seconds_not_the_clock_minute(client, certificate, settings, limiter_clock):
+    # given: the budget spent one second before a clock minute ends
     settings.VERIFY_RATE = "2/min"
     url = api_url(certificate.number)
     limiter_clock.now = 1_800_000_059.0
     codes = [client.get(url).status_code for _ in range(2)]
     throttled = client.get(url)
 
-    # when: the next minute begins
+    # when: the next clock minute begins (a fixed window let a second budget through here),
+    # then 60 seconds after the first two
     limiter_clock.now = 1_800_000_060.0
+    at_the_minute = client.get(url)
+    limiter_clock.now = 1_800_000_118.9
+    just_before = client.get(url)
+    limiter_clock.now = 1_800_000_119.0
     fresh = client.get(url)
 
     # then
     assert codes == [200, 200]
-    assert (throttled.status_code, throttled["Retry-After"]) == (429, "1")
+    assert (throttled.status_code, throttled["Retry-After"]) == (429, "60")
+    assert (at_the_minute.status_code, at_the_minute["Retry-After"]) == (429, "59")
+    assert just_before.status_code == 429
     assert fresh.status_code == 200
+
+
+def test_no_burst_of_twice_the_limit_across_a_minute_boundary(client, certificate, settings, limiter_clock):
+    # given: 30/min, a client sending 120 requests over 1.3 s across hh:mm:00
+    settings.VERIFY_RATE = "30/min"
+    url = api_url(certificate.number)
+    admitted = 0
+    for i in range(120):
+        limiter_clock.now = 1_800_000_059.4 + i * 0.011
+        admitted += client.get(url).status_code == 200
+
+    # then: 30, not 60
+    assert admitted == 30
 
 
 def test_clients_are_counted_apart_and_a_forged_forwarded_for_does_not_help(certificate, settings):
@@ -324,13 +344,13 @@ def test_clients_are_counted_apart_and_a_forged_forwarded_for_does_not_help(cert
 
 
 def _fail(*args, **kwargs):
-    raise AssertionError("the verify limit must not use the cache's add() or incr() on Redis")
+    raise AssertionError("the verify limit must not use the cache's get(), set(), add() or incr() on Redis")
 
 
 @pytest.mark.services("broker")
-def test_on_redis_the_limit_counts_in_one_pipeline_with_an_expiry(client, certificate, monkeypatch):
+def test_on_redis_the_limit_counts_in_one_script_with_an_expiry(client, certificate, monkeypatch):
     # given: Redis as the cache (the broker's server, under a prefix of this test's own);
-    # Django's add() and incr() are three round trips there, the limiter's pipeline one
+    # Django's get() and set() are two round trips there (and race), the limiter's script one
     url = os.environ["CELERY_BROKER_URL"]
     if not url.startswith("redis://"):
         pytest.skip("the broker is not Redis")
@@ -338,12 +358,12 @@ def test_on_redis_the_limit_counts_in_one_pipeline_with_an_expiry(client, certif
     redis_cache = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
     }
-    monkeypatch.setattr(RedisCache, "add", _fail)
-    monkeypatch.setattr(RedisCache, "incr", _fail)
+    for method in ("get", "set", "add", "incr"):
+        monkeypatch.setattr(RedisCache, method, _fail)
 
     with override_settings(CACHES=redis_cache, VERIFY_RATE="3/min"):
         backend = caches["default"]
-        redis = throttles._redis_client(backend)
+        redis = core_throttles.redis_client(backend)
         try:
             # when: page and API together, past the limit
             codes = [client.get(api_url(certificate.number)).status_code for _ in range(2)]
@@ -357,9 +377,9 @@ def test_on_redis_the_limit_counts_in_one_pipeline_with_an_expiry(client, certif
             assert throttled.json()["code"] == "throttled"
             assert 0 < int(throttled["Retry-After"]) <= 61
             assert len(keys) == 1
-            assert int(redis.get(keys[0])) == 4
-            assert 0 < redis.ttl(keys[0]) <= 61
-            assert throttles._redis_client(backend) is redis
+            assert redis.zcard(keys[0]) == 3  # the admitted requests; the refused one is not kept
+            assert 0 < redis.ttl(keys[0]) <= 60
+            assert core_throttles.redis_client(backend) is redis
         finally:
             if keys := redis.keys(f"{prefix}:*"):
                 redis.delete(*keys)

@@ -421,3 +421,60 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+# --- a real worker through the broker -----------------------------------------------------------------
+
+
+@pytest.mark.services("db", "broker")
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_without_its_database_retries_and_the_job_finishes_once_it_is_back(settings, tmp_path):
+    from config.celery import app
+    from personnel.models import RegionLevel
+    from tests.factories import RegionAdminFactory, RegionFactory
+    from tests.reports.test_worker_death import _kill, _wait, _worker
+
+    # given: a little data, an admin, a queue of our own, messages really sent through the broker
+    app.conf.task_always_eager = False
+    province = RegionFactory(code="130000", name="河北省", level=RegionLevel.PROVINCE)
+    InspectorFactory.create_batch(3, region=province)
+    admin = RegionAdminFactory(user__username="prov", region=province).user
+    queue = f"test-export-retry-{os.getpid()}-{int(time.time())}"
+    settings.EXPORT_QUEUE = queue
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    log_path = tmp_path / "workers.log"
+    media = {"DJANGO_MEDIA_ROOT": settings.MEDIA_ROOT, "EXPORT_QUEUE": queue}
+
+    # and a worker whose database refuses connections (a PostgreSQL restart, seen from the worker)
+    cut_off = _worker(
+        queue, f"cut-off-{queue}", log_path, DATABASE_URL="postgresql://postgres@127.0.0.1:1/gone", **media
+    )
+    second = None
+    try:
+        job = services.export_job_create(actor=admin, kind=ExportKind.ROSTER, year=Y)
+        job.refresh_from_db()
+        assert job.sent_at is not None  # handed over on commit
+
+        # when: it takes the message, twice fails to reach the database
+        _wait(lambda: log_path.read_text(errors="replace").count("retry: Retry in") >= 2, 60, "two retries", log_path)
+
+        # then: the job is not failed; it waits, untouched
+        job.refresh_from_db()
+        assert (job.status, job.error, job.attempts) == (ExportStatus.QUEUED, "", 0)
+
+        # when: that worker stops (its pending retry goes back to the queue) and one with the
+        # database comes up
+        cut_off.terminate()
+        cut_off.wait(timeout=30)
+        second = _worker(queue, f"second-{queue}", log_path, **media)
+
+        # then: the retried message finishes the job, in one attempt
+        done = _wait(
+            lambda: ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).first(), 90, "the job", log_path
+        )
+        assert (done.attempts, done.error, done.progress) == (1, "", 100)
+        assert "OperationalError" in log_path.read_text(errors="replace")
+    finally:
+        _kill(cut_off)
+        if second is not None:
+            _kill(second)

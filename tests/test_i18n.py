@@ -431,7 +431,7 @@ def test_admin_overview_in_english_on_accept_language(browser):
     assert "<summary>All figures</summary>" in page
     assert "<h2>By sector</h2>" in page
     assert "Training hours requirement by region" in page
-    assert "Upcoming training batches (0 in total)" in page
+    assert "Current and upcoming training batches (0 in total)" in page
     # the figures' names and the charts' titles too (the workbooks keep them in Chinese)
     assert "Person-times trained" in page and "Hours compliance rate" in page
     assert "Completion rate and hours compliance by region" in page

@@ -5,19 +5,24 @@ asks the cache again. Never a 500, never a wait on the cache beyond one short so
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from django.core.cache import caches
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.throttling import ScopedRateThrottle
 
 from core import throttles as core_throttles
-from exams import services
+from exams import numbers, services
 from tests.factories import InspectorFactory, UserFactory
 from tests.resilience_helpers import DEAD_URL, frozen_server, own_redis, redis_caches, timed
 
@@ -197,3 +202,73 @@ def test_a_real_redis_frozen_then_thawed_then_killed(client, certificate, monkey
         killed = [timed(lambda: client.get(verify_api(certificate.number))) for _ in range(3)]
         assert [r.status_code for r, _ in killed] == [200] * 3
         assert max(s for _, s in killed) < ANSWER_WITHIN
+
+
+# --- PostgreSQL restart: a kept connection is checked before a request uses it ---------------
+
+_KEPT_CONNECTION_SCRIPT = r"""
+import json, os, sys
+import django
+django.setup()
+import psycopg
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+from django.test.client import RequestFactory
+
+if sys.argv[1] == "off":
+    connection.settings_dict["CONN_HEALTH_CHECKS"] = False
+app = WSGIHandler()
+
+def get(path):
+    environ = RequestFactory()._base_environ(PATH_INFO=path, REQUEST_METHOD="GET", REMOTE_ADDR=path)
+    status = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+    return int(status[0].split()[0]), json.loads(body)
+
+first = get(sys.argv[2])
+pid = connection.connection.info.backend_pid
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:  # the server ends it
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+second = get(sys.argv[2])
+print(json.dumps({"checks": settings.DATABASES["default"]["CONN_HEALTH_CHECKS"], "first": first, "second": second}))
+"""
+
+
+@pytest.mark.services("db")
+@pytest.mark.django_db
+@pytest.mark.parametrize("checks", ["on", "off"])
+def test_a_connection_the_server_ended_is_replaced_not_a_500(checks):
+    # given: persistent connections (DATABASE_CONN_MAX_AGE=60) on this run's test database; the
+    # server ends the kept connection between two requests (as a PostgreSQL restart does)
+    url = "postgresql://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
+    if connection.settings_dict.get("PASSWORD"):
+        url = url.replace("@", f":{connection.settings_dict['PASSWORD']}@", 1)
+    env = {**os.environ, "DATABASE_URL": url, "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "1"}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env.pop("CELERY_BROKER_URL", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KEPT_CONNECTION_SCRIPT,
+            checks,
+            verify_api(numbers.make(province_prefix="13", year=2001, serial=999_999)),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+
+    # then: with the health check (the setting's default with a max age) the second request
+    # reconnects and answers as the first; without it, it fails (as JSON 503 under /api/)
+    assert answer["first"][0] == 404
+    if checks == "on":
+        assert answer["checks"] is True
+        assert answer["second"] == answer["first"]
+    else:
+        assert answer["second"][0] == 503
+        assert answer["second"][1]["code"] == "service_unavailable"

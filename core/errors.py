@@ -101,6 +101,8 @@ def exception_handler(exc, context):
     code = codes if isinstance(codes, str) else "error"
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = {"code": code, "detail": str(detail), "fields": {}}
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE and "Retry-After" not in response:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core import tasks as heartbeats
+from core.errors import RETRY_AFTER_SECONDS
 
 Result = tuple[bool, str]
 
@@ -142,4 +143,8 @@ def healthz(request):
     else:
         status = "degraded"
     body = {"status": status, **body, "ms": round((time.monotonic() - started) * 1000, 1)}
-    return JsonResponse(body, status=503 if status == "unavailable" else 200)
+    if status != "unavailable":
+        return JsonResponse(body)
+    response = JsonResponse(body, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -45,6 +45,7 @@ def test_healthz_is_503_when_the_database_is_down(client):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+    assert int(response["Retry-After"]) > 0
 
 
 @pytest.mark.services("broker")

@@ -4,6 +4,7 @@ from django.db import OperationalError, ProgrammingError
 from django.http import HttpResponse
 from django.urls import include, path
 from redis.exceptions import ConnectionError as RedisConnectionError
+from rest_framework import exceptions
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 
@@ -27,6 +28,18 @@ def drf_database_down(request):
     raise OperationalError("server closed the connection unexpectedly")
 
 
+class Maintenance(exceptions.APIException):
+    status_code = 503
+    default_detail = "维护中。"
+    default_code = "maintenance"
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def drf_service_unavailable(request):
+    raise Maintenance()
+
+
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def drf_cache_down(request):
@@ -41,6 +54,7 @@ urlpatterns = [
     path("api/drf-boom/", drf_boom),
     path("api/drf-database-down/", drf_database_down),
     path("api/drf-cache-down/", drf_cache_down),
+    path("api/drf-maintenance/", drf_service_unavailable),
     path("api/plain-boom/", _raise(ValueError("a bug in a plain view"))),
     path("api/bad-sql/", _raise(ProgrammingError('relation "nothing" does not exist'))),
     path("api/fine/", fine),

@@ -53,6 +53,13 @@ def test_an_unreachable_database_or_cache_under_api_is_a_json_503_with_retry_aft
     assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
 
 
+def test_a_503_an_api_view_raises_itself_carries_retry_after_too(browser):
+    response = browser.get("/api/drf-maintenance/")
+    body = assert_error_body(response, 503, "maintenance")
+    assert body["detail"] == "维护中。"
+    assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
+
+
 def test_english_clients_get_the_english_catalog_s_wording(browser):
     response = browser.get("/api/drf-boom/", HTTP_ACCEPT_LANGUAGE="en")
     assert_error_body(response, 500, "server_error")

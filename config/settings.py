@@ -244,7 +244,7 @@ HEALTH_HEARTBEAT_STALE_SECONDS = env_int("HEALTH_HEARTBEAT_STALE_SECONDS", 180)
 # /healthz answers within this many seconds whatever is down; a check not done by then is
 # reported down ("timeout"). Components whose failure makes it answer 503 (the others are
 # reported, with status "degraded" and 200: the site still serves without them).
-HEALTH_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_TIMEOUT_SECONDS", "0.7"))
+HEALTH_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_TIMEOUT_SECONDS", "0.5"))
 HEALTH_REQUIRED = env_list("HEALTH_REQUIRED", ["database"])
 
 # --- REST framework.

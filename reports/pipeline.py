@@ -95,13 +95,17 @@ class Pipeline:
             finally:
                 self._holder.close()
 
-    def _start(self, name: str, body: Callable[[], None]) -> None:
-        thread = threading.Thread(target=self._reader, args=(body,), name=f"export-{name}", daemon=True)
+    def _start(self, name: str, body: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        thread = threading.Thread(target=self._reader, args=(body, fail), name=f"export-{name}", daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _reader(self, body: Callable[[], None]) -> None:
+    def _reader(self, body: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        """Run ``body`` in the snapshot. An error before it starts (no connection to be had: the
+        server restarting, ``max_connections`` reached) is handed to the writer through ``fail``:
+        otherwise the writer would wait for this reader's data for ever."""
         self._connections.append(connections[self.using])
+        started = False
         try:
             with transaction.atomic(using=self.using):
                 with connections[self.using].cursor() as cursor:
@@ -109,7 +113,12 @@ class Pipeline:
                     cursor.execute(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")
                     for name, value in session_settings().items():
                         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+                started = True
                 body()
+        except BaseException as exc:
+            if started:
+                raise  # body() hands its own errors over; this one came from leaving the transaction
+            fail(exc)
         finally:
             connections[self.using].close()
 
@@ -131,24 +140,25 @@ class Pipeline:
                 result.compute = compute
             return results
 
+        def fail(exc: BaseException) -> None:
+            for rest in results:  # handed to the writer, raised there by get()
+                if not rest.ready.is_set():
+                    rest.error = exc
+                    rest.ready.set()
+
         def body():
-            for i, (result, compute) in enumerate(zip(results, computes, strict=True)):
+            for result, compute in zip(results, computes, strict=True):
                 if self.stop.is_set():
-                    error: BaseException = RuntimeError("the export stopped")
-                    for rest in results[i:]:
-                        rest.error = error
-                        rest.ready.set()
+                    fail(RuntimeError("the export stopped"))
                     return
                 try:
                     result.value = compute()
-                except BaseException as exc:  # handed to the writer, raised there by get()
-                    for rest in results[i:]:
-                        rest.error = exc
-                        rest.ready.set()
+                except BaseException as exc:
+                    fail(exc)
                     return
                 result.ready.set()
 
-        self._start(name, body)
+        self._start(name, body, fail)
         return results
 
     def rows(self, name: str, make: Callable[[], Iterable], *, chunk: int = 2000, depth: int = 4) -> Iterator:
@@ -182,7 +192,7 @@ class Pipeline:
             except BaseException as exc:
                 put(exc)
 
-        self._start(name, body)
+        self._start(name, body, put)
         return self._drain(chunks)
 
     def _inline_rows(self, make: Callable[[], Iterable]) -> Iterator:

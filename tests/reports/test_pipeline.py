@@ -110,6 +110,37 @@ class TestParallel:
         assert _reader_threads() == []
         assert _all_closed(reads)
 
+    def test_a_reader_that_cannot_start_fails_the_writer_instead_of_hanging_it(self, regions, monkeypatch):
+        # given: readers whose session cannot be set up (as when no connection can be had:
+        # the server restarting, max_connections reached)
+        InspectorFactory.create_batch(3, region=regions["changan"])
+        monkeypatch.setattr("reports.pipeline.session_settings", lambda: {"work_mem": "lots"})
+        outcome = {}
+
+        def write():
+            try:
+                with Pipeline() as reads:
+                    count = reads.value("count", lambda: Inspector.objects.count())
+                    rows = reads.rows("rows", lambda: Inspector.objects.values_list("id", flat=True).iterator())
+                    for name, wait in (("value", count.get), ("rows", lambda: list(rows))):
+                        try:
+                            wait()
+                        except Exception as exc:
+                            outcome[name] = exc
+            finally:
+                outcome["left"] = True
+
+        # when: the writer asks for a value and for rows
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=30)
+
+        # then: both raise the readers' error at once; nothing is left running
+        assert not writer.is_alive(), "the writer hangs waiting for a reader that never started"
+        assert outcome.get("left") is True
+        assert "work_mem" in str(outcome["value"]) and "work_mem" in str(outcome["rows"])
+        assert _reader_threads() == []
+
     def test_a_writer_error_stops_readers_blocked_on_a_full_queue(self, regions):
         # given: more rows than the queue holds, so the reader blocks on it
         InspectorFactory.create_batch(30, region=regions["changan"])

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -69,4 +70,4 @@ class ChangeEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

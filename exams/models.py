@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStamped
@@ -170,7 +171,9 @@ class ResultChange(models.Model):
     old_parts = models.JSONField(_("原分项"), null=True, blank=True)
     new_parts = models.JSONField(_("新分项"), default=dict, blank=True)
     source = models.CharField(_("来源"), max_length=32, default="entry")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     at = models.DateTimeField(_("时间"), auto_now_add=True)
 
     class Meta:
@@ -197,7 +200,9 @@ class ExamEvent(models.Model):
     sitting = models.ForeignKey(Sitting, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
     changes = models.JSONField(_("变更"), default=dict, blank=True)  # {field: [old, new]}
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     at = models.DateTimeField(_("时间"), auto_now_add=True)
 
     class Meta:
@@ -206,7 +211,7 @@ class ExamEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d}"
 
 
 class CertificateStatus(models.TextChoices):
@@ -288,7 +293,9 @@ class CertificateEvent(models.Model):
     reason = models.CharField(_("原因"), max_length=300, blank=True)
     from_status = models.CharField(_("原状态"), max_length=16, blank=True)
     to_status = models.CharField(_("新状态"), max_length=16, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     at = models.DateTimeField(_("时间"), auto_now_add=True)
 
     class Meta:
@@ -297,7 +304,7 @@ class CertificateEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d}"
 
 
 class AnnualReview(TimeStamped):

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import ChangeEvent, TimeStamped
@@ -248,7 +249,9 @@ class EnrollmentEvent(models.Model):
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
     reason = models.CharField(_("原因"), max_length=200, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     at = models.DateTimeField(_("时间"), auto_now_add=True)
 
     class Meta:
@@ -257,7 +260,7 @@ class EnrollmentEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
 
 
 class BatchEvent(ChangeEvent):

@@ -1,18 +1,24 @@
 """/healthz: each component (database, cache, broker) and the worker's and beat's heartbeats,
 answered within a second whatever is down; 503 only when a required component is."""
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from django.core.cache import caches
 from django.test import override_settings
 
 from core import health
 from core import tasks as heartbeats
 from tests.resilience_helpers import DEAD_URL, frozen_server, own_redis, redis_caches, timed
+from tests.test_celery_worker import BASE_DIR, _stop
 
 ANSWER_WITHIN = 1.0
 
@@ -60,12 +66,14 @@ def test_healthz_reaches_the_real_broker(client):
 
 
 @pytest.mark.django_db
-def test_healthz_reports_each_component_and_answers_fast(client):
+def test_healthz_reports_each_component_and_answers_fast(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # tasks run in-process: no worker nor beat to see
     response, seconds = timed(lambda: client.get("/healthz"))
     body = response.json()
     assert set(body) == {"status", "database", "cache", "broker", "worker", "beat", "ms"}
     assert body["cache"] == {"ok": True, "info": "LocMemCache"}
-    assert body["worker"]["ok"] is True and body["beat"]["ok"] is True  # tasks run in-process here
+    assert body["broker"] == {"ok": True, "info": "eager (in-process)"}
+    assert body["worker"] == body["beat"] == {"ok": True, "info": "eager (in-process)"}
     assert response["Cache-Control"].startswith("max-age=0")
     assert seconds < ANSWER_WITHIN
 
@@ -212,3 +220,38 @@ def test_checks_still_running_are_not_started_twice():
     finally:
         release.set()
     assert started == [1]
+
+
+@pytest.mark.services("broker")
+def test_a_real_worker_writes_its_heartbeat_when_ready(tmp_path):
+    # given: a worker of this test's own (its own queue and name), the cache a Redis of our own
+    tag = uuid.uuid4().hex[:12]
+    log_path = tmp_path / "worker.log"
+    with own_redis() as (_, cache_url), override_settings(CACHES=redis_caches(cache_url)):
+        env = {**os.environ, "CACHE_URL": cache_url, "PYTHONUNBUFFERED": "1"}
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"),
+                    *("-Q", f"test-hb-{tag}", "-n", f"test-hb-{tag}@%h"),
+                    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+                ],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                # when: it is ready
+                deadline = time.monotonic() + 60
+                seen = None
+                while seen is None and time.monotonic() < deadline and worker.poll() is None:
+                    time.sleep(0.2)
+                    seen = caches["default"].get(heartbeats.WORKER_KEY)
+                # then: its heartbeat is in the cache, under its name
+                assert seen is not None, log_path.read_text(errors="replace")
+                assert seen["hostname"].startswith(f"test-hb-{tag}@")
+                assert time.time() - seen["at"] < 60
+            finally:
+                _stop(worker)

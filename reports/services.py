@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
@@ -124,7 +124,23 @@ def dispatch(job_id: int) -> None:
     without the publisher's blocking retries: raises at once when the broker cannot take it."""
     from .tasks import run_export
 
-    run_export.apply_async((job_id,), queue=settings.EXPORT_QUEUE, retry=False)
+    try:
+        run_export.apply_async((job_id,), queue=settings.EXPORT_QUEUE, retry=False)
+    except Retry as retry:
+        _retry_in_process(retry)
+
+
+def _retry_in_process(retry: Retry) -> None:
+    """In-process (eager) Celery hands a task's retry back to the caller instead of running
+    it: run it here, its countdown capped at two seconds (this is a web request). The task
+    allows few retries in-process; past them it raises the database error."""
+    while True:
+        time.sleep(min(float(retry.when or 0), 2))
+        try:
+            retry.sig.apply()
+            return
+        except Retry as again:
+            retry = again
 
 
 def hand_over(job_id: int) -> bool:
@@ -134,9 +150,8 @@ def hand_over(job_id: int) -> bool:
     try:
         dispatch(job_id)
     except Exception as exc:
-        log.warning(
-            "export job %s not handed to the broker (%s: %s); the sweep sends it", job_id, type(exc).__name__, exc
-        )
+        # (the broker refused it; in-process, the run itself failed past its retries)
+        log.warning("export job %s not handed over (%s: %s); the sweep sends it", job_id, type(exc).__name__, exc)
         return False
     try:
         ExportJob.objects.filter(pk=job_id, sent_at__isnull=True).update(sent_at=timezone.now())

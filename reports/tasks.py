@@ -11,7 +11,7 @@ from . import services
 
 # Retries of a run the database interrupted: 1, 2, 4 ... seconds, at most 5 minutes apart
 # (with jitter), 30 in all: a restart of a few minutes, or an outage of about two hours.
-# In-process (eager, inside a web request) retries would run at once: two are enough there.
+# In-process (eager, inside a web request: services.dispatch runs them) two are enough.
 MAX_RETRIES = 30
 EAGER_RETRIES = 2
 BACKOFF_MAX = 300
@@ -50,7 +50,7 @@ def run_export(self, job_id: int, held_attempt: int | None = None, failure: str 
         raise self.retry(exc=exc, **retry) from exc
     if result == services.BUSY:
         # Another worker holds it and is alive; look again once it would count as stale.
-        raise self.retry(countdown=settings.EXPORT_STALE_SECONDS)
+        raise self.retry(countdown=settings.EXPORT_STALE_SECONDS, max_retries=limit)
     return result.status if result is not None else "skipped"  # done, failed (or skipped: nothing to do)
 
 

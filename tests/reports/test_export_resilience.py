@@ -231,6 +231,22 @@ def test_a_database_error_in_the_run_is_retried_not_marked_failed(regions, city_
     assert (job.status, job.error, job.attempts, job.progress) == (ExportStatus.DONE, "", 2, 100)
 
 
+def test_in_process_the_retry_runs_in_the_call_a_little_later(regions, city_admin, monkeypatch):
+    # given: the embedded default (eager: no worker, no beat) and a database that drops once
+    job = _queued_job(city_admin)
+    calls = _fail_first(monkeypatch, xlsx, "yearly_workbook", OperationalError("database is locked"))
+    slept = []
+    monkeypatch.setattr(services.time, "sleep", slept.append)
+
+    # when: the job is handed over (as on the creating request's commit)
+    assert services.hand_over(job.pk) is True
+
+    # then: retried there after its backoff, finished
+    assert len(calls) == 2 and len(slept) == 1 and 0.5 <= slept[0] <= 1
+    job.refresh_from_db()
+    assert (job.status, job.error, job.attempts) == (ExportStatus.DONE, "", 2)
+
+
 def test_a_database_down_at_the_claim_is_retried(regions, city_admin, monkeypatch):
     job = _queued_job(city_admin)
     calls = _fail_first(monkeypatch, services, "_claim", OperationalError("connection refused"), times=2)

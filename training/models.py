@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import ChangeEvent, TimeStamped
+from core.text import plain_number
 from personnel.models import Inspector, Region, Sector
 
 
@@ -320,7 +321,11 @@ class HoursPolicy(TimeStamped):
         ]
 
     def __str__(self):
-        return f"{self.region} {self.year}: {self.required_hours}"
+        return _("%(region)s %(year)s年度：%(hours)s 学时") % {
+            "region": self.region,
+            "year": self.year,
+            "hours": plain_number(self.required_hours),
+        }
 
 
 class HoursPolicyEvent(models.Model):

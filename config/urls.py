@@ -73,4 +73,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 handler404 = "core.errors.not_found"
+handler400 = "core.errors.bad_request_view"
+handler403 = "core.errors.permission_denied_view"
 handler500 = "core.errors.server_error_view"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -171,8 +173,16 @@ class ApiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not is_api_path(request.path) or isinstance(exception, (Http404, DjangoPermissionDenied)):
-            return None
+        if not is_api_path(request.path) or isinstance(exception, Http404):
+            return None  # a 404 under /api/ is handler404's JSON already
+        if isinstance(exception, DjangoPermissionDenied):
+            return _error(AccessDenied())
+        if isinstance(exception, (BadRequest, SuspiciousOperation, MultiPartParserError)):
+            if isinstance(exception, SuspiciousOperation):  # logged where Django logs it
+                logging.getLogger(f"django.security.{type(exception).__name__}").error(
+                    str(exception), extra={"status_code": 400, "request": request}
+                )
+            return _error(ValidationFailed())
         logger.error(
             "Internal Server Error: %s",
             request.path,
@@ -180,6 +190,26 @@ class ApiErrorMiddleware:
             extra={"status_code": 500, "request": request},
         )
         return unhandled_response(exception)
+
+
+def _error(error: DomainError) -> JsonResponse:
+    body = {"code": error.code, "detail": error.detail, "fields": {}}
+    return JsonResponse(body, status=error.status_code)
+
+
+def bad_request_view(request, exception=None):
+    """``handler400``: a bad request found outside a view (a multipart body over the limits, a
+    disallowed host) answers the error body under /api/, Django's page elsewhere."""
+    if is_api_path(request.path):
+        return _error(ValidationFailed())
+    return bad_request(request, exception)
+
+
+def permission_denied_view(request, exception=None):
+    """``handler403``: the error body under /api/, Django's page elsewhere."""
+    if is_api_path(request.path):
+        return _error(AccessDenied())
+    return permission_denied(request, exception)
 
 
 def server_error_view(request):

@@ -1,5 +1,6 @@
 """Views that fail, for tests/core/test_api_errors.py: under /api/ and as pages."""
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db import OperationalError, ProgrammingError
 from django.http import HttpResponse
 from django.urls import include, path
@@ -58,9 +59,15 @@ urlpatterns = [
     path("api/plain-boom/", _raise(ValueError("a bug in a plain view"))),
     path("api/bad-sql/", _raise(ProgrammingError('relation "nothing" does not exist'))),
     path("api/fine/", fine),
+    path("api/bad-request/", _raise(BadRequest("no"))),
+    path("api/suspicious/", _raise(SuspiciousOperation("a forged path"))),
+    path("api/forbidden/", _raise(PermissionDenied())),
+    path("pages/bad-request/", _raise(BadRequest("no"))),
     path("pages/boom/", _raise(RuntimeError("a bug in a page"))),
     path("pages/fine/", fine),
     path("", include("config.urls")),
 ]
 handler404 = "core.errors.not_found"
+handler400 = "core.errors.bad_request_view"
+handler403 = "core.errors.permission_denied_view"
 handler500 = "core.errors.server_error_view"

@@ -78,6 +78,31 @@ def test_a_failure_outside_the_view_under_api_is_json_too(browser):
     assert page["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(
+    ("url", "status", "code"),
+    [
+        ("/api/bad-request/", 400, "invalid"),
+        ("/api/suspicious/", 400, "invalid"),
+        ("/api/forbidden/", 403, "permission_denied"),
+    ],
+)
+def test_django_s_own_4xx_exceptions_under_api_keep_their_status_as_json(browser, url, status, code):
+    assert_error_body(browser.get(url), status, code)
+
+
+def test_a_request_over_the_upload_limits_under_api_is_a_json_400(api_client, settings):
+    # a multipart body with more fields than Django allows, read by a real endpoint
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    data = {f"f{i}": "x" for i in range(20)}
+    response = api_client.post("/api/v1/auth/token/", data, format="multipart")
+    assert response.status_code == 400
+    assert set(response.json()) == {"code", "detail", "fields"}
+
+
+def test_pages_keep_django_s_html_400(browser):
+    assert browser.get("/pages/bad-request/")["Content-Type"].startswith("text/html")
+
+
 def test_pages_keep_django_s_html_500(browser):
     response = browser.get("/pages/boom/")
     assert response.status_code == 500

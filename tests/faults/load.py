@@ -109,7 +109,7 @@ class Load:
             self.records.append(record)
         return record
 
-    def _admin(self) -> dict:
+    def admin_headers(self) -> dict:
         return {"Authorization": f"Token {self.world['admin_token']}"}
 
     # --- the kinds of traffic -----------------------------------------------------------------
@@ -140,7 +140,7 @@ class Load:
         )
 
     def _enroll_or_cancel(self, rng: random.Random) -> None:
-        headers = {**self._admin(), "Content-Type": "application/json"}
+        headers = {**self.admin_headers(), "Content-Type": "application/json"}
         with self._lock:
             held = list(self.holding.items())
         if held and rng.random() < 0.35:
@@ -174,7 +174,7 @@ class Load:
                 self.unsure.add(inspector)
 
     def _batch(self, rng: random.Random) -> None:
-        self.request("batch_read", "GET", f"/api/v1/batches/{self.world['batch']}/", headers=self._admin())
+        self.request("batch_read", "GET", f"/api/v1/batches/{self.world['batch']}/", headers=self.admin_headers())
 
     def _export(self, rng: random.Random) -> None:
         body = {"kind": "yearly_totals", "year": self.world["year"], "region": "", "include_detail": False}
@@ -182,7 +182,7 @@ class Load:
         with self._lock:
             jobs = list(self.export_jobs)
         if jobs:
-            self.request("export_poll", "GET", f"/api/v1/exports/{rng.choice(jobs)}/", headers=self._admin())
+            self.request("export_poll", "GET", f"/api/v1/exports/{rng.choice(jobs)}/", headers=self.admin_headers())
 
     def create_export(self, body: dict | None = None) -> Record:
         body = body or {"kind": "yearly_totals", "year": self.world["year"], "region": "", "include_detail": False}
@@ -190,7 +190,7 @@ class Load:
             "export_create",
             "POST",
             "/api/v1/exports/",
-            headers={**self._admin(), "Content-Type": "application/json"},
+            headers={**self.admin_headers(), "Content-Type": "application/json"},
             body=json.dumps(body).encode(),
         )
         data = record.json() if record.status == 202 else None

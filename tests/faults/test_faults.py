@@ -256,6 +256,7 @@ NORMAL = {
     "batch_read": {200},
     "export_create": {202},
     "export_poll": {200},
+    "download": {200},
     "healthz": {200},
 }
 # The refusals a 409 may carry: the load enrolls people at random, some already in the batch.
@@ -436,6 +437,10 @@ def export_problems(drill: Drill, load: Load, jobs: list[tuple]) -> list[str]:
             problems.append(f"export {job_id} is {status} after {attempts} attempts {error[:200]!r}")
         elif not name or not (drill.media / name).is_file():
             problems.append(f"export {job_id} is done without its file ({name!r})")
+    for job_id in sorted(answered & {j[0] for j in jobs if j[1] == "done"}):
+        download = load.request("download", "GET", f"/api/v1/exports/{job_id}/download/", headers=load.admin_headers())
+        if download.status != 200 or not download.body.startswith(b"PK\x03\x04"):
+            problems.append(f"export {job_id} does not download as a workbook: {download.describe()}")
     files = sorted(p.relative_to(drill.media).as_posix() for p in drill.media.rglob("*") if p.is_file())
     named = sorted(j[3] for j in jobs if j[3])
     if files != named or len(set(named)) != len(named):

@@ -124,7 +124,7 @@ class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "batch_display",
         "status",
         "waitlist_position",
-        "hours_credited",
+        "hours_display",
     ]
     # The name links to the person's page; the status opens the enrollment (cancel, replace,
     # move). As the first column's row link, the enrollment's link held the name's link
@@ -184,6 +184,11 @@ class EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("批次"), ordering="batch__starts_on")
     def batch_display(self, obj):
         return str(obj.batch)
+
+    @admin.display(description=_("认定学时"), ordering="hours_credited")
+    def hours_display(self, obj):
+        # Hours are credited on completion only: "-" before, 16 or 12.5 after (never 0.0).
+        return plain_number(obj.hours_credited) if obj.status == EnrollmentStatus.COMPLETED else "-"
 
     # --- the three actions --------------------------------------------------------------------------
 

@@ -249,6 +249,8 @@ def test_the_enrollment_list_of_a_batch(browser, city_admin, batch, coal, course
     assert coal[1].masked_national_id in page and coal[1].national_id not in page
     assert f"{batch.year}年第1批 · 石家庄市 · 行政执法三项制度专题培训" in page
     assert "路南人" not in page
+    # hours only once credited: "-" before completion, never "0.0"
+    assert '<td class="field-hours_display">-</td>' in page and "0.0" not in page
 
 
 def test_another_citys_admin_gets_404_on_the_enrollment_pages(browser, other_city_admin, batch, coal):

@@ -201,6 +201,46 @@ def test_a_pending_job_is_not_sent_twice_by_two_sweeps(regions, city_admin, monk
     assert ExportJob.objects.get(pk=queued.pk).sent_at == t0 + _lease() + dt.timedelta(seconds=1)
 
 
+@pytest.mark.services("db")
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_beside_another_skips_the_job_the_other_is_claiming(regions, city_admin, monkeypatch):
+    import threading
+
+    from django.db import connection, transaction
+
+    # given: a job due to be sent, and another sweep in the middle of claiming it (row locked)
+    sent = []
+    monkeypatch.setattr(services, "dispatch", sent.append)
+    job = _queued_job(city_admin, sent_at=None)  # (its creation's hand-over committed, and is undone)
+    sent.clear()
+    later = job.created_at + _lease() + dt.timedelta(seconds=1)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_sweep():
+        try:
+            with transaction.atomic():
+                ExportJob.objects.select_for_update().get(pk=job.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=other_sweep)
+    other.start()
+    assert locked.wait(10)
+
+    # when: this sweep runs meanwhile
+    try:
+        count = services.export_jobs_requeue_stale(now=later)
+    finally:
+        release.set()
+        other.join(10)
+
+    # then: it neither waited for the lock nor sent the job
+    assert count == 0 and sent == []
+    assert ExportJob.objects.get(pk=job.pk).sent_at is None
+
+
 def test_a_running_job_with_a_live_worker_is_not_sent(regions, city_admin, monkeypatch):
     sent = []
     monkeypatch.setattr(services, "dispatch", sent.append)

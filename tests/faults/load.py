@@ -82,10 +82,16 @@ class Load:
 
     # --- one request --------------------------------------------------------------------------
 
-    def request(self, name: str, method: str, path: str, *, headers=None, body: bytes | None = None) -> Record:
+    def request(
+        self, name: str, method: str, path: str, *, headers=None, body: bytes | None = None, source: str = ""
+    ) -> Record:
+        """One request; ``source``: the loopback address to send it from (the rate limits count
+        per client address)."""
         headers = {"Host": "127.0.0.1", **(headers or {})}
         start = self.now()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=TIMEOUT, source_address=(source, 0) if source else None
+        )
         try:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
@@ -115,11 +121,33 @@ class Load:
     # --- the kinds of traffic -----------------------------------------------------------------
 
     def _verify(self, rng: random.Random) -> None:
+        # The public check comes from many clients (loopback addresses 127.0.1.1-80), each far
+        # below VERIFY_RATE; probe_verify_limit is the one client that goes over it.
         number = rng.choice(self.world["certificates"])
+        source = f"127.0.1.{rng.randrange(1, 81)}"
         if rng.random() < 0.5:
-            self.request("verify_page", "GET", f"/verify/{number}/")
+            self.request("verify_page", "GET", f"/verify/{number}/", source=source)
         else:
-            self.request("verify_api", "GET", f"/api/v1/certificates/verify/{number}/")
+            self.request("verify_api", "GET", f"/api/v1/certificates/verify/{number}/", source=source)
+
+    def probe_verify_limit(self, count: int, source: str, threads: int = 3) -> list[Record]:
+        """``count`` verify calls from one client (``source``), a few at a time."""
+        number = self.world["certificates"][0]
+        path = f"/api/v1/certificates/verify/{number}/"
+        out: list[Record] = []
+
+        def send(n: int) -> None:
+            for _ in range(n):
+                out.append(self.request("verify_probe", "GET", path, source=source))
+
+        workers = [
+            threading.Thread(target=send, args=(count // threads + (i < count % threads),)) for i in range(threads)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return out
 
     def _me(self, rng: random.Random) -> None:
         if rng.random() < 0.5:

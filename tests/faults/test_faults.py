@@ -44,6 +44,8 @@ from tests.faults.load import Load, Record
 pytestmark = pytest.mark.services("db", "broker")
 
 CAPACITY = 6
+WEB_WORKERS = 3  # gunicorn --workers, as docs/operations.md deploys it
+VERIFY_LIMIT = 40  # VERIFY_RATE per minute
 STALE_SECONDS = 5  # EXPORT_STALE_SECONDS of every app process here
 STEP_DELAY = 0.4  # EXPORT_STEP_DELAY_SECONDS: an export takes a few seconds, so a kill lands mid-job
 PHASE_SECONDS = {"baseline": 5, "redis_frozen": 10, "redis_killed": 10, "postgres_down": 3}
@@ -91,6 +93,7 @@ class Drill:
         self.restarts: list[tuple[float, str, int | None]] = []
         self._workers = 0
         self.killed_jobs: set[int] = set()  # the exports running when the worker was killed
+        self.probes: dict[str, list[Record]] = {}  # one client over the verify limit
         self._supervising = threading.Event()
 
     def up(self) -> None:
@@ -103,15 +106,15 @@ class Drill:
             cache_url=self.redis.url(1),
             media_root=self.media,
             EXPORT_STALE_SECONDS=str(STALE_SECONDS),
-            # The drill's load comes from one address: budgets it cannot exhaust, so that what
-            # is measured is the limiter's store, not the limit.
-            VERIFY_RATE="100000/min",
+            # The load's token logins come from one address: a budget they cannot exhaust. The
+            # public check comes from many addresses, each far below its limit (load.py).
+            VERIFY_RATE=f"{VERIFY_LIMIT}/min",
             LOGIN_RATE="100000/min",
         )
         st.manage(["migrate", "--noinput"], self.env)
         st.manage(["seed_demo", "--inspectors", "150"], self.env)
         self.world = json.loads(st.python_module("tests.faults.world", [str(CAPACITY)], self.env))
-        self.web = self.start(st.gunicorn(self.env, self.port, self.workdir / "gunicorn.log"))
+        self.web = self.start(st.gunicorn(self.env, self.port, self.workdir / "gunicorn.log", workers=WEB_WORKERS))
         self.worker = self.start_worker()
         self.beat = self.start_beat()
         st.wait_until(lambda: self.healthz_ok(), 60, "the app to answer /healthz with 200")
@@ -203,10 +206,22 @@ def run_drill(drill: Drill) -> Load:
     load = Load(drill.port, drill.world)
     load.start()
     try:
-        _phase(load, drill, "baseline", PHASE_SECONDS["baseline"])
+        start = load.now()
+        drill.probes["with_redis"] = load.probe_verify_limit(VERIFY_LIMIT + 1, source="127.0.0.98", threads=1)
+        time.sleep(max(PHASE_SECONDS["baseline"] - (load.now() - start), 0))
+        drill.phases["baseline"] = (start, load.now())
         _phase(load, drill, "redis_frozen", PHASE_SECONDS["redis_frozen"], drill.redis.freeze, drill.redis.thaw)
         _phase(load, drill, "after_freeze", RECOVERY_SECONDS)
-        _phase(load, drill, "redis_killed", PHASE_SECONDS["redis_killed"], drill.redis.kill, drill.redis.start)
+        # Redis killed; meanwhile one client goes over the verify limit.
+        start = load.now()
+        drill.redis.kill()
+        time.sleep(1)
+        drill.probes["without_redis"] = load.probe_verify_limit(
+            WEB_WORKERS * VERIFY_LIMIT + 1, source="127.0.0.99", threads=2
+        )
+        time.sleep(max(PHASE_SECONDS["redis_killed"] - (load.now() - start), 0))
+        drill.phases["redis_killed"] = (start, load.now())
+        drill.redis.start()
         _phase(load, drill, "after_kill", RECOVERY_SECONDS)
         # PostgreSQL: stopped (fast: connections cut), a few seconds without it, started again.
         start = load.now()
@@ -257,6 +272,7 @@ NORMAL = {
     "export_create": {202},
     "export_poll": {200},
     "download": {200},
+    "verify_probe": {200, 429},
     "healthz": {200},
 }
 # The refusals a 409 may carry: the load enrolls people at random, some already in the batch.
@@ -450,6 +466,28 @@ def export_problems(drill: Drill, load: Load, jobs: list[tuple]) -> list[str]:
     return problems
 
 
+def limit_problems(drill: Drill) -> list[str]:
+    """The verify limit holds with Redis (VERIFY_LIMIT site-wide) and, counted per process as
+    documented, without it (at most WEB_WORKERS x VERIFY_LIMIT): never switched off. A refusal
+    is 429 in JSON with Retry-After."""
+    problems = []
+    for probe, most, window in (
+        ("with_redis", VERIFY_LIMIT, drill.phases["baseline"]),
+        ("without_redis", WEB_WORKERS * VERIFY_LIMIT, drill.phases["redis_killed"]),
+    ):
+        calls = drill.probes.get(probe, [])
+        admitted = sum(r.status == 200 for r in calls)
+        refused = [r for r in calls if r.status == 429]
+        if admitted > most or not refused or admitted + len(refused) != len(calls):
+            statuses = sorted({str(r.status) for r in calls})
+            problems.append(f"{probe}: {admitted} of {len(calls)} verify calls admitted (at most {most}), {statuses}")
+        if any(not (r.is_json and r.retry_after) for r in refused):
+            problems.append(f"{probe}: a refusal without JSON or Retry-After: {refused[0].describe()}")
+        if any(not _in(r, window) or r.end > window[1] for r in calls):
+            problems.append(f"{probe}: the probe did not fit in its phase {window}")
+    return problems
+
+
 def test_the_service_survives_its_dependencies(drill):
     try:
         load = run_drill(drill)
@@ -470,6 +508,7 @@ def test_the_service_survives_its_dependencies(drill):
         problems.append("no /me/ request while Redis was frozen")
     elif p95(me) >= ME_P95_LIMIT:
         problems.append(f"/me/ p95 {p95(me):.2f} s while Redis was frozen ({len(me)} requests)")
+    problems += limit_problems(drill)
     problems += enrollment_problems(drill, load)
     problems += export_problems(drill, load, jobs)
     # Every run removes its temporary file (export-<job id>-…), but those killed with their
@@ -480,6 +519,8 @@ def test_the_service_survives_its_dependencies(drill):
         problems.append(f"temporary export files left behind (killed runs: {sorted(drill.killed_jobs)}): {leftovers}")
 
     report += f"\nCelery processes that exited on their own (restarted): {drill.restarts}"
+    for probe, calls in drill.probes.items():
+        report += f"\nverify limit {probe}: {sum(r.status == 200 for r in calls)} of {len(calls)} admitted"
     print(f"exports done {waited:.0f} s after the last fault\n{report}")  # shown with -s, or on failure
     with (drill.workdir / "records.jsonl").open("w") as out:
         for r in load.records:

@@ -228,9 +228,11 @@ def run_drill(drill: Drill) -> Load:
         drill.pg._ctl("stop", "-m", "fast")
         down_from = load.now()
         time.sleep(PHASE_SECONDS["postgres_down"])
+        up_from = load.now()
         drill.pg._ctl("start")
-        drill.phases["postgres_down"] = (down_from, load.now())
-        drill.phases["postgres_stop"] = (start, down_from)
+        drill.phases["postgres_stop"] = (start, down_from)  # pg_ctl stop: connections being cut
+        drill.phases["postgres_down"] = (down_from, up_from)  # no server at all
+        drill.phases["postgres_start"] = (up_from, load.now())  # pg_ctl start, until it is ready
         _phase(load, drill, "after_postgres", RECOVERY_SECONDS)
         # The worker, killed in the middle of an export.
         start = load.now()
@@ -324,7 +326,7 @@ def request_problems(records: list[Record], phases: dict) -> list[str]:
     - A worker killed: nothing changes for requests.
     - Always: every answer under /api/ is JSON.
     """
-    db_down = (phases["postgres_stop"][0], phases["postgres_down"][1])
+    db_down = (phases["postgres_stop"][0], phases["postgres_start"][1])
     problems = []
     for r in records:
         if _is_api(r) and r.status is not None and not r.is_json:

@@ -444,8 +444,11 @@ def wait_for_exports(drill: Drill, deadline: float) -> list[tuple]:
 
 
 def export_problems(drill: Drill, load: Load, jobs: list[tuple]) -> list[str]:
-    """Every job made during the drill ended ``done``, each with one file of its own."""
+    """Every job made during the drill ended ``done``, each with one file of its own; those
+    running when their worker was killed were taken over (a second attempt)."""
     problems = []
+    if not drill.killed_jobs:
+        problems.append("no export was running when the worker was killed")
     answered = set(load.export_jobs)
     in_db = {j[0] for j in jobs}
     if answered - in_db:
@@ -455,6 +458,8 @@ def export_problems(drill: Drill, load: Load, jobs: list[tuple]) -> list[str]:
             problems.append(f"export {job_id} is {status} after {attempts} attempts {error[:200]!r}")
         elif not name or not (drill.media / name).is_file():
             problems.append(f"export {job_id} is done without its file ({name!r})")
+        elif job_id in drill.killed_jobs and attempts < 2:
+            problems.append(f"export {job_id} was running in the killed worker, yet done in {attempts} attempt")
     for job_id in sorted(answered & {j[0] for j in jobs if j[1] == "done"}):
         download = load.request("download", "GET", f"/api/v1/exports/{job_id}/download/", headers=load.admin_headers())
         if download.status != 200 or not download.body.startswith(b"PK\x03\x04"):

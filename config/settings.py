@@ -201,14 +201,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that publishes a task (an export job) must not hang on a broker that is down
 # or frozen: connect within CELERY_BROKER_CONNECT_TIMEOUT, read within CELERY_BROKER_SOCKET_TIMEOUT,
-# retry a failed publish once. (Celery's defaults: 4 s to connect, no read timeout, three retries.)
-# The read timeout stays above the worker's one-second BRPOP poll, so idle workers do not time out.
+# retry a failed publish once. (Celery's defaults: 4 s to connect, no read timeout, three retries
+# two seconds apart.) Workers read their queues when the socket has data (kombu's event loop), so
+# the short read timeout does not cut their one-second BRPOP polls: an idle worker and a worker
+# under a Redis frozen for seconds were seen to run on without an error.
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECT_TIMEOUT", "0.5"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT", "2")),
+    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT", "0.5")),
     "socket_keepalive": True,
+    # A failed connect is tried once more at once: kombu would wait interval_start (2 s) first.
     "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {

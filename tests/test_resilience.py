@@ -14,11 +14,13 @@ import sys
 import time
 
 import pytest
+from celery import Celery
 from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.throttling import ScopedRateThrottle
 
 from core import throttles as core_throttles
@@ -272,3 +274,28 @@ def test_a_connection_the_server_ended_is_replaced_not_a_500(checks):
     else:
         assert answer["second"][0] == 503
         assert answer["second"][1]["code"] == "service_unavailable"
+
+
+# --- the broker: a publish on the request path gives up fast ------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["closed port", "frozen server"])
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_publish_gives_up_within_a_second_when_the_broker_is_down_or_frozen(fault, retry):
+    # given: the project's Celery settings, the broker a closed port or a server that never answers
+    with frozen_server() as frozen_url:
+        app = Celery("publish-test")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+        app.conf.update(broker_url=DEAD_URL if fault == "closed port" else frozen_url, task_always_eager=False)
+        try:
+            # when: a task is sent (retry=False as the export hand-over does; retry=True follows
+            # CELERY_TASK_PUBLISH_RETRY_POLICY)
+            started = time.monotonic()
+            with pytest.raises(BrokerError):
+                app.send_task("config.ping", retry=retry)
+            seconds = time.monotonic() - started
+        finally:
+            app.close()
+
+    # then: refused within a second (kombu's defaults took 2 s and more)
+    assert seconds < 1.0 if not retry else seconds < 1.5

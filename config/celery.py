@@ -18,6 +18,9 @@ app.add_defaults(
         "task_routes": {
             "reports.tasks.requeue_stale_exports": {"queue": HOUSEKEEPING_QUEUE},
             "reports.tasks.purge_old_exports": {"queue": HOUSEKEEPING_QUEUE},
+            # The beat's heartbeat must not wait behind long exports: /healthz would call beat
+            # missing while it runs.
+            "core.tasks.beat_heartbeat": {"queue": HOUSEKEEPING_QUEUE},
         }
     }
 )

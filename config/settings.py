@@ -345,6 +345,12 @@ EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 120)
 # The Celery queue export jobs go to (a deployment may give exports their own workers).
 EXPORT_QUEUE = os.environ.get("EXPORT_QUEUE", "celery")
+# An export's temporary file lives in EXPORT_TMP_DIR (empty: the system's temporary folder)
+# until it is done; leftovers of killed runs older than EXPORT_TMP_MAX_AGE_HOURS are swept.
+# A job claimed EXPORT_MAX_ATTEMPTS times without finishing is marked failed.
+EXPORT_TMP_DIR = os.environ.get("EXPORT_TMP_DIR", "")
+EXPORT_TMP_MAX_AGE_HOURS = env_int("EXPORT_TMP_MAX_AGE_HOURS", 6)
+EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 5)
 # On PostgreSQL an export's reads run in threads beside the writing, each on its own
 # connection (up to five per running export), in one shared read-only snapshot, with these
 # settings for their transactions: JIT compiles each big aggregate for seconds and saves

@@ -255,3 +255,12 @@ def test_a_real_worker_writes_its_heartbeat_when_ready(tmp_path):
                 assert time.time() - seen["at"] < 60
             finally:
                 _stop(worker)
+
+
+def test_the_beat_heartbeat_goes_to_the_housekeeping_queue():
+    # Behind a long export on the default queue, the heartbeat would expire and /healthz
+    # would report beat missing while it runs.
+    from config.celery import HOUSEKEEPING_QUEUE, app
+
+    route = app.amqp.router.route({}, heartbeats.beat_heartbeat.name)
+    assert route["queue"].name == HOUSEKEEPING_QUEUE

@@ -48,7 +48,11 @@ ERROR_DESCRIPTIONS = {
     "404": "Not found, or outside the caller's scope.",
     "409": "Refused by a domain rule (state conflict).",
     "429": "Too many requests.",
+    "500": "Server error (a bug; the details are in the server's log, not in the answer).",
+    "503": "A dependency (database, cache or broker) is unreachable; retry after Retry-After seconds.",
 }
+# Answers that carry a Retry-After header (seconds).
+RETRY_AFTER = {"429", "503"}
 
 # Operations that need no authentication (by operationId).
 PUBLIC_OPERATIONS = {"v1_auth_token_create", "certificates_verify"}
@@ -150,10 +154,15 @@ def _rename_components(result: dict) -> None:
 
 
 def _error_response(status: str) -> dict:
-    return {
+    response = {
         "description": ERROR_DESCRIPTIONS[status],
         "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
     }
+    if status in RETRY_AFTER:
+        response["headers"] = {
+            "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+        }
+    return response
 
 
 def postprocess_schema(result, generator, request, public):
@@ -210,6 +219,9 @@ def postprocess_schema(result, generator, request, public):
             statuses += [status for status in responses if status in ERROR_DESCRIPTIONS]
             if op_id in THROTTLED_OPERATIONS:
                 statuses.append("429")
+            # every operation: the JSON error body for a bug (500) and for an unreachable
+            # dependency (503 with Retry-After), core.errors' middleware
+            statuses += ["500", "503"]
             for status in statuses:
                 existing = responses.get(status)
                 if existing and JSON in existing.get("content", {}):

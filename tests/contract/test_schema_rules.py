@@ -142,6 +142,9 @@ def test_errors_are_documented_with_the_envelope_and_public_operations_need_no_a
             assert "404" in errors, (method, path)
         if method in WRITE:
             assert "400" in errors, (method, path)
+        # every operation may answer 500 (a bug) and 503 (a dependency down, with Retry-After)
+        assert {"500", "503"} <= errors, (method, path)
+        assert "Retry-After" in responses["503"]["headers"], (method, path)
     assert "409" in schema["paths"]["/api/v1/batches/{id}/enroll/"]["post"]["responses"]
 
 

@@ -399,7 +399,7 @@ def test_the_schema_documents_the_verify_api(db):
     operation = schema["paths"]["/api/v1/certificates/verify/{number}/"]["get"]
     assert operation["operationId"] == "certificates_verify"
     assert operation["security"] == []  # public: no authentication (core.schema)
-    assert set(operation["responses"]) == {"200", "404", "429"}
+    assert set(operation["responses"]) == {"200", "404", "429", "500", "503"}
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/Verify"}
     assert set(schema["components"]["schemas"]["Verify"]["properties"]) == VERIFY_FIELDS

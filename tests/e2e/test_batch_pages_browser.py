@@ -11,6 +11,7 @@ import os
 import re
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -92,6 +93,9 @@ def test_the_batch_pages_fit_and_the_grid_records_a_whole_day(
         # then
         assert Attendance.objects.filter(present=True).count() == PEOPLE
         assert set(Attendance.objects.values_list("day", flat=True)) == {batch.starts_on + dt.timedelta(days=2)}
+        # Playwright's sync API runs this block in a greenlet of its own, so these reads opened a
+        # connection of their own: close it, or PostgreSQL cannot drop the test database after.
+        connection.close()
 
         page.goto(live_server.url + urls["sheet"])
         page.emulate_media(media="print")

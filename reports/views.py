@@ -87,7 +87,11 @@ def overview(request):
             # The same answer for "no such region" and "not yours".
             raise Http404 from None
         year_error = exc.detail
-        scope = services.export_scope(actor=user, year=default_year, region_code=request.GET.get("region") or None)
+        try:
+            scope = services.export_scope(actor=user, year=default_year, region_code=request.GET.get("region") or None)
+        except ValidationFailed:
+            # A bad year and a bad region at once: the region's answer (it was a 500)
+            raise Http404 from None
 
     # One set of aggregate queries for the three tables, run side by side on PostgreSQL.
     report = figures.Report(scope)

@@ -26,6 +26,7 @@ from personnel.selectors import inspector_list, region_list
 
 from . import selectors, services
 from .models import ACTIVE_ENROLLMENT, Batch, BatchStatus, Enrollment, EnrollmentEvent, EnrollmentStatus
+from .serializers import ID_MAX
 
 S = EnrollmentStatus
 # The list reads from those holding a seat down to those who left.
@@ -60,9 +61,17 @@ class BatchFilter(admin.SimpleListFilter):
     title = _("批次")
     parameter_name = "batch"
 
+    def batch_id(self) -> int | None:
+        """The chosen batch's id, or None for anything that cannot be one (a huge number
+        overflowed the database's integer, a "²" passed str.isdigit but not int())."""
+        value = self.value() or ""
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= ID_MAX:
+            return None
+        return int(value)
+
     def lookups(self, request, model_admin):
         mine = selectors.batch_list(actor=request.user)
-        chosen = mine.filter(pk=self.value()).first() if (self.value() or "").isdigit() else None
+        chosen = mine.filter(pk=self.batch_id()).first() if self.batch_id() else None
         running = list(mine.filter(status__in=RUNNING).order_by("starts_on", "region__path", "number")[:30])
         if chosen is not None and chosen not in running:
             running.insert(0, chosen)
@@ -72,9 +81,8 @@ class BatchFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(batch_id=int(value))
+        batch_id = self.batch_id()
+        return queryset.none() if batch_id is None else queryset.filter(batch_id=batch_id)
 
 
 class InspectorRegionFilter(RegionLevelFilter):

@@ -132,6 +132,13 @@ def test_region_outside_the_scope_is_not_found(client, city_admin, data):
     assert other.status_code == unknown.status_code == 404
 
 
+def test_a_bad_year_with_a_region_outside_the_scope_is_not_found(client, city_admin, data):
+    # when: both wrong at once (the year's fallback asked for the region again: a 500)
+    response = _get(client, city_admin, region="130200", year="x")
+    # then
+    assert response.status_code == 404
+
+
 # --- what it shows -----------------------------------------------------------------------------------
 
 

@@ -397,3 +397,15 @@ def test_the_list_opens_an_enrollment_and_the_move_list_offers_only_batches_taki
     shown = options(page, "batch")[1:]
     assert len(shown) == 1 and str(open_one) in shown[0]
     assert str(closed) not in page and str(late) not in page
+
+
+@pytest.mark.parametrize("value", ["9" * 30, "\u00b2", "-1", "0", "abc"])
+def test_a_batch_filter_that_cannot_be_an_id_lists_nothing(browser, city_admin, batch, coal, value):
+    # given
+    services.enrollment_create(batch=batch, inspector=coal[0], actor=city_admin)
+    browser.force_login(city_admin)
+    # when: a number past the database's integer, a superscript two (str.isdigit, not int)
+    response = browser.get(ENROLLMENTS, {"batch": value})
+    # then: an empty list, not a 500
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []

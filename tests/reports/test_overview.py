@@ -204,6 +204,8 @@ def test_expiring_certificates_and_upcoming_batches_of_the_scope(client, city_ad
     assert response.context["expiring_count"] == 3
     assert [item["days_left"] for item in response.context["expiring"]] == [5, 10, 60]
     assert [b.region.name for b in response.context["upcoming"]] == ["长安区"]
+    # the batch's status stays on one line (it was set one character per line at 1366 px)
+    assert '<td class="one-line">报名中' in response.content.decode()
 
 
 def test_upcoming_lists_running_and_future_batches_never_finished_ones(client, city_admin, data, regions):

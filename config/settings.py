@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),
     },
+# How often the beat recomputes the overview's stored figures (see OVERVIEW_MAX_AGE_SECONDS).
+OVERVIEW_REFRESH_SECONDS = env_int("OVERVIEW_REFRESH_SECONDS", 300)
     # /healthz reads when this last ran: beat sent it and a worker took it (core.health).
     "core-beat-heartbeat": {
         "task": "core.tasks.beat_heartbeat",
@@ -259,6 +261,12 @@ REST_FRAMEWORK = {
     # so 401 + "WWW-Authenticate: Token" (session first would make it a bare 403). Session
     # auth stays for the browsable API and the admin's pages.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+    # The overview page's stored figures (reports.services.overview_figures_refresh).
+    "reports-refresh-overview-figures": {
+        "task": "reports.tasks.refresh_overview_figures",
+        "schedule": float(OVERVIEW_REFRESH_SECONDS),
+        "options": {"expires": OVERVIEW_REFRESH_SECONDS},
+    },
         "core.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -366,6 +374,10 @@ VERIFY_RATE = os.environ.get("VERIFY_RATE", "30/min")
 SITE_URL = os.environ.get("SITE_URL", "")
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+# The overview page shows stored figures (refreshed by the beat every OVERVIEW_REFRESH_SECONDS)
+# with the time they were computed; older than OVERVIEW_MAX_AGE_SECONDS it says so and asks for
+# a refresh (docs/operations.md).
+OVERVIEW_MAX_AGE_SECONDS = env_int("OVERVIEW_MAX_AGE_SECONDS", 600)
 # Every upload (core.uploads): what a file may hold before it is refused unread. The sheet is
 # read as a stream, so memory follows the held parts (shared strings), not the sheet's size.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # the file as sent

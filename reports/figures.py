@@ -239,6 +239,26 @@ def _held(scope: Scope) -> dict:
     return {**batches, **sittings}
 
 
+def held_by_region(scope: Scope) -> dict[int, dict]:
+    """``_held`` for the scope region and every region under it at once: {region id:
+    {"batches", "sittings"}}, each counting a batch (sitting) once however many of the
+    region's subtree sat in it. Two reads of the distinct (own region, batch) and (own
+    region, sitting) pairs of the same querysets as ``_held``, rolled up the tree here: the
+    pairs grow with batches and regions, not with the people in them."""
+    regions = {r.pk: r.parent_id for r in Region.objects.filter(path__startswith=scope.path).only("id", "parent")}
+    seen: dict[int, dict[str, set]] = {pk: {"batches": set(), "sittings": set()} for pk in regions}
+    pairs = (
+        ("batches", _enrollments(scope).order_by().values_list("inspector__region_id", "batch_id").distinct()),
+        ("sittings", _results(scope).order_by().values_list("inspector__region_id", "sitting_id").distinct()),
+    )
+    for key, rows in pairs:
+        for region_id, held_id in rows.iterator(chunk_size=10_000):
+            while region_id in regions:  # up to the scope region, not beyond it
+                seen[region_id][key].add(held_id)
+                region_id = regions[region_id]
+    return {pk: {key: len(ids) for key, ids in sets.items()} for pk, sets in seen.items()}
+
+
 def _grouped(qs, group: tuple[str, str], aggregates: dict) -> dict:
     """{(sector, region id): {figure: value}}."""
     rows = qs.order_by().values(_s=F(group[0]), _r=F(group[1])).annotate(**aggregates)
@@ -275,6 +295,14 @@ class Report:
         self._held: dict[int, dict] = {}
         self._coverage: list[dict] | None = None
         self._regions: list[Region] | None = None
+
+    def use(self, year: int, *, cells: dict, held: dict) -> Report:
+        """Take a year's ``grid`` cells and ``_held`` figures as computed before (the overview's
+        stored snapshot, ``reports.selectors.overview_report``) instead of querying them: the
+        summary, sector and region rows are then rolled up from them exactly as from fresh ones."""
+        self._grids[year] = cells
+        self._held[year] = held
+        return self
 
     def prepare(self, actor) -> Report:
         """Run every query the summary, sector and region rows need, now (in an export's
@@ -341,14 +369,16 @@ class Report:
             for key, label, kind in SUMMARY_FIGURES
         ]
 
-    def by_sector(self, actor) -> list[dict]:
+    def by_sector(self, actor, *, with_coverage: bool = True) -> list[dict]:
+        """Per sector; ``with_coverage=False`` leaves out the three systems' coverage (the
+        overview page does not show it; the workbook's 分行业 sheet does)."""
         per = self.figures(by="sector")
-        cov = {row["sector"]: row for row in self.coverage(actor)}
+        cov = {row["sector"]: row for row in self.coverage(actor)} if with_coverage else {}
         rows = []
         for sector in Sector:
             row = {"sector": sector.value, "label": str(sector.label), **_derive(per.get(sector.value, {}))}
             c = cov.get(sector.value, {})
-            for topic in (*THREE_SYSTEMS, "all_three"):
+            for topic in (*THREE_SYSTEMS, "all_three") if with_coverage else ():
                 row[f"cov_{topic}"] = c.get(str(topic), 0)
                 rate = c.get(f"{topic}_rate")
                 row[f"cov_{topic}_rate"] = None if rate is None else rate / 100

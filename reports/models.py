@@ -73,3 +73,40 @@ class ExportJob(TimeStamped):
     @property
     def content_type(self) -> str:
         return CSV_TYPE if self.kind == ExportKind.ENROLLMENT_DETAIL else XLSX_TYPE
+
+
+class OverviewSnapshot(TimeStamped):
+    """The overview page's figures of one year for the whole region tree, as last computed by
+    the refresh (``services.overview_figures_refresh``): a row per region in
+    ``OverviewRegionFigures``. The workbook never reads them; it computes from scratch."""
+
+    year = models.PositiveSmallIntegerField(_("年度"), unique=True)
+    # When the refresh that wrote the rows started (the figures are at least this fresh);
+    # empty: asked for, not computed yet.
+    computed_at = models.DateTimeField(_("计算时间"), null=True, blank=True)
+    # When a page last asked for a refresh (asked again only once this is older than the limit).
+    refresh_requested_at = models.DateTimeField(_("请求刷新时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("统计概览快照")
+        verbose_name_plural = _("统计概览快照")
+
+    def __str__(self):
+        return f"{self.year}"
+
+
+class OverviewRegionFigures(models.Model):
+    """One region of a snapshot: its own staff's additive figures per sector (the cells of
+    ``figures.grid``), and the two figures that do not add up over regions (batches and
+    sittings held, ``figures.held_by_region``) for the region and everything under it."""
+
+    snapshot = models.ForeignKey(OverviewSnapshot, on_delete=models.CASCADE, related_name="regions")
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    by_sector = models.JSONField(default=dict)  # {sector: {figure: count, "hours": "12.5"}}
+    held = models.JSONField(default=dict)  # {"batches": n, "sittings": n}
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "region"], name="overview_one_row_per_region")]
+
+    def __str__(self):
+        return f"{self.snapshot_id}/{self.region_id}"

@@ -10,9 +10,13 @@ gets NotFound (404), the same answer as for a job that does not exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from core.errors import NotFound
 from personnel import access
@@ -21,10 +25,10 @@ from personnel.selectors import inspector_list, scope_filter
 from training.models import THREE_SYSTEMS
 from training.selectors import coverage_missing, inspector_hours_list
 
-from .models import ExportJob
-
-if TYPE_CHECKING:
-    from .figures import Scope
+from . import figures
+from .figures import Scope
+from .models import ExportJob, OverviewRegionFigures, OverviewSnapshot
+from .pipeline import Pipeline
 
 
 def export_job_list(*, actor) -> QuerySet[ExportJob]:
@@ -79,3 +83,77 @@ def coverage_missing_list(*, actor, scope: Scope):
     for name in lacks:
         any_lacking |= Q(**{name: True})
     return people.annotate(**lacks).filter(any_lacking).order_by("region__path", "name", "id")
+
+
+# --- the overview page's figures ---------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    """The overview's ``figures.Report`` for a scope, its year and the year before, read from
+    the stored snapshot where there is one. ``computed_at``: when the oldest figures shown
+    were computed; ``stale``: older than ``OVERVIEW_MAX_AGE_SECONDS``; ``refresh``: the years
+    whose stored figures were missing or stale (the page asks for them again)."""
+
+    report: figures.Report
+    computed_at: dt.datetime
+    stale: bool = False
+    refresh: list[int] = field(default_factory=list)
+
+
+def _stored_cells(by_sector_of: dict[int, dict]) -> dict:
+    """Stored rows back into ``figures.grid`` cells: {(sector, region id): {figure: value}}."""
+    cells = {}
+    for region_id, sectors in by_sector_of.items():
+        for sector, values in sectors.items():
+            cells[(sector, region_id)] = {
+                key: Decimal(value) if value is not None and figures.KINDS.get(key) == "hours" else value
+                for key, value in values.items()
+            }
+    return cells
+
+
+def overview_report(*, scope: Scope) -> Overview:
+    """The figures of ``scope`` (already limited to the actor: ``services.export_scope``) for its
+    year and the year before. Each year comes from the stored snapshot when it has a row for
+    the scope region: the rows of the regions under it, summed by ``figures.Report`` as fresh
+    figures are (two statements, however many enrollments). A year not stored yet is computed
+    from scratch for the scope, as the workbook does (``Report.figures``)."""
+    report = figures.Report(scope)
+    now = timezone.now()
+    years = (scope.year, scope.year - 1)
+    snapshots = {
+        s.pk: s
+        for s in OverviewSnapshot.objects.filter(year__in=years, computed_at__isnull=False).only("year", "computed_at")
+    }
+    stored: dict[int, dict] = {year: {} for year in years}
+    held: dict[int, dict] = {}
+    rows = OverviewRegionFigures.objects.filter(snapshot__in=list(snapshots), region__path__startswith=scope.path)
+    for snapshot_id, region_id, by_sector, region_held in rows.values_list(
+        "snapshot_id", "region_id", "by_sector", "held"
+    ):
+        year = snapshots[snapshot_id].year
+        stored[year][region_id] = by_sector
+        if region_id == scope.region.pk:
+            held[year] = region_held
+    computed = {s.year: s.computed_at for s in snapshots.values() if s.year in held}
+    missing = [year for year in years if year not in computed]
+    for year in years:
+        if year in computed:
+            report.use(year, cells=_stored_cells(stored[year]), held=held[year])
+    if missing:
+        # Side by side on PostgreSQL, as the page did before it had stored figures.
+        with Pipeline() as reads:
+            results = [
+                r for year in missing for r in reads.values(f"figures-{year}", lambda y=year: report.figures(year=y))
+            ]
+            for result in results:
+                result.get()
+    limit = now - dt.timedelta(seconds=settings.OVERVIEW_MAX_AGE_SECONDS)
+    stale = [year for year, at in computed.items() if at < limit]
+    return Overview(
+        report=report,
+        computed_at=min([*computed.values(), now]),
+        stale=bool(stale),
+        refresh=sorted([*missing, *stale]),
+    )

@@ -19,11 +19,12 @@ import logging
 import os
 import tempfile
 import time
+from decimal import Decimal
 
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,7 +35,7 @@ from personnel.models import Region
 from personnel.selectors import actor_manages_region
 
 from . import detail_csv, figures, xlsx
-from .models import ExportJob, ExportKind, ExportStatus
+from .models import ExportJob, ExportKind, ExportStatus, OverviewRegionFigures, OverviewSnapshot
 
 log = logging.getLogger(__name__)
 BUSY = "busy"
@@ -402,3 +403,93 @@ def export_jobs_purge(*, now: dt.datetime | None = None) -> int:
         job.save(update_fields=["file", "stage", "updated_at"])
         purged += 1
     return purged
+
+
+# --- the overview's stored figures (docs/operations.md, "The overview's figures") --------------------
+
+
+def overview_years(*, today: dt.date) -> list[int]:
+    """The years the beat keeps fresh: this year, last year (the page's default) and the year
+    before it (last year's 同比). Other years are refreshed when a page asks for them."""
+    return [today.year, today.year - 1, today.year - 2]
+
+
+def _json_cell(values: dict) -> dict:
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
+
+
+def _read_figures(year: int) -> tuple[dict, dict]:
+    """Every root's ``figures.grid`` cells and ``figures.held_by_region`` for the year: on
+    PostgreSQL in one read-only REPEATABLE READ transaction, so that all of them see the same
+    moment however long the reads take."""
+    cells: dict = {}
+    held: dict = {}
+    connection = connections[OverviewSnapshot.objects.db]
+    own_transaction = not connection.in_atomic_block  # (a test's transaction: read in it)
+    with transaction.atomic(using=connection.alias):
+        if connection.vendor == "postgresql" and own_transaction:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for root in Region.objects.filter(parent__isnull=True).order_by("path"):
+            scope = figures.Scope(region=root, year=year)
+            cells.update(figures.grid(scope))
+            held.update(figures.held_by_region(scope))
+    return cells, held
+
+
+def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
+    """Compute a year's overview figures for the whole region tree from scratch (the same
+    ``figures.grid`` and held figures the workbook's totals come from) and store them,
+    replacing the year's rows in one transaction. Idempotent; a run that started before the
+    stored figures were computed leaves them alone (an older, slower run never overwrites a
+    newer one). Derived data: no event row."""
+    started = timezone.now()
+    cells, held = _read_figures(year)
+    by_region: dict[int, dict] = {region_id: {} for region_id in held}
+    for (sector, region_id), values in cells.items():
+        by_region.setdefault(region_id, {})[sector] = _json_cell(values)
+    with transaction.atomic():
+        snapshot, _created = OverviewSnapshot.objects.select_for_update().get_or_create(year=year)
+        if snapshot.computed_at and snapshot.computed_at > started:
+            return snapshot
+        OverviewRegionFigures.objects.filter(snapshot=snapshot).delete()
+        OverviewRegionFigures.objects.bulk_create(
+            OverviewRegionFigures(
+                snapshot=snapshot, region_id=region_id, by_sector=sectors, held=held.get(region_id, {})
+            )
+            for region_id, sectors in by_region.items()
+        )
+        snapshot.computed_at = started
+        snapshot.refresh_requested_at = None
+        snapshot.save(update_fields=["computed_at", "refresh_requested_at", "updated_at"])
+    return snapshot
+
+
+def overview_refresh_request(*, year: int) -> bool:
+    """A page found a year's stored figures missing or older than the limit: ask the worker for a
+    refresh, once per ``OVERVIEW_MAX_AGE_SECONDS`` whoever asks (sent after commit). Never
+    raises: a page shows what it has. True if asked."""
+    now = timezone.now()
+    again = now - dt.timedelta(seconds=settings.OVERVIEW_MAX_AGE_SECONDS)
+    try:
+        snapshot, created = OverviewSnapshot.objects.get_or_create(year=year, defaults={"refresh_requested_at": now})
+        if not created:
+            not_asked = Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__lt=again)
+            if not OverviewSnapshot.objects.filter(not_asked, pk=snapshot.pk).update(refresh_requested_at=now):
+                return False
+    except DatabaseError as exc:
+        log.warning("overview refresh of %s not asked for (%s: %s)", year, type(exc).__name__, exc)
+        return False
+    transaction.on_commit(lambda: _send_refresh(year), robust=True)
+    return True
+
+
+def _send_refresh(year: int) -> None:
+    from .tasks import refresh_overview_figures
+
+    try:
+        refresh_overview_figures.apply_async((year,), retry=False)
+    except Exception as exc:
+        # (the broker refused it; in-process, the refresh itself failed): the beat refreshes
+        # this and last year anyway, and the next page past the limit asks again.
+        log.warning("overview refresh of %s not sent (%s: %s)", year, type(exc).__name__, exc)

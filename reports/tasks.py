@@ -6,6 +6,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from . import services
 
@@ -64,3 +65,14 @@ def requeue_stale_exports() -> int:
 @shared_task(name="reports.tasks.purge_old_exports")
 def purge_old_exports() -> int:
     return services.export_jobs_purge()
+
+
+@shared_task(name="reports.tasks.refresh_overview_figures")
+def refresh_overview_figures(year: int | None = None) -> list[int]:
+    """The overview's stored figures computed again: on the beat every
+    ``OVERVIEW_REFRESH_SECONDS`` the years ``services.overview_years`` names, or one year a
+    page asked for. Idempotent (a rerun stores the same figures again)."""
+    years = [year] if year is not None else services.overview_years(today=timezone.localdate())
+    for each in years:
+        services.overview_figures_refresh(year=each)
+    return years

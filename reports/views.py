@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from core.errors import ValidationFailed
 from exams.selectors import certificate_list
@@ -31,9 +31,8 @@ from personnel import access
 from personnel.selectors import region_list
 from training.selectors import batch_counts, batch_list
 
-from . import figures, services, xlsx
+from . import figures, selectors, services, xlsx
 from .models import XLSX_TYPE
-from .pipeline import Pipeline
 
 # The figures shown as cards at the top; every figure is in the table below them.
 HEADLINE = (
@@ -69,7 +68,7 @@ def admins_only(view):
 
 
 @never_cache
-@require_GET
+@require_safe
 @admins_only
 def overview(request):
     """Key figures of a year against the previous one, by sector and by city, with the
@@ -93,13 +92,14 @@ def overview(request):
             # A bad year and a bad region at once: the region's answer (it was a 500)
             raise Http404 from None
 
-    # One set of aggregate queries for the three tables, run side by side on PostgreSQL.
-    report = figures.Report(scope)
-    with Pipeline() as reads:
-        for result in report.prepare_in(reads, user):
-            result.get()
+    # The stored figures (refreshed every few minutes), summed for the scope; a year not
+    # stored yet from scratch. Missing or stale ones are asked for again (after commit).
+    overview = selectors.overview_report(scope=scope)
+    for stale_year in overview.refresh:
+        services.overview_refresh_request(year=stale_year)
+    report = overview.report
     summary = report.summary()
-    sectors = report.by_sector(user)
+    sectors = report.by_sector(user, with_coverage=False)
     cities = [row for row in report.by_region() if row["level"] == 0]
 
     region = scope.region
@@ -122,6 +122,9 @@ def overview(request):
         "year": scope.year,
         "previous_year": scope.year - 1,
         "year_error": year_error,
+        # 计算于 14:05 (a date before it when not today)
+        "computed_at": _when(timezone.localtime(overview.computed_at), today),
+        "figures_stale": overview.stale,
         "years": list(range(today.year, today.year - YEARS_OFFERED, -1)),
         "regions": region_list(actor=user).select_related(None).order_by("path").only("code", "name", "depth"),
         "headline": [_display(row) for row in summary if row["key"] in HEADLINE],
@@ -168,7 +171,7 @@ LISTS = {
 
 
 @never_cache
-@require_GET
+@require_safe
 @admins_only
 def lists(request):
     """The lists page: pick a year and a region of one's scope, download a list."""
@@ -197,7 +200,7 @@ def lists(request):
 
 
 @never_cache
-@require_GET
+@require_safe
 @admins_only
 def list_download(request, name: str):
     """One list as an xlsx file, for ``?year=&region=`` (default: last year, the admin's own
@@ -241,6 +244,10 @@ def fmt(value, kind: str) -> str:
     if kind == "hours":
         return f"{float(value):,.1f}"
     return f"{value:,}"
+
+
+def _when(moment, today) -> str:
+    return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
 
 
 def _display(row: dict) -> dict:

@@ -1,15 +1,22 @@
 """The inspector's own dashboard (``/me/`` and ``/api/v1/me/``): one assembly, two renderings.
 
 Everything comes through the scoped selectors with the inspector as actor, so the page
-can only ever show the signed-in inspector's own rows. The number of queries does not
-grow with their results or enrollments.
+can only ever show the signed-in inspector's own rows. Six statements at most for the API
+with a token (the token, the scope's two looks, the inspector with their hours, required
+hours, certificate and calendar token, the upcoming enrollments, the results with their
+exams' parts), however many results or enrollments there are. ``dashboard_json`` writes
+the JSON the serializers below describe (they stay the OpenAPI schema), without building
+them on every request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Context, Decimal
 
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.fields.json import JSONField
+from django.db.models.functions import JSONObject
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,14 +24,15 @@ from rest_framework import serializers
 
 from core.errors import NotFound
 from personnel import access
+from personnel.selectors import inspector_list
 from training import rules
 from training.models import ACTIVE_ENROLLMENT
-from training.selectors import enrollment_list, inspector_hours_list
+from training.selectors import enrollment_list, hours_this_year_per_row, required_hours_per_row
 from training.services import calendar_token_for
 
-from .models import Certificate, CertificateStatus
+from .models import Certificate, CertificateStatus, ExamKind
 from .qr import verify_url
-from .selectors import certificate_for_inspector, result_list
+from .selectors import certificates_held_first, result_list
 
 # Amber from the first expiry reminder on (90 days before), so the colour and the mail agree.
 AMBER_DAYS = 90
@@ -36,20 +44,26 @@ _RED_STATUSES = (CertificateStatus.EXPIRED, CertificateStatus.SUSPENDED, Certifi
 def certificate_tone(certificate: Certificate | None, *, today: dt.date) -> str:
     """grey: none (or returned); red: expired, suspended, revoked or past its date;
     amber: valid with AMBER_DAYS or fewer left; green otherwise."""
-    if certificate is None or certificate.status == CertificateStatus.RETURNED:
+    if certificate is None:
         return GREY
-    if certificate.status in _RED_STATUSES:
+    return _tone(certificate.status, certificate.valid_until, today)
+
+
+def _tone(status: str, valid_until: dt.date, today: dt.date) -> str:
+    if status == CertificateStatus.RETURNED:
+        return GREY
+    if status in _RED_STATUSES:
         return RED
-    days_left = (certificate.valid_until - today).days
+    days_left = (valid_until - today).days
     if days_left < 0:  # not yet swept by the nightly expiry run
         return RED
     return AMBER if days_left <= AMBER_DAYS else GREEN
 
 
-def _countdown(certificate: Certificate, days_left: int) -> str:
-    if certificate.status == CertificateStatus.REVOKED:
+def _countdown(status: str, days_left: int) -> str:
+    if status == CertificateStatus.REVOKED:
         return _("证件已吊销")
-    if certificate.status == CertificateStatus.RETURNED:
+    if status == CertificateStatus.RETURNED:
         return _("证件已收回")
     if days_left > 0:
         return _("距有效期届满还有 %(d)d 天") % {"d": days_left}
@@ -58,20 +72,29 @@ def _countdown(certificate: Certificate, days_left: int) -> str:
     return _("已超过有效期 %(d)d 天") % {"d": -days_left}
 
 
-def _certificate_card(certificate: Certificate | None, today: dt.date) -> dict | None:
-    if certificate is None:
+def _label(choices, value) -> str:
+    return str(dict(choices).get(value, value))
+
+
+def _certificate_card(found: dict | None, today: dt.date) -> dict | None:
+    """The card of the certificate ``certificates_held_first`` picks, from the JSON object the
+    inspector's statement carries (dates as ISO strings)."""
+    if found is None:
         return None
-    days_left = (certificate.valid_until - today).days
+    status = found["status"]
+    issued_on = dt.date.fromisoformat(found["issued_on"])
+    valid_until = dt.date.fromisoformat(found["valid_until"])
+    days_left = (valid_until - today).days
     return {
-        "number": certificate.number,
-        "status": certificate.status,
-        "status_display": certificate.get_status_display(),
-        "region": certificate.region.name,
-        "issued_on": certificate.issued_on,
-        "valid_until": certificate.valid_until,
+        "number": found["number"],
+        "status": status,
+        "status_display": _label(CertificateStatus.choices, status),
+        "region": found["region"],
+        "issued_on": issued_on,
+        "valid_until": valid_until,
         "days_left": days_left,
-        "countdown": _countdown(certificate, days_left),
-        "tone": certificate_tone(certificate, today=today),
+        "countdown": _countdown(status, days_left),
+        "tone": _tone(status, valid_until, today),
     }
 
 
@@ -85,6 +108,90 @@ def _percent(hours: Decimal, required: Decimal) -> int:
     return min(100, int(hours * 100 / required))
 
 
+def _certificate_object():
+    """The picked certificate's public fields as one JSON object, a subquery per inspector."""
+    picked = certificates_held_first(Certificate.objects.filter(holder=OuterRef("pk"))).values(
+        card=JSONObject(
+            number=F("number"),
+            status=F("status"),
+            region=F("region__name"),
+            issued_on=F("issued_on"),
+            valid_until=F("valid_until"),
+        )
+    )[:1]
+    return Subquery(picked, output_field=JSONField())
+
+
+def _results(actor) -> list[dict]:
+    """The inspector's results, newest first, each with its exam's parts: one row per part
+    (a LEFT JOIN), grouped here."""
+    rows = (
+        result_list(actor=actor)
+        .order_by("-sitting__held_on", "-id", "exam__parts__order", "exam__parts__id")
+        .values_list(
+            "id",
+            "exam__title",
+            "exam__kind",
+            "sitting__held_on",
+            "sitting__place",
+            "part_scores",
+            "score",
+            "pass_mark",
+            "exam__pass_mark",
+            "absent",
+            "passed",
+            "attempt",
+            "exam__max_attempts",
+            "exam__parts__id",
+            "exam__parts__name",
+            "exam__parts__max_score",
+        )
+    )
+    results: list[dict] = []
+    last_id = None
+    for (
+        result_id,
+        title,
+        kind,
+        held_on,
+        place,
+        part_scores,
+        score,
+        pass_mark,
+        exam_pass_mark,
+        absent,
+        passed,
+        attempt,
+        max_attempts,
+        part_id,
+        part_name,
+        part_max,
+    ) in rows:
+        if result_id != last_id:
+            last_id = result_id
+            results.append(
+                {
+                    "exam": title,
+                    "kind": kind,
+                    "kind_display": _label(ExamKind.choices, kind),
+                    "held_on": held_on,
+                    "place": place,
+                    "parts": [],
+                    "score": score,
+                    "pass_mark": pass_mark if pass_mark is not None else exam_pass_mark,
+                    "absent": absent,
+                    "passed": passed,
+                    "attempt": attempt,
+                    "max_attempts": max_attempts,
+                }
+            )
+        if part_id is not None:
+            results[-1]["parts"].append(
+                {"name": part_name, "score": _decimal((part_scores or {}).get(str(part_id))), "max_score": part_max}
+            )
+    return results
+
+
 def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
     """The signed-in inspector's certificate, hours this year (the year of the batches:
     ``training.rules.in_year``), upcoming batches and exam results. Anyone who is not an
@@ -92,16 +199,37 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
     if access.scope_for(actor).kind != access.SELF:
         raise NotFound(_("此页面仅供执法人员使用。"))
     today = today or timezone.localdate()
-    me = inspector_hours_list(actor=actor, year=today.year).first()
+    year = today.year
+    me = (
+        inspector_list(actor=actor)
+        .select_related("calendar_token")
+        .annotate(
+            hours=hours_this_year_per_row(year),
+            required=required_hours_per_row(year),
+            certificate=_certificate_object(),
+        )
+        .first()
+    )
     if me is None:
         raise NotFound(_("此页面仅供执法人员使用。"))
-
-    certificate = certificate_for_inspector(inspector=me)
     hours, required = me.hours, me.required
 
     enrollments = (
         enrollment_list(actor=actor)
         .filter(status__in=ACTIVE_ENROLLMENT, batch__ends_on__gte=today)
+        .select_related(None)
+        .select_related("batch__course", "batch__region")
+        .only(
+            "status",
+            "waitlist_position",
+            "batch__year",
+            "batch__number",
+            "batch__starts_on",
+            "batch__ends_on",
+            "batch__place",
+            "batch__course__title",
+            "batch__region__name",
+        )
         .order_by("batch__starts_on", "batch_id")
     )
     upcoming = [
@@ -121,32 +249,10 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
         for e in enrollments
     ]
 
-    results = [
-        {
-            "exam": r.exam.title,
-            "kind": r.exam.kind,
-            "kind_display": r.exam.get_kind_display(),
-            "held_on": r.sitting.held_on,
-            "place": r.sitting.place,
-            "parts": [
-                {
-                    "name": part.name,
-                    "score": _decimal((r.part_scores or {}).get(str(part.pk))),
-                    "max_score": part.max_score,
-                }
-                for part in r.exam.parts.all()
-            ],
-            "score": r.score,
-            "pass_mark": r.pass_mark if r.pass_mark is not None else r.exam.pass_mark,
-            "absent": r.absent,
-            "passed": r.passed,
-            "attempt": r.attempt,
-            "max_attempts": r.exam.max_attempts,
-        }
-        for r in result_list(actor=actor).prefetch_related("exam__parts").order_by("-sitting__held_on", "-id")
-    ]
-
-    token = calendar_token_for(inspector=me)
+    try:
+        token = me.calendar_token
+    except type(me).calendar_token.RelatedObjectDoesNotExist:
+        token = calendar_token_for(inspector=me)  # the first visit creates it
     return {
         "today": today,
         "inspector": {
@@ -155,9 +261,9 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
             "sector_display": me.get_sector_display(),
             "status_display": me.get_status_display(),
         },
-        "certificate": _certificate_card(certificate, today),
+        "certificate": _certificate_card(me.certificate, today),
         "hours": {
-            "year": today.year,
+            "year": year,
             "hours": hours,
             "required": required,
             "remaining": max(Decimal("0"), required - hours),
@@ -166,7 +272,96 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
         },
         "upcoming": upcoming,
         "calendar_path": reverse("calendar-feed", kwargs={"token": token.token}),
-        "results": results,
+        "results": _results(actor),
+    }
+
+
+# --- the JSON twin: what the serializers below write, built directly ------------------------
+
+_PRECISION = Context(prec=7)  # the widest DecimalField below (max_digits=7)
+_ONE_PLACE = Decimal("0.1")
+
+
+def _d1(value) -> str | None:
+    """DRF's DecimalField(decimal_places=1) output: rounded half-even to one place, as text."""
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value).strip())
+    return f"{value.quantize(_ONE_PLACE, context=_PRECISION):f}"
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def dashboard_json(data: dict, request) -> dict:
+    """``MeDashboardSerializer(data, context={"request": request}).data``, field for field
+    and in the same order, without building the serializers (about half of the request's
+    CPU). tests/exams/test_me_statements.py compares the two."""
+    certificate = data["certificate"]
+    hours = data["hours"]
+    return {
+        "today": _iso(data["today"]),
+        "inspector": {k: str(v) for k, v in data["inspector"].items()},
+        "certificate": None
+        if certificate is None
+        else {
+            "number": certificate["number"],
+            "status": certificate["status"],
+            "status_display": str(certificate["status_display"]),
+            "region": certificate["region"],
+            "issued_on": _iso(certificate["issued_on"]),
+            "valid_until": _iso(certificate["valid_until"]),
+            "days_left": int(certificate["days_left"]),
+            "countdown": str(certificate["countdown"]),
+            "tone": certificate["tone"],
+            "verify_url": verify_url(request, certificate["number"]),
+        },
+        "hours": {
+            "year": int(hours["year"]),
+            "hours": _d1(hours["hours"]),
+            "required": _d1(hours["required"]),
+            "remaining": _d1(hours["remaining"]),
+            "met": bool(hours["met"]),
+            "percent": int(hours["percent"]),
+        },
+        "upcoming": [
+            {
+                "batch": int(b["batch"]),
+                "label": str(b["label"]),
+                "course": b["course"],
+                "organiser": b["organiser"],
+                "starts_on": _iso(b["starts_on"]),
+                "ends_on": _iso(b["ends_on"]),
+                "place": b["place"],
+                "in_progress": bool(b["in_progress"]),
+                "status": b["status"],
+                "status_display": str(b["status_display"]),
+                "waitlist_position": b["waitlist_position"],
+            }
+            for b in data["upcoming"]
+        ],
+        "calendar_url": request.build_absolute_uri(data["calendar_path"]),
+        "results": [
+            {
+                "exam": r["exam"],
+                "kind": r["kind"],
+                "kind_display": str(r["kind_display"]),
+                "held_on": _iso(r["held_on"]),
+                "place": r["place"],
+                "parts": [
+                    {"name": p["name"], "score": _d1(p["score"]), "max_score": _d1(p["max_score"])} for p in r["parts"]
+                ],
+                "score": _d1(r["score"]),
+                "pass_mark": _d1(r["pass_mark"]),
+                "absent": bool(r["absent"]),
+                "passed": r["passed"],
+                "attempt": r["attempt"],
+                "max_attempts": int(r["max_attempts"]),
+            }
+            for r in data["results"]
+        ],
     }
 
 

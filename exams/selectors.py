@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -138,10 +138,23 @@ def certificate_events(*, actor, certificate_id) -> QuerySet[CertificateEvent]:
     return certificate.events.select_related("actor").order_by("at", "id")
 
 
+def certificates_held_first(qs: QuerySet[Certificate]) -> QuerySet[Certificate]:
+    """The order that picks an inspector's certificate: the one they hold (valid or
+    suspended; the latest issued, then the lowest number), else their latest one (the latest
+    issued, then the last created). Its first row is ``certificate_for_inspector``'s answer;
+    the inspector's page asks for it inside its own statement (``exams.me``)."""
+    held = Q(status__in=HELD)
+    return qs.order_by(
+        Case(When(held, then=Value(0)), default=Value(1)),
+        F("issued_on").desc(),
+        Case(When(held, then=F("number"))).asc(),
+        F("id").desc(),
+    )
+
+
 def certificate_for_inspector(*, inspector: Inspector) -> Certificate | None:
     """The certificate an inspector holds (valid or suspended), else their latest one."""
-    qs = Certificate.objects.filter(holder=inspector).select_related("region")
-    return qs.filter(status__in=HELD).first() or qs.order_by("-issued_on", "-id").first()
+    return certificates_held_first(Certificate.objects.filter(holder=inspector).select_related("region")).first()
 
 
 def certificate_verify(*, number: str) -> dict | None:

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -26,7 +26,7 @@ from core.errors import NotFound
 from personnel import access
 
 from . import numbers
-from .me import MeDashboardSerializer, inspector_dashboard
+from .me import MeDashboardSerializer, dashboard_json, inspector_dashboard
 from .models import CertificateStatus
 from .qr import qr_svg, verify_url
 from .selectors import certificate_verify
@@ -59,7 +59,7 @@ def _throttled(request, wait: int | None):
 
 
 @never_cache
-@require_GET
+@require_safe
 def verify_page(request, number: str):
     """``/verify/<number>/``: status, masked holder, issuing region, validity. Nothing else."""
     allowed, wait = verify_allowed(request)
@@ -72,7 +72,7 @@ def verify_page(request, number: str):
 
 
 @never_cache
-@require_GET
+@require_safe
 def verify_form(request):
     """``/verify/?number=...``: a well-formed number goes to its page; anything else is the
     same not-found answer (and counts against the same limit)."""
@@ -128,7 +128,7 @@ class CertificateVerifyAPIView(APIView):
 
 
 @login_required
-@require_GET
+@require_safe
 def me_page(request):
     """``/me/``: the signed-in inspector's certificate, hours, batches and results."""
     try:
@@ -158,5 +158,5 @@ class MeAPIView(APIView):
         responses={200: MeDashboardSerializer, 404: OpenApiResponse(description="不是执法人员账号")},
     )
     def get(self, request):
-        data = inspector_dashboard(actor=request.user)
-        return Response(MeDashboardSerializer(data, context={"request": request}).data)
+        # MeDashboardSerializer documents the body; dashboard_json writes it (the same JSON).
+        return Response(dashboard_json(inspector_dashboard(actor=request.user), request))

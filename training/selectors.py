@@ -9,6 +9,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     OuterRef,
     Q,
     QuerySet,
@@ -18,6 +19,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import StartsWith
 
 from core.errors import NotFound
 from personnel import access
@@ -216,6 +218,18 @@ def hours_this_year_per_row(year: int):
         .values("total")
     )
     return Coalesce(Subquery(done, output_field=HOURS), Value(Decimal("0")), output_field=HOURS)
+
+
+def required_hours_per_row(year: int, path_field: str = "region__path"):
+    """``required_hours_by_region``'s figure (the nearest ancestor's policy, the region's own
+    first, else the default) as a subquery per row: for one person it reads the few policies
+    above their region instead of every region and policy of the year."""
+    nearest = (
+        HoursPolicy.objects.filter(StartsWith(OuterRef(path_field), F("region__path")), year=year)
+        .order_by("-region__depth")
+        .values("required_hours")[:1]
+    )
+    return Coalesce(Subquery(nearest, output_field=HOURS), Value(default_required_hours()), output_field=HOURS)
 
 
 def inspector_hours_list(*, actor, year: int, filters: dict | None = None) -> QuerySet[Inspector]:

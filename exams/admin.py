@@ -464,6 +464,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         new_rows = NEW_ROWS if editable and not sitting.batch_id else 0
         rows = [_grid_row_from_result(request.user, parts, c.inspector, c.result) for c in candidates]
         rows += [_blank_new_row(parts, k) for k in range(new_rows)]
+        refused = ""
 
         if request.method == "POST" and editable:
             for row in rows:
@@ -484,15 +485,11 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             if outcome is not None:
                 by_part = {str(p.pk): p.name for p in parts}
                 for error in outcome.errors:
-                    row = entry_rows[error.index]
-                    if error.field == "scores" and error.part_id in row["cells_by_part"]:
-                        row["cells_by_part"][error.part_id]["error"] = True
-                    prefix = by_part.get(error.part_id, "") if error.field == "scores" else ""
-                    row["errors"].append(f"{prefix}：{error.message}" if prefix else error.message)
-                messages.error(
-                    request,
-                    gettext("有 %(n)d 处错误，未写入任何成绩；请按行修改后重新保存。") % {"n": len(outcome.errors)},
-                )
+                    _show_error(entry_rows[error.index], error, by_part)
+                refused = gettext("有 %(n)d 处错误，未写入任何成绩；请按行修改后重新保存。") % {
+                    "n": len(outcome.errors)
+                }
+                messages.error(request, refused)
         context = self._page(
             request,
             sitting,
@@ -501,6 +498,9 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             rows=rows,
             editable=editable,
             closed_reason=closed_reason,
+            # the error summary above the grid: each message with a link to its input
+            grid_errors=[{**e, "row": row["label"]} for row in rows for e in row["errors"]],
+            grid_errors_title=refused,
         )
         return TemplateResponse(request, "admin/exams/sitting/grid.html", context)
 
@@ -553,15 +553,23 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/exams/sitting/import.html", context)
 
 
+# A grid row: its inputs have ids ("id_" + name) for the error summary's links; the template
+# names each input by its row header (the candidate) and its column header (aria-labelledby);
+# an input an error is about is marked ("error": aria-invalid, described by the row's errors).
+# "errors" holds {"text", "target"}: the message shown by the row and the id of its input.
+
+
+def _cell(part, name: str, value: str = "") -> dict:
+    return {"part": part, "name": name, "id": f"id_{name}", "value": value, "error": False}
+
+
 def _grid_row_from_result(actor, parts, inspector, result) -> dict:
     scores = result.part_scores if result else {}
-    cells = [
-        {"part": p, "name": f"s-{inspector.pk}-{p.pk}", "value": _plain_cell(scores.get(str(p.pk))), "error": False}
-        for p in parts
-    ]
+    cells = [_cell(p, f"s-{inspector.pk}-{p.pk}", _plain_cell(scores.get(str(p.pk)))) for p in parts]
     shown_id = inspector.national_id if can_see_full_national_id(actor=actor, inspector=inspector) else None
     return {
         "key": str(inspector.pk),
+        "label": inspector.name,
         "inspector": inspector,
         "national_id": shown_id or inspector.masked_national_id,
         "result": result,
@@ -569,8 +577,11 @@ def _grid_row_from_result(actor, parts, inspector, result) -> dict:
         "new": False,
         "id_name": "",
         "id_value": "",
+        "id_problem": "",
+        "id_error": False,
         "absent_name": f"a-{inspector.pk}",
         "absent": bool(result and result.absent),
+        "absent_error": False,
         "cells": cells,
         "cells_by_part": {str(c["part"].pk): c for c in cells},
         "errors": [],
@@ -588,9 +599,10 @@ def _plain_cell(value) -> str:
 
 
 def _blank_new_row(parts, k: int) -> dict:
-    cells = [{"part": p, "name": f"n{k}-{p.pk}", "value": "", "error": False} for p in parts]
+    cells = [_cell(p, f"n{k}-{p.pk}") for p in parts]
     return {
         "key": f"n{k}",
+        "label": gettext("新增第%(k)d行") % {"k": k + 1},
         "inspector": None,
         "national_id": "",
         "result": None,
@@ -598,12 +610,39 @@ def _blank_new_row(parts, k: int) -> dict:
         "new": True,
         "id_name": f"n{k}-id",
         "id_value": "",
+        "id_problem": "",
+        "id_error": False,
         "absent_name": f"n{k}-a",
         "absent": False,
+        "absent_error": False,
         "cells": cells,
         "cells_by_part": {str(c["part"].pk): c for c in cells},
         "errors": [],
     }
+
+
+def _show_error(row: dict, error, part_names: dict) -> None:
+    """An error of the score check on its row: the input it is about marked (every score
+    input of the row when it names none: "scores cannot be cleared"), the message listed by
+    the row, prefixed with the part's name, with the id of the first marked input."""
+    if error.field == "scores" and error.part_id in row["cells_by_part"]:
+        cell = row["cells_by_part"][error.part_id]
+        cell["error"] = True
+        target = cell["id"]
+    elif error.field == "inspector" and row["new"]:
+        row["id_error"] = True
+        target = f"id_{row['id_name']}"
+    elif error.field == "absent":
+        row["absent_error"] = True
+        target = f"id_{row['absent_name']}"
+    else:
+        for cell in row["cells"]:
+            cell["error"] = True
+        target = row["cells"][0]["id"] if row["cells"] else f"id_{row['absent_name']}"
+        if not row["cells"]:
+            row["absent_error"] = True
+    prefix = part_names.get(error.part_id, "") if error.field == "scores" else ""
+    row["errors"].append({"text": f"{prefix}：{error.message}" if prefix else error.message, "target": target})
 
 
 def _read_posted(row: dict, parts, post) -> None:
@@ -625,7 +664,7 @@ def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
             try:
                 wanted[row["key"]] = idcard.parse(row["id_value"]).value
             except idcard.IdNumberError as exc:
-                row["errors"].append(str(exc))
+                row["id_problem"] = str(exc)
     found = {
         p.national_id: p for p in candidate_pool(sitting=sitting, actor=actor).filter(national_id__in=wanted.values())
     }
@@ -636,13 +675,12 @@ def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
             if not typed and not row["id_value"]:
                 continue
             inspector = found.get(wanted.get(row["key"], ""))
-            if row["errors"]:
-                problems.append(("inspector", None, row["errors"].pop()))
+            if row["id_problem"]:
+                problems.append(("inspector", None, row["id_problem"]))
             elif not row["id_value"]:
                 problems.append(("inspector", None, gettext("请填写身份证号")))
             elif inspector is None:
                 problems.append(("inspector", None, gettext("未找到该身份证号的执法人员（或不在您的管辖范围内）")))
-            label = gettext("新增第%(k)d行") % {"k": int(row["key"][1:]) + 1}
         else:
             if not typed:
                 if row["had_result"]:
@@ -650,9 +688,10 @@ def _entries(actor, sitting, parts, rows) -> tuple[list[Entry], list[dict]]:
                 else:
                     continue  # not entered yet
             inspector = row["inspector"]
-            label = inspector.name
         scores = {key: cell["value"] for key, cell in row["cells_by_part"].items()}
-        entries.append(Entry(inspector=inspector, scores=scores, absent=row["absent"], label=label, problems=problems))
+        entries.append(
+            Entry(inspector=inspector, scores=scores, absent=row["absent"], label=row["label"], problems=problems)
+        )
         entry_rows.append(row)
     return entries, entry_rows
 

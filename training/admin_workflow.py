@@ -158,6 +158,7 @@ class BatchWorkflowMixin:
                 "cells": [
                     {
                         "name": f"a-{e.inspector_id}-{c['key']}",
+                        "day": c["key"],
                         "checked": marks.get((e.pk, c["day"])) is True,
                         "recorded": (e.pk, c["day"]) in marks,
                     }

@@ -19,6 +19,7 @@ from exams.models import (
     ResultChange,
     SittingStatus,
 )
+from tests import grid_a11y
 from tests.exams.factories import (
     GENERAL,
     SPECIALIST,
@@ -466,3 +467,66 @@ def test_a_sitting_is_changed_through_the_service_with_its_event(browser, sittin
         "place": ["省应急管理厅考试中心", "石家庄考点"],
     }
     assert "考点: 省应急管理厅考试中心 → 石家庄考点" in browser.get(url).content.decode()  # the page's 变更记录
+
+
+# --- the score grid for a keyboard and a screen reader ---------------------------------------
+
+
+def test_every_grid_input_is_named_by_its_candidate_and_its_column(browser, sitting, people):
+    # given: 王五 listed (recorded absent) and the blank rows for new candidates
+    ResultFactory(sitting=sitting, inspector=people["wang"], absent=True)
+    # when
+    html = browser.get(f"{ADMIN}/sitting/{sitting.pk}/grid/").content.decode()
+    # then: each input is named by its row header and its column header, nothing else
+    page = grid_a11y.parse(html)
+    names = [page.name(control) for control in page.controls("score-grid")]
+    wang = ["王五 " + GENERAL, "王五 " + SPECIALIST, "王五 缺考"]
+    new = [f"新增第1行 {column}" for column in ("身份证号", GENERAL, SPECIALIST, "缺考")]
+    assert names[:3] == wang and names[3:7] == new
+    assert len(names) == 3 + 4 * 5 and all(names)
+    assert page.by_id["r-" + str(people["wang"].pk)].tag == "th"
+    assert page.by_id["r-" + str(people["wang"].pk)].attrs["scope"] == "row"
+    assert all(n.attrs.get("scope") == "col" for n in page.nodes if n.tag == "th" and n.parent.parent.tag == "thead")
+    assert "aria-invalid" not in html and 'role="alert"' not in html
+    assert grid_a11y.csp_blocked(html) == []
+
+
+def test_a_bad_cell_is_invalid_described_by_its_rows_errors_and_linked_from_the_summary(
+    browser, sitting, people, regions
+):
+    # given
+    ResultFactory(sitting=sitting, inspector=people["wang"], absent=True)
+    first = InspectorFactory(region=regions["changan"], name="钱八")
+    ResultFactory(sitting=sitting, inspector=first, score=Decimal("30"))
+    parts = parts_of(sitting.exam)
+    # when
+    response = browser.post(
+        f"{ADMIN}/sitting/{sitting.pk}/grid/",
+        {
+            field(sitting, people["wang"], GENERAL): "45",  # above 40
+            field(sitting, people["wang"], SPECIALIST): "30",
+            field(sitting, first, GENERAL): "",  # a recorded score cleared
+            field(sitting, first, SPECIALIST): "",
+            "n0-id": people["zhao"].national_id,  # works in 唐山: unknown here
+            f"n0-{parts[GENERAL].pk}": "10",
+            f"n0-{parts[SPECIALIST].pk}": "10",
+        },
+    )
+    # then: the bad inputs, and only they, are invalid and described by their row's errors
+    html = response.content.decode()
+    page = grid_a11y.parse(html)
+    invalid = {page.name(n): page.described_by(n) for n in page.controls("score-grid") if n.attrs.get("aria-invalid")}
+    assert set(invalid) == {f"王五 {GENERAL}", f"钱八 {GENERAL}", f"钱八 {SPECIALIST}", "新增第1行 身份证号"}
+    assert "超过满分" in invalid[f"王五 {GENERAL}"]
+    assert "不能清空" in invalid[f"钱八 {GENERAL}"] == invalid[f"钱八 {SPECIALIST}"]
+    assert "未找到" in invalid["新增第1行 身份证号"]
+    # the summary above the grid: announced, each message linking to its input
+    summary = page.by_id["grid-errors"]
+    assert summary.attrs["role"] == "alert" and "未写入任何成绩" in summary.text()
+    links = [n for n in page.nodes if n.tag == "a" and summary in n.ancestors()]
+    assert len(links) == 5  # 钱八: cleared, and each part missing
+    for link in links:
+        target = page.by_id[link.attrs["href"].removeprefix("#")]
+        assert target.attrs.get("aria-invalid") == "true"
+        assert page.name(target).split()[0] in link.text()
+    assert grid_a11y.csp_blocked(html) == []

@@ -12,10 +12,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import dateformat
 
 from core.errors import AccessDenied, Conflict, ValidationFailed
 from personnel import idcard
 from personnel.models import Sector
+from tests import grid_a11y
 from tests.exams.factories import ResultFactory, SittingFactory
 from tests.factories import InspectorFactory
 from tests.training.conftest import in_days
@@ -281,11 +283,34 @@ def test_the_grid_saves_present_and_absent_for_each_day_ticked(browser, running,
         (made[0].pk, days[1]): True,
         (made[1].pk, days[1]): True,
     }  # the third day was not ticked: not recorded at all
-    page = browser.get(grid_url(batch)).content.decode()
-    assert (
-        f'name="a-{coal[0].pk}-{key(days[0])}" value="1" data-day="{key(days[0])}" aria-label="{coal[0].name}" checked'
-        in page
-    )
+    page = grid_a11y.parse(browser.get(grid_url(batch)).content.decode())
+    boxes = {n.attrs["name"]: n for n in page.controls("attendance-grid") if n.attrs.get("name", "").startswith("a-")}
+    assert "checked" in boxes[f"a-{coal[0].pk}-{key(days[0])}"].attrs
+    assert "checked" not in boxes[f"a-{coal[1].pk}-{key(days[0])}"].attrs
+
+
+def test_every_box_of_the_grid_is_named_by_its_person_and_its_day(browser, running, coal):
+    # given
+    batch, _made = running
+    days = every_day(batch)
+    # when
+    html = browser.get(grid_url(batch)).content.decode()
+    # then: a person's box for a day reads "name 12-01 Mon"-like; the day's 登记 box and
+    # 全部出勤 button name their day
+    page = grid_a11y.parse(html)
+    controls = page.controls("attendance-grid")
+    names = {n.attrs["value"] if n.tag == "button" else n.attrs["name"]: page.name(n) for n in controls}
+    for day in days:
+        shown = f"{day:%m-%d} {dateformat.format(day, 'D')}"
+        assert names[f"a-{coal[0].pk}-{key(day)}"] == f"{coal[0].name} {shown}"
+        assert names[f"a-{coal[1].pk}-{key(day)}"] == f"{coal[1].name} {shown}"
+        assert names[f"d-{key(day)}"] == f"登记 {shown}"
+        assert names[key(day)] == f"全部出勤 {shown}"  # the button, by its value
+    assert len(names) == 2 * batch.days + 2 * batch.days
+    grid = page.by_id["attendance-grid"]
+    rows = [n for n in page.nodes if n.tag == "th" and n.attrs.get("scope") == "row" and grid in n.ancestors()]
+    assert [r.text() for r in rows] == [coal[0].name, coal[1].name]
+    assert grid_a11y.csp_blocked(html) == []
 
 
 def test_a_refused_grid_changes_nothing_and_keeps_what_was_typed(browser, course, regions, coal, city_admin):

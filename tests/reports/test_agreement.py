@@ -38,7 +38,7 @@ from django.utils import timezone
 from exams import services as exams
 from exams.models import AnnualReview, Certificate, ExamKind
 from personnel.models import Region, Sector
-from reports import figures, xlsx
+from reports import figures, services, xlsx
 from tests.factories import InspectorFactory, UserFactory
 from tests.reports.conftest import _batch, _run, _score, open_book, table
 from training import services as training
@@ -257,7 +257,11 @@ def test_every_shared_figure_agrees_on_every_surface(tmp_path, world, province_a
     xlsx.roster_workbook(str(roster_path), scope=figures.Scope(region=Region.objects.get(code="130000"), year=Y))
     roster = by_label(table(open_book(roster_path)["名册"], "姓名"), "姓名")
 
+    # (the page reads the stored figures, refreshed as the beat does: reports.services)
+    for year in (Y, Y - 1):
+        services.overview_figures_refresh(year=year)
     page = overview(province_admin, Y)
+    assert page["figures_stale"] is False and page["computed_at"]
     page_summary = {row["key"]: row["current"] for row in page["summary"]}
     page_cities = {row["name"]: row for row in page["cities"]}
 

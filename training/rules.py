@@ -135,3 +135,26 @@ def batch_status_moves(current: str | None) -> list[str]:
 def batch_status_move_allowed(current: str, new: str) -> bool:
     """Whether an edit may move a batch from ``current`` to ``new`` (staying counts)."""
     return new == current or new in BATCH_STATUS_MOVES[current]
+
+
+# --- seats and the waitlist --------------------------------------------------------------------
+
+
+def enrollment_place(taken: int, capacity: int, last: int) -> tuple[str, int | None]:
+    """Where a newcomer to a batch goes (status, waitlist position): a seat while fewer than
+    ``capacity`` are taken, else the waitlist after its ``last`` position (the services keep
+    the list 1..n, so that is its length). Counted under the batch lock."""
+    if taken < capacity:
+        return S.ENROLLED, None
+    return S.WAITLISTED, last + 1
+
+
+def enrollment_place_sql(*, taken: str, capacity: str, last: str) -> tuple[str, str]:
+    """``enrollment_place`` as two SQL expressions (status, waitlist position) over column
+    expressions, for the one statement that counts the seats and inserts the enrollment under
+    the batch lock (``training.services.enrollment_create``)."""
+    seat = f"({taken}) < ({capacity})"
+    return (
+        f"CASE WHEN {seat} THEN '{S.ENROLLED.value}' ELSE '{S.WAITLISTED.value}' END",
+        f"CASE WHEN {seat} THEN NULL ELSE ({last}) + 1 END",
+    )

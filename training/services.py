@@ -1,11 +1,16 @@
 """Every write of the training app: courses, batches, enrollments, attendance, completion.
 
-Capacity rule: all enrollment writes of a batch lock the batch row first
-(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite runs every transaction IMMEDIATE, so
-writers queue). Counting the seats and taking one happen under that lock, so capacity
-is never exceeded and waitlist positions are handed out in order without gaps.
-Whoever leaves the waitlist (cancelled, or promoted to a seat), the positions of those
-still waiting are renumbered 1..n in the same transaction (``_renumber_waitlist``).
+Capacity rule: all enrollment writes of a batch lock the batch row (``SELECT ... FOR
+UPDATE`` on PostgreSQL; SQLite runs every transaction IMMEDIATE, so writers queue).
+Counting the seats and taking one happen under that lock, so capacity is never exceeded
+and waitlist positions are handed out in order without gaps. Whoever leaves the waitlist
+(cancelled, or promoted to a seat), the positions of those still waiting are renumbered
+1..n in the same transaction (``_renumber_waitlist``).
+
+Lock order: a write that enrolls someone locks the inspector(s) first (in id order: one
+person's enrollments in overlapping batches go one at a time), then the batch(es) (in id
+order). The batch lock is the one every enrollment of a batch queues on, so what does not
+need it happens before it: ``enrollment_create`` holds it for two statements.
 """
 
 from __future__ import annotations
@@ -315,7 +320,7 @@ def _inspector_refusal(
 def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch | None = None) -> dict[int, Batch]:
     """For each inspector, one other batch on overlapping dates they hold or completed
     (``leaving``: a batch they are moving out of, which does not count)."""
-    rows = (
+    found = dict(
         Enrollment.objects.filter(
             inspector_id__in=list(inspector_ids),
             status__in=(*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED),
@@ -325,9 +330,14 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch |
         .exclude(batch=batch)
         .exclude(batch=leaving)
         .exclude(batch__status=BatchStatus.CANCELLED)
-        .select_related("batch", "batch__course", "batch__region")
+        .order_by()  # the model's ordering would join the batch's region and sort
+        .values_list("inspector_id", "batch_id")
     )
-    return {e.inspector_id: e.batch for e in rows}
+    if not found:  # the usual answer: one narrow statement
+        return {}
+    # Only a refusal names the other batch: its course and region are read then.
+    batches = Batch.objects.select_related("course", "region").in_bulk(set(found.values()))
+    return {inspector_id: batches[batch_id] for inspector_id, batch_id in found.items()}
 
 
 # Renumber a batch's waitlist 1..n in its order (position, then id: the lock order). Two
@@ -388,38 +398,208 @@ def _may_enroll(actor, batch: Batch, inspector: Inspector) -> bool:
     return actor_manages_region(actor=actor, region=batch.region)
 
 
-@transaction.atomic
-def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.date | None = None) -> Enrollment:
-    """Enroll one inspector: a seat while there is one, the next waitlist place after.
-    Refused (with the reason) when the rules of the batch or the inspector say no."""
-    batch = _lock_batch(batch)
+def _lock_inspector(inspector_id: int) -> Inspector:
+    """Lock the inspector (with their region) before any batch: an inspector's enrollments in
+    overlapping batches are written one at a time, so the overlap check sees the other's.
+    Lock order everywhere: the inspector(s), in id order, then the batch(es), in id order."""
+    try:
+        return (
+            Inspector.objects.select_for_update(of=("self",), no_key=True).select_related("region").get(pk=inspector_id)
+        )
+    except Inspector.DoesNotExist:
+        raise NotFound() from None
+
+
+def _enrollment_refusal(
+    actor, batch: Batch, inspector: Inspector, current: Enrollment | None, today: dt.date
+) -> DomainError | None:
+    """Why ``inspector`` may not enroll in ``batch`` now (the actor's right, the batch's rules,
+    then the inspector's), or None."""
     if not _may_enroll(actor, batch, inspector):
-        raise AccessDenied(_("无权为该人员报名此批次。"))
-    refusal = _batch_refusal(batch, _today(today))
-    # Lock the inspector too: two batches on the same dates each hold only their own lock,
-    # and the overlap check must see the other's enrollment.
-    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=inspector.pk)
-    current = Enrollment.objects.filter(batch=batch, inspector=inspector).first()
+        return AccessDenied(_("无权为该人员报名此批次。"))
+    refusal = _batch_refusal(batch, today)
     if refusal is None:
         overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
         refusal = _inspector_refusal(batch, inspector, inspector.region.path, current, overlap)
     if refusal is not None:
         code, detail = refusal
+        return Conflict(detail, code=code)
+    return None
+
+
+# What the checks before the batch lock read from the batch, and the capacity: the lock
+# statement reads them again, and any change sends the call through the checks once more.
+_LOCKED_BATCH_FIELDS = ("status", "enrollment_deadline", "capacity", "region_id", "sector", "starts_on", "ends_on")
+
+
+def _lock_batch_fields(batch_id: int) -> dict:
+    """Take the batch lock in one narrow statement: one row, no join, no ordering."""
+    rows = list(
+        Batch.objects.filter(pk=batch_id).order_by().select_for_update(no_key=True).values(*_LOCKED_BATCH_FIELDS)
+    )
+    if not rows:
+        raise NotFound()
+    return rows[0]
+
+
+@transaction.atomic
+def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.date | None = None) -> Enrollment:
+    """Enroll one inspector: a seat while there is one, the next waitlist place after.
+    Refused (with the reason) when the rules of the batch or the inspector say no.
+
+    Everything that does not need the batch lock happens before it (the inspector's lock and
+    row, the rights, the batch's and the inspector's rules, the overlap check), on the
+    batch as the caller loaded it. The locked section is two statements: the lock, which
+    reads the batch's status, dates, region, sector and capacity again, and one write that
+    counts the seats, inserts the enrollment (or re-enrolls a cancelled one) at its place
+    and writes its event (``_take_place``). Should the batch have changed since the caller
+    read it, the checks run again on the locked row first."""
+    today = _today(today)
+    inspector = _lock_inspector(inspector.pk)
+    current = Enrollment.objects.filter(batch_id=batch.pk, inspector_id=inspector.pk).order_by().first()
+    refusal = _enrollment_refusal(actor, batch, inspector, current, today)
+    if refusal is not None:
+        raise refusal
+    locked = _lock_batch_fields(batch.pk)
+    if any(getattr(batch, field) != value for field, value in locked.items()):
+        batch = Batch.objects.select_related("course", "region").get(pk=batch.pk)
+        refusal = _enrollment_refusal(actor, batch, inspector, current, today)
+        if refusal is not None:
+            raise refusal
+    enrollment = _take_place(batch, inspector, locked["capacity"], actor)
+    if enrollment is None:  # the inspector's row in the batch is not a cancelled one (any more)
+        current = Enrollment.objects.filter(batch_id=batch.pk, inspector_id=inspector.pk).order_by().first()
+        code, detail = _inspector_refusal(batch, inspector, inspector.region.path, current, None)
         raise Conflict(detail, code=code)
-    _renumber_waitlist(batch)  # heals a list left with gaps before renumbering existed
-    taken, last = _seats(batch)
-    status = EnrollmentStatus.ENROLLED if taken < batch.capacity else EnrollmentStatus.WAITLISTED
-    position = last + 1 if status == EnrollmentStatus.WAITLISTED else None
-    if current is None:
-        enrollment = Enrollment.objects.create(
-            batch=batch, inspector=inspector, status=status, waitlist_position=position
-        )
-    else:
-        # Re-enrolling after a cancellation reuses the row: one per (batch, inspector).
+    if current is not None and current.pk == enrollment.pk:  # re-enrolled: the same row
+        current.status, current.waitlist_position = enrollment.status, enrollment.waitlist_position
+        current.updated_at, current.batch, current.inspector = enrollment.updated_at, batch, inspector
         enrollment = current
-        enrollment.status, enrollment.waitlist_position = status, position
-        enrollment.save(update_fields=["status", "waitlist_position", "updated_at"])
-    _events([enrollment.pk], Kind.ENROLLED if position is None else Kind.WAITLISTED, actor)
+    return enrollment
+
+
+def _insert_row(instance, computed: dict[str, str]) -> tuple[str, str, list]:
+    """The columns, values and parameters of an INSERT of ``instance`` as ``save()`` would
+    write it (field defaults, auto_now stamps), the fields named in ``computed`` given as SQL
+    expressions instead."""
+    qn = connection.ops.quote_name
+    columns, values, params = [], [], []
+    for field in instance._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(qn(field.column))
+        if field.name in computed:
+            values.append(computed[field.name])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection=connection))
+    return ", ".join(columns), ", ".join(values), params
+
+
+def _literal(value: str) -> str:
+    assert value.isidentifier(), value  # the choices' values: letters and underscores
+    return f"'{value}'"
+
+
+# The seats of a batch, read by the write itself (after the lock, so every enrollment
+# committed before it is counted): taken, the length of the waitlist, its last position.
+_SEATS_SQL = """SELECT COUNT(CASE WHEN {status} = {enrolled} THEN 1 END) AS taken,
+        COUNT({position}) AS waiting,
+        COALESCE(MAX({position}), 0) AS last_position,
+        CAST(%s AS integer) AS capacity
+    FROM {table} WHERE {batch} = %s"""
+# Insert the enrollment at its place, or re-enroll the inspector's cancelled row (one row per
+# batch and inspector); a row there that is not cancelled is left alone and nothing returned.
+_PLACE_SQL = """INSERT INTO {table} ({columns}) SELECT {values} FROM seats WHERE 1 = 1
+    ON CONFLICT ({batch}, {inspector}) DO UPDATE
+        SET {status} = EXCLUDED.{status}, {position} = EXCLUDED.{position}, {updated} = EXCLUDED.{updated}
+        WHERE {table}.{status} = {cancelled}
+    RETURNING {id}, {status}, {position}"""
+
+# PostgreSQL: the seats, the enrollment and its event in one statement.
+_PG_TAKE_PLACE_SQL = """WITH seats AS ({seats}), placed AS ({place}),
+    logged AS (INSERT INTO {event_table} ({event_columns}) SELECT {event_values} FROM placed)
+SELECT placed.{id}, placed.{status}, placed.{position}, seats.waiting, seats.last_position
+FROM placed CROSS JOIN seats"""
+_TAKE_PLACE_SQL = "WITH seats AS ({seats}) {place}"
+# After the insert: the waitlist's length and last position, less the newcomer.
+_WAITLIST_SQL = "SELECT COUNT({position}) - 1, MAX({position}) - 1 FROM {table} WHERE {batch} = %s"
+
+
+def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enrollment | None:
+    """Under the batch lock: count the seats, insert the enrollment at its place
+    (``rules.enrollment_place_sql``) and write its event. One statement on PostgreSQL (the
+    event in the same WITH); on SQLite, which has neither row locks (its writers hold the
+    database's lock for the whole transaction) nor writes in WITH, the event is a second.
+    None when the inspector's row in the batch is there and not cancelled."""
+    qn = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return qn(model._meta.get_field(name).column)
+
+    names = {
+        "table": qn(Enrollment._meta.db_table),
+        "id": qn(Enrollment._meta.pk.column),
+        "batch": column(Enrollment, "batch"),
+        "inspector": column(Enrollment, "inspector"),
+        "status": column(Enrollment, "status"),
+        "position": column(Enrollment, "waitlist_position"),
+        "updated": column(Enrollment, "updated_at"),
+        "enrolled": _literal(EnrollmentStatus.ENROLLED),
+        "cancelled": _literal(EnrollmentStatus.CANCELLED),
+    }
+    status_sql, position_sql = rules.enrollment_place_sql(
+        taken="seats.taken", capacity="seats.capacity", last="seats.last_position"
+    )
+    enrollment = Enrollment(batch=batch, inspector=inspector, status=EnrollmentStatus.ENROLLED)
+    columns, values, params = _insert_row(enrollment, {"status": status_sql, "waitlist_position": position_sql})
+    seats_sql = _SEATS_SQL.format(**names)
+    place_sql = _PLACE_SQL.format(columns=columns, values=values, **names)
+    params = [capacity, batch.pk, *params]
+    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            event = EnrollmentEvent(kind=Kind.ENROLLED, actor_id=actor_id)
+            kind_sql = (
+                f"CASE WHEN placed.{names['status']} = {names['enrolled']} "
+                f"THEN {_literal(Kind.ENROLLED)} ELSE {_literal(Kind.WAITLISTED)} END"
+            )
+            event_columns, event_values, event_params = _insert_row(
+                event, {"enrollment": f"placed.{names['id']}", "kind": kind_sql}
+            )
+            cursor.execute(
+                _PG_TAKE_PLACE_SQL.format(
+                    seats=seats_sql,
+                    place=place_sql,
+                    event_table=qn(EnrollmentEvent._meta.db_table),
+                    event_columns=event_columns,
+                    event_values=event_values,
+                    **names,
+                ),
+                [*params, *event_params],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            enrollment_id, status, position, waiting, last = row
+        else:
+            cursor.execute(_TAKE_PLACE_SQL.format(seats=seats_sql, place=place_sql), params)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            enrollment_id, status, position = row
+            _events([enrollment_id], Kind.ENROLLED if position is None else Kind.WAITLISTED, actor)
+            waiting = last = None
+            if position is not None:
+                cursor.execute(_WAITLIST_SQL.format(**names), [batch.pk])
+                waiting, last = cursor.fetchone()
+    if position is not None and waiting != last:
+        # A waitlist left with gaps (by a write outside the services): closed up now, the
+        # newcomer last.
+        _renumber_waitlist(batch)
+        position = Enrollment.objects.filter(pk=enrollment_id).values_list("waitlist_position", flat=True).get()
+    enrollment.pk, enrollment.status, enrollment.waitlist_position = enrollment_id, status, position
+    enrollment._state.adding, enrollment._state.db = False, connection.alias
     return enrollment
 
 
@@ -435,16 +615,16 @@ def batch_bulk_enroll(
 ) -> list[Outcome]:
     """Enroll every active inspector of the batch's sector (or the given one) in the
     region subtree (optionally only the given IDs), seats first, then waitlist, and
-    say for each what happened and why. One lock, a handful of queries."""
-    batch = _lock_batch(batch)
+    say for each what happened and why. A handful of queries: the candidates are locked
+    (in id order) before the batch, the lock order of every enrollment write."""
+    batch = Batch.objects.select_related("course", "region").filter(pk=batch.pk).first()
+    if batch is None:
+        raise NotFound()
     _require_manager(actor=actor, batch=batch)
     today = _today(today)
     filters: dict = {}
     target_region = region or batch.region
-    if not target_region.path.startswith(batch.region.path):
-        raise ValidationFailed(
-            _("地区 %(r)s 不在组织地区范围内。") % {"r": target_region.name}, fields={"region": [_("超出范围。")]}
-        )
+    _require_in_region(target_region, batch)
     filters["region"] = target_region
     candidates = inspector_list(actor=actor, filters=filters).order_by("region__path", "name", "id")
     if inspector_ids is not None:
@@ -464,6 +644,10 @@ def batch_bulk_enroll(
         .select_for_update(of=("self",))
     )
     candidates.sort(key=lambda i: (i.region.path, i.name, i.pk))
+    # The batch as it is under its lock: each candidate is checked against it below.
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    _require_in_region(target_region, batch)
 
     outcomes: list[Outcome] = []
     if wanted is not None:
@@ -490,12 +674,11 @@ def batch_bulk_enroll(
         if refusal is not None:
             outcomes.append(Outcome(inspector.pk, "refused", *refusal))
             continue
-        if taken < batch.capacity:
+        status, position = rules.enrollment_place(taken, batch.capacity, last)
+        if position is None:
             taken += 1
-            status, position = EnrollmentStatus.ENROLLED, None
         else:
-            last += 1
-            status, position = EnrollmentStatus.WAITLISTED, last
+            last = position
         existing = current.get(inspector.pk)
         if existing is not None:
             existing.status, existing.waitlist_position = status, position
@@ -524,6 +707,13 @@ def batch_bulk_enroll(
     _events([e.pk for e in done if e.status == EnrollmentStatus.WAITLISTED], Kind.WAITLISTED, actor, _("批量报名"))
     outcomes += [Outcome(e.inspector_id, e.status, "", "", e.pk, e.waitlist_position) for e in done]
     return outcomes
+
+
+def _require_in_region(region: Region, batch: Batch) -> None:
+    if not region.path.startswith(batch.region.path):
+        raise ValidationFailed(
+            _("地区 %(r)s 不在组织地区范围内。") % {"r": region.name}, fields={"region": [_("超出范围。")]}
+        )
 
 
 def _promote(*, batch: Batch, actor) -> list[Enrollment]:
@@ -610,6 +800,7 @@ def enrollment_replace(*, enrollment: Enrollment, inspector: Inspector, actor, r
     who cannot come is what happens after it. The old enrollment is cancelled; both get a
     ``replaced`` event naming the other. Returns the new enrollment."""
     reason = _reason_required(reason)
+    inspector = _lock_inspector(inspector.pk)  # the newcomer, before the batch: the lock order
     batch = _lock_batch(enrollment.batch_id)
     _require_manager(actor=actor, batch=batch)
     old = Enrollment.objects.select_related("inspector").get(pk=enrollment.pk)
@@ -617,7 +808,6 @@ def enrollment_replace(*, enrollment: Enrollment, inspector: Inspector, actor, r
     _seated_or_waiting(old, batch)
     if not _may_enroll(actor, batch, inspector):
         raise AccessDenied(_("无权为该人员报名此批次。"))
-    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=inspector.pk)
     current = Enrollment.objects.filter(batch=batch, inspector=inspector).first()
     overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
     refusal = _inspector_refusal(batch, inspector, inspector.region.path, current, overlap)
@@ -641,10 +831,12 @@ def enrollment_move(
     """Move an enrollment to another batch of the same course (转班): a seat there while
     there is one, else the end of its waitlist; the place left behind goes to the head of
     the old batch's waitlist. Both batches are locked in id order, so two moves in
-    opposite directions cannot deadlock. Returns the enrollment in the new batch."""
+    opposite directions cannot deadlock; the inspector is locked before them (the lock order
+    of every enrollment write). Returns the enrollment in the new batch."""
     reason = _reason_required(reason)
     if to_batch.pk == enrollment.batch_id:
         raise ValidationFailed(_("请选择另一个批次。"), fields={"batch": [_("已在该批次中。")]})
+    inspector = _lock_inspector(enrollment.inspector_id)  # an enrollment's inspector never changes
     locked = {b: _lock_batch(b) for b in sorted((enrollment.batch_id, to_batch.pk))}
     source, target = locked[enrollment.batch_id], locked[to_batch.pk]
     _require_manager(actor=actor, batch=source)
@@ -656,7 +848,6 @@ def enrollment_move(
         raise ValidationFailed(message, fields={"batch": [message]})
     if not _may_enroll(actor, target, old.inspector):
         raise AccessDenied(_("无权为该人员报名此批次。"))
-    inspector = Inspector.objects.select_for_update(of=("self",)).select_related("region").get(pk=old.inspector_id)
     current = Enrollment.objects.filter(batch=target, inspector=inspector).first()
     refusal = _batch_refusal(target, _today(today))
     if refusal is None:
@@ -670,10 +861,7 @@ def enrollment_move(
     old.save(update_fields=["status", "waitlist_position", "updated_at"])
     _renumber_waitlist(target)
     taken, last = _seats(target)
-    if taken < target.capacity:
-        new = _take(target, inspector, current, EnrollmentStatus.ENROLLED, None)
-    else:
-        new = _take(target, inspector, current, EnrollmentStatus.WAITLISTED, last + 1)
+    new = _take(target, inspector, current, *rules.enrollment_place(taken, target.capacity, last))
     _events([old.pk], Kind.MOVED, actor, (_("转至 %(b)s：%(r)s") % {"b": target, "r": reason})[:200])
     _events([new.pk], Kind.MOVED, actor, (_("由 %(b)s 转入：%(r)s") % {"b": source, "r": reason})[:200])
     if was_enrolled:

@@ -2,7 +2,10 @@
 // status), never inside one nor between Chinese characters; columns of long text (course
 // titles, places) wrap anywhere instead of pushing the table sideways. Django marks dates and
 // foreign keys "nowrap" whatever their length: here the text decides.
-document.addEventListener("DOMContentLoaded", function () {
+// Loaded at the end of the page (not deferred: base_site.html's footer), so the columns are
+// sized before the first paint and the list does not move after it (layout shift 0.07 on the
+// English batch list when this ran at DOMContentLoaded).
+(function () {
   var table = document.getElementById("result_list");
   if (!table || !table.tHead || !table.tBodies.length) { return; }
   var rows = Array.prototype.slice.call(table.tBodies[0].rows);
@@ -15,4 +18,4 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
   table.classList.add("sized");
-});
+})();

@@ -126,8 +126,7 @@ def history_table(events, model=None, *, formats=None) -> str:
     rows = format_html_join(
         "",
         # time, event and who never wrap (a narrow column once showed one character a line)
-        '<tr><td style="white-space: nowrap">{}</td><td style="white-space: nowrap">{}</td>'
-        '<td>{}</td><td style="white-space: nowrap">{}</td></tr>',
+        '<tr><td class="nowrap">{}</td><td class="nowrap">{}</td><td>{}</td><td class="nowrap">{}</td></tr>',
         (
             (localtime(e.at).strftime("%Y-%m-%d %H:%M"), e.get_kind_display(), changes(e), e.actor or "-")
             for e in events

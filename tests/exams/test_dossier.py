@@ -3,8 +3,10 @@ the printable 培训档案 and 学时证明, scoped by the actor; the inspector 
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from core.errors import NotFound
@@ -177,14 +179,21 @@ def test_the_add_page_has_no_file(city_admin, world):
 # --- the printable pages --------------------------------------------------------------------------
 
 
+def static_text(name: str) -> str:
+    return Path(finders.find(name)).read_text(encoding="utf-8")
+
+
 def test_the_printed_file_is_an_a4_page_without_the_admin(world, city_admin, person):
     response = _browser(city_admin).get(_dossier_url(person))
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "size: A4 portrait" in page
-    assert ".no-print { display: none" in page
-    assert 'class="toolbar no-print"' in page and "window.print()" in page
+    # (styles and the print button's script are static files: no inline ones, core.csp)
+    assert "exams/print.css" in page and "core/print.js" in page
+    assert "size: A4 portrait" in static_text("exams/print.css")
+    assert ".no-print { display: none" in static_text("exams/print.css")
+    assert 'class="toolbar no-print"' in page and "data-print" in page
+    assert "window.print()" in static_text("core/print.js")
     assert 'id="header"' not in page  # not the admin's chrome
     assert "执法人员培训档案" in page and person.national_id in page
     assert "2025 年度：学时 16 / 要求 40" in page and "有效 → 暂扣" in page
@@ -195,7 +204,7 @@ def test_the_hours_certificate_states_a_years_hours_with_issuer_and_seal(world, 
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "size: A4 portrait" in page
+    assert "exams/print.css" in page
     assert "学时证明" in page
     assert "2025 年度累计取得培训学时 16 学时，该年度要求 40 学时。" in page
     assert 'id="hours-met">未达标' in page

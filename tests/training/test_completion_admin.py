@@ -4,10 +4,12 @@ and undoing a completion; the same through the API."""
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -344,6 +346,10 @@ def test_the_grid_days_are_one_transaction(running, coal, city_admin):
 # --- the sign-in sheet --------------------------------------------------------------------------------
 
 
+def static_text(name: str) -> str:
+    return Path(finders.find(name)).read_text(encoding="utf-8")
+
+
 def test_the_sign_in_sheet_masks_ids_and_has_a_column_per_day(browser, running, coal):
     # given: a five-day batch prints landscape
     batch, _made = running
@@ -355,7 +361,10 @@ def test_the_sign_in_sheet_masks_ids_and_has_a_column_per_day(browser, running, 
     page = response.content.decode()
     assert response.status_code == 200
     assert '<meta charset="utf-8">' in page
-    assert "size: A4 landscape" in page and "table-header-group" in page
+    # (the styles are in static files: the page allows no inline style, core.csp)
+    assert "training/sign-in-sheet.css" in page and "training/sign-in-sheet-landscape.css" in page
+    assert "size: A4 landscape" in static_text("training/sign-in-sheet-landscape.css")
+    assert "table-header-group" in static_text("training/sign-in-sheet.css")
     assert page.count('<th class="day">') == 5
     assert idcard.mask(coal[0].national_id) in page and coal[0].national_id not in page
     assert "石家庄市" in page and batch.place in page and batch.course.title in page

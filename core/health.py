@@ -25,7 +25,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from core import tasks as heartbeats
 from core.errors import RETRY_AFTER_SECONDS
@@ -115,7 +115,7 @@ def run_checks(checks: dict[str, Callable[[], object]], timeout: float) -> dict:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     started = time.monotonic()
     backend = caches[DEFAULT_CACHE_ALIAS]  # this thread's; redis-py's pool is thread-safe

@@ -1,12 +1,12 @@
 from django.http import Http404, HttpResponse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .calendar import inspector_calendar
 from .models import CalendarToken
 
 
-@require_GET
+@require_safe
 def calendar_feed(request, token: str):
     """``/calendar/<token>.ics``: no login (calendar apps cannot log in); the secret is the key."""
     # No token holds a NUL, and PostgreSQL would refuse one in the query (a 500).

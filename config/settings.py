@@ -89,6 +89,11 @@ MIDDLEWARE = [
     # with Retry-After when the database or the cache is unreachable), not Django's HTML page.
     "core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Every response (static files too) carries the Content-Security-Policy (core.csp).
+    "core.csp.ContentSecurityPolicyMiddleware",
+    # Static files from gunicorn itself (STATIC_ROOT, hashed names cached for years,
+    # pre-compressed .gz), before sessions and the rest: a proxy may still serve /static/.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,8 +178,24 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files: `manage.py collectstatic` copies them into STATIC_ROOT; WhiteNoise
+# (middleware above) serves them from there, under gunicorn alone or behind a proxy.
+# With debug off the names carry a hash of the content (core/admin.3f9c2a1b7e0d.css, from
+# the manifest collectstatic writes) and a .gz beside each: hashed files are sent with
+# "Cache-Control: max-age=315360000, public, immutable", other files for 60 seconds. With
+# debug on (`make run`, the tests) files are found in the apps as they are, no collectstatic.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
 
@@ -217,6 +238,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# How often the beat recomputes the overview's stored figures (see OVERVIEW_MAX_AGE_SECONDS).
+OVERVIEW_REFRESH_SECONDS = env_int("OVERVIEW_REFRESH_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "training-batch-reminders": {
         "task": "training.tasks.send_batch_reminders",
@@ -238,8 +261,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),
     },
-# How often the beat recomputes the overview's stored figures (see OVERVIEW_MAX_AGE_SECONDS).
-OVERVIEW_REFRESH_SECONDS = env_int("OVERVIEW_REFRESH_SECONDS", 300)
+    # The overview page's stored figures (reports.services.overview_figures_refresh).
+    "reports-refresh-overview-figures": {
+        "task": "reports.tasks.refresh_overview_figures",
+        "schedule": float(OVERVIEW_REFRESH_SECONDS),
+        "options": {"expires": OVERVIEW_REFRESH_SECONDS},
+    },
     # /healthz reads when this last ran: beat sent it and a worker took it (core.health).
     "core-beat-heartbeat": {
         "task": "core.tasks.beat_heartbeat",
@@ -261,12 +288,6 @@ REST_FRAMEWORK = {
     # so 401 + "WWW-Authenticate: Token" (session first would make it a bare 403). Session
     # auth stays for the browsable API and the admin's pages.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-    # The overview page's stored figures (reports.services.overview_figures_refresh).
-    "reports-refresh-overview-figures": {
-        "task": "reports.tasks.refresh_overview_figures",
-        "schedule": float(OVERVIEW_REFRESH_SECONDS),
-        "options": {"expires": OVERVIEW_REFRESH_SECONDS},
-    },
         "core.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -353,6 +374,10 @@ EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 120)
 # The Celery queue export jobs go to (a deployment may give exports their own workers).
 EXPORT_QUEUE = os.environ.get("EXPORT_QUEUE", "celery")
+# The overview page shows stored figures (refreshed by the beat every OVERVIEW_REFRESH_SECONDS)
+# with the time they were computed; older than OVERVIEW_MAX_AGE_SECONDS it says so and asks for
+# a refresh (docs/operations.md).
+OVERVIEW_MAX_AGE_SECONDS = env_int("OVERVIEW_MAX_AGE_SECONDS", 600)
 # An export's temporary file lives in EXPORT_TMP_DIR (empty: the system's temporary folder)
 # until it is done; leftovers of killed runs older than EXPORT_TMP_MAX_AGE_HOURS are swept.
 # A job claimed EXPORT_MAX_ATTEMPTS times without finishing is marked failed.
@@ -374,10 +399,6 @@ VERIFY_RATE = os.environ.get("VERIFY_RATE", "30/min")
 SITE_URL = os.environ.get("SITE_URL", "")
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
-# The overview page shows stored figures (refreshed by the beat every OVERVIEW_REFRESH_SECONDS)
-# with the time they were computed; older than OVERVIEW_MAX_AGE_SECONDS it says so and asks for
-# a refresh (docs/operations.md).
-OVERVIEW_MAX_AGE_SECONDS = env_int("OVERVIEW_MAX_AGE_SECONDS", 600)
 # Every upload (core.uploads): what a file may hold before it is refused unread. The sheet is
 # read as a stream, so memory follows the held parts (shared strings), not the sheet's size.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # the file as sent

@@ -3,11 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.functional import lazy
+from django.views.decorators.cache import cache_control
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from core.auth import ApiTokenViewSet, token_view
+from core.csp import csp_extend
 from core.health import healthz
 from core.schema import SchemaView
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
@@ -45,7 +47,11 @@ router.register("exports", ExportJobViewSet, basename="export-job")
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico where a page links no icon (core/static/core/favicon.ico).
-    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("core/favicon.ico"), permanent=True)),
+    # A temporary redirect (kept a day): the hashed name it points to changes with the file.
+    path(
+        "favicon.ico",
+        cache_control(max_age=86400, public=True)(RedirectView.as_view(url=lazy(static, str)("core/favicon.ico"))),
+    ),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Before the admin, whose catch-all would answer 404 for it.
     path("admin/overview/", include("reports.urls")),
@@ -68,9 +74,22 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/v1/auth/token/", token_view, name="api-token"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The start-up script from its own URL (?script), not inline: core.csp allows no inline script.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="core/swagger_ui.html"),
+        name="swagger-ui",
+    ),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Redoc styles itself with <style> elements it adds and reads the schema in a blob: worker:
+    # this page only allows both (core.csp).
+    path(
+        "api/redoc/",
+        csp_extend(style_src=("'unsafe-inline'",), worker_src=("'self'", "blob:"))(
+            SpectacularRedocView.as_view(url_name="schema", template_name="core/redoc.html")
+        ),
+        name="redoc",
+    ),
 ]
 handler404 = "core.errors.not_found"
 handler400 = "core.errors.bad_request_view"

@@ -424,7 +424,7 @@ def exam_sitting_and_scores(walk: Walk) -> None:
             row.get_by_role("checkbox").check()
             continue
         for (part, _full), score in zip(PARTS, scores, strict=True):
-            row.get_by_label(f"{name} {part}", exact=True).fill(score)  # named by candidate and part
+            row.get_by_role("textbox", name=f"{name} {part}", exact=True).fill(score)  # named by candidate and part
     walk.check("score-grid-filled")
     walk.submit(page.get_by_role("button", name="保存成绩"))
 

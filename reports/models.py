@@ -104,6 +104,9 @@ class OverviewRegionFigures(models.Model):
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
     by_sector = models.JSONField(default=dict)  # {sector: {figure: count, "hours": "12.5"}}
     held = models.JSONField(default=dict)  # {"batches": n, "sittings": n}
+    # The region's own staff's certificates expiring within the overview's window
+    # (``exams.selectors.certificate_list``'s expiring_within) on the day of the refresh.
+    expiring_certificates = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "region"], name="overview_one_row_per_region")]

@@ -99,6 +99,9 @@ class Overview:
     computed_at: dt.datetime
     stale: bool = False
     refresh: list[int] = field(default_factory=list)
+    # Certificates of the scope expiring soon, as counted by the (fresh) refresh of the year;
+    # None: count them now.
+    expiring_count: int | None = None
 
 
 def _stored_cells(by_sector_of: dict[int, dict]) -> dict:
@@ -128,12 +131,14 @@ def overview_report(*, scope: Scope) -> Overview:
     }
     stored: dict[int, dict] = {year: {} for year in years}
     held: dict[int, dict] = {}
+    expiring = dict.fromkeys(years, 0)
     rows = OverviewRegionFigures.objects.filter(snapshot__in=list(snapshots), region__path__startswith=scope.path)
-    for snapshot_id, region_id, by_sector, region_held in rows.values_list(
-        "snapshot_id", "region_id", "by_sector", "held"
+    for snapshot_id, region_id, by_sector, region_held, region_expiring in rows.values_list(
+        "snapshot_id", "region_id", "by_sector", "held", "expiring_certificates"
     ):
         year = snapshots[snapshot_id].year
         stored[year][region_id] = by_sector
+        expiring[year] += region_expiring
         if region_id == scope.region.pk:
             held[year] = region_held
     computed = {s.year: s.computed_at for s in snapshots.values() if s.year in held}
@@ -156,4 +161,5 @@ def overview_report(*, scope: Scope) -> Overview:
         computed_at=min([*computed.values(), now]),
         stale=bool(stale),
         refresh=sorted([*missing, *stale]),
+        expiring_count=expiring[scope.year] if scope.year in computed and scope.year not in stale else None,
     )

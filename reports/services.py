@@ -418,10 +418,29 @@ def _json_cell(values: dict) -> dict:
     return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
 
 
-def _read_figures(year: int) -> tuple[dict, dict]:
-    """Every root's ``figures.grid`` cells and ``figures.held_by_region`` for the year: on
-    PostgreSQL in one read-only REPEATABLE READ transaction, so that all of them see the same
-    moment however long the reads take."""
+# The overview's list of certificates about to expire: within this many days.
+OVERVIEW_EXPIRING_DAYS = 90
+
+
+def _expiring_by_region(today: dt.date) -> dict[int, int]:
+    """{holder's region id: certificates expiring within ``OVERVIEW_EXPIRING_DAYS``}, by the
+    certificate list's own filter (``exams.selectors.certificate_list``), read for the whole
+    tree as a superuser would: the page sums its scope's regions."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    from exams.selectors import certificate_list
+
+    everyone = get_user_model()(is_superuser=True, is_active=True)  # (never saved: the whole tree)
+    expiring = certificate_list(actor=everyone, filters={"expiring_within": OVERVIEW_EXPIRING_DAYS}, today=today)
+    rows = expiring.order_by().values_list("holder__region_id").annotate(n=Count("id"))
+    return dict(rows.values_list("holder__region_id", "n"))
+
+
+def _read_figures(year: int) -> tuple[dict, dict, dict]:
+    """Every root's ``figures.grid`` cells and ``figures.held_by_region`` for the year, and the
+    certificates expiring now per region: on PostgreSQL in one read-only REPEATABLE READ
+    transaction, so that all of them see the same moment however long the reads take."""
     cells: dict = {}
     held: dict = {}
     connection = connections[OverviewSnapshot.objects.db]
@@ -434,7 +453,8 @@ def _read_figures(year: int) -> tuple[dict, dict]:
             scope = figures.Scope(region=root, year=year)
             cells.update(figures.grid(scope))
             held.update(figures.held_by_region(scope))
-    return cells, held
+        expiring = _expiring_by_region(timezone.localdate())
+    return cells, held, expiring
 
 
 def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
@@ -444,7 +464,7 @@ def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
     stored figures were computed leaves them alone (an older, slower run never overwrites a
     newer one). Derived data: no event row."""
     started = timezone.now()
-    cells, held = _read_figures(year)
+    cells, held, expiring = _read_figures(year)
     by_region: dict[int, dict] = {region_id: {} for region_id in held}
     for (sector, region_id), values in cells.items():
         by_region.setdefault(region_id, {})[sector] = _json_cell(values)
@@ -455,7 +475,11 @@ def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
         OverviewRegionFigures.objects.filter(snapshot=snapshot).delete()
         OverviewRegionFigures.objects.bulk_create(
             OverviewRegionFigures(
-                snapshot=snapshot, region_id=region_id, by_sector=sectors, held=held.get(region_id, {})
+                snapshot=snapshot,
+                region_id=region_id,
+                by_sector=sectors,
+                held=held.get(region_id, {}),
+                expiring_certificates=expiring.get(region_id, 0),
             )
             for region_id, sectors in by_region.items()
         )

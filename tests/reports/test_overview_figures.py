@@ -268,3 +268,25 @@ def test_the_pages_statements_do_not_grow_with_enrollments(client, regions, prov
     assert len(large) == len(small)
     assert {row["key"]: row["current"] for row in response.context["summary"]}["person_times"] == 100
     assert OverviewRegionFigures.objects.count() == 2 * len(regions)
+
+
+def test_the_count_of_expiring_certificates_comes_with_the_stored_figures(client, regions, city_admin, province_admin):
+    # given: certificates expiring within 90 days in 长安区 (two), 路南区 (one), one later
+    from tests.exams.factories import CertificateFactory
+
+    today = timezone.localdate()
+    for region, days in (("changan", 10), ("changan", 60), ("lunan", 30), ("changan", 200)):
+        certificate = CertificateFactory(holder=InspectorFactory(region=regions[region]), issued_on=today)
+        certificate.valid_until = today + dt.timedelta(days=days)
+        certificate.save()
+    year = today.year - 1
+    refresh(year, year - 1)
+    # when
+    client.force_login(province_admin)
+    province = client.get(URL).context
+    client.force_login(city_admin)
+    city = client.get(URL).context
+    # then: each scope's count, as the list counts it, and the list itself live
+    assert (province["expiring_count"], city["expiring_count"]) == (3, 2)
+    assert [item["days_left"] for item in city["expiring"]] == [10, 60]
+    assert OverviewRegionFigures.objects.get(snapshot__year=year, region=regions["changan"]).expiring_certificates == 2

@@ -1,11 +1,14 @@
-"""URLs of the load benchmark: the bare views first, then the whole project unchanged."""
+"""URLs of the load benchmark: the bare views and the old /me/ (the peers) first, then the
+whole project unchanged."""
 
 from django.urls import include, path
 
 from bench.bare_views import bare_me, bare_verify
+from bench.me_before import MeBeforeAPIView
 
 urlpatterns = [
     path("bare/me/", bare_me, name="bare-me"),
     path("bare/verify/<str:number>/", bare_verify, name="bare-verify"),
+    path("before/me/", MeBeforeAPIView.as_view(), name="before-me"),
     path("", include("config.urls")),
 ]

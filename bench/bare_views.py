@@ -5,15 +5,16 @@ statement, before it starts the server) and answers with ``JsonResponse``:
 
 - ``bare_me`` (``/bare/me/``) is ``/api/v1/me/`` without DRF: the token is checked by
   ``core.tokens.api_token_authenticate``, the function the project's authentication class
-  calls, then ``exams.me.inspector_dashboard`` assembles the data, and the two URLs the
-  serializer adds are added by hand.
+  calls, then ``exams.me.inspector_dashboard`` assembles the data and
+  ``exams.me.dashboard_json`` writes it, as the project's view does.
 - ``bare_verify`` (``/bare/verify/<number>/``) is ``/api/v1/certificates/verify/<number>/``
   without DRF and without the per-client rate limit: ``exams.selectors.certificate_verify``
   and ``JsonResponse``.
 
 What the project's views pay on top is what the load benchmark measures: ``APIView``
 dispatch, content negotiation, the authentication, permission and throttle classes,
-the serializers and the renderer. Mounted only by ``bench.settings_load``.
+the renderer. Mounted only by ``bench.settings_load``, beside ``bench.me_before`` (the
+``/api/v1/me/`` the project had before issue 13, the peer of the CPU-per-request goal).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
 from core.tokens import TokenRefused, api_token_authenticate
-from exams.me import inspector_dashboard
-from exams.qr import verify_url
+from exams.me import dashboard_json, inspector_dashboard
 from exams.selectors import certificate_verify
 
 # What DRF's JSONRenderer writes: UTF-8 as is, no spaces.
@@ -56,11 +56,7 @@ def bare_me(request):
         data = inspector_dashboard(actor=user)
     except NotFound:
         return _json({"code": "not_found"}, status=404)
-    certificate = data["certificate"]
-    if certificate is not None:
-        certificate["verify_url"] = verify_url(request, certificate["number"])
-    data["calendar_url"] = request.build_absolute_uri(data.pop("calendar_path"))
-    return _json(data)
+    return _json(dashboard_json(data, request))
 
 
 @require_GET

@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from core.tokens import api_token_issue
+from exams import me
 from exams.me import MeDashboardSerializer, dashboard_json, inspector_dashboard
 from exams.models import Certificate, CertificateStatus
 from exams.selectors import certificate_for_inspector
@@ -125,3 +126,20 @@ def test_required_hours_per_row_agrees_with_the_regions_figures(regions, today, 
 
     assert dict(rows) == {r.pk: by_region[r.pk] for r in regions.values()}
     assert by_region[regions["changan"].pk] == Decimal("40")
+
+
+def test_the_compiled_statements_read_what_their_querysets_read(inspector_user, busy_inspector, regions, today):
+    from tests.factories import InspectorFactory, UserFactory
+
+    other = InspectorFactory(region=regions["ts"], user=UserFactory(username="inspector2"))
+    upcoming(other, today)
+    for inspector in (busy_inspector, other):
+        for compiled, build in (
+            (me._INSPECTOR, me.inspector_row),
+            (me._UPCOMING, me.upcoming_rows),
+            (me._RESULTS, me.result_rows),
+        ):
+            rows = compiled.rows(inspector_id=inspector.pk, day=today, year=today.year)
+            expected = build(inspector.user, today, today.year)
+            assert [tuple(r) for r in rows] == list(expected), build.__name__
+            assert rows or (build is me.result_rows and inspector == other), build.__name__  # other sat no exam

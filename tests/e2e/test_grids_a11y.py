@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from exams.models import ExamKind, Result
 from personnel.models import Sector
-from tests.exams.factories import GENERAL, SPECIALIST, ExamFactory, SittingFactory
+from tests.exams.factories import GENERAL, SPECIALIST, ExamFactory, ResultFactory, SittingFactory
 from tests.factories import InspectorFactory, RegionAdminFactory
 from tests.training.factories import BatchFactory, EnrollmentFactory
 from training.models import Attendance, BatchStatus, EnrollmentStatus
@@ -59,8 +59,9 @@ ACTIVE = """() => {
 
 @pytest.fixture
 def grids(regions):
-    """石家庄's admin; a sitting of a completed batch with three candidates (no score yet);
-    a closed three-day batch of four people, its attendance not yet recorded."""
+    """石家庄's admin; a sitting of a completed batch with three candidates (no score yet); an
+    open sitting (no batch: one recorded candidate and the blank rows for new ones); a closed
+    three-day batch of four people, its attendance not yet recorded."""
     admin = RegionAdminFactory(user__username="sjz_grids", region=regions["sjz"]).user
     admin.is_staff = True
     admin.save(update_fields=["is_staff"])
@@ -76,6 +77,10 @@ def grids(regions):
     sitting = SittingFactory(
         exam=ExamFactory(region=regions["sjz"], kind=ExamKind.COURSE, course=done.course), batch=done
     )
+    open_sitting = SittingFactory(exam=ExamFactory(region=regions["sjz"]))
+    ResultFactory(
+        sitting=open_sitting, inspector=InspectorFactory(region=regions["changan"], name="赵建军"), absent=True
+    )
     closed = BatchFactory(
         region=regions["sjz"], sector=Sector.COAL, starts_on=dt.date(2025, 7, 1), status=BatchStatus.CLOSED
     )
@@ -85,6 +90,7 @@ def grids(regions):
         )
     return {
         "score": reverse("admin:exams_sitting_grid", args=[sitting.pk]),
+        "open": reverse("admin:exams_sitting_grid", args=[open_sitting.pk]),
         "attendance": reverse("admin:training_batch_attendance", args=[closed.pk]),
         "days": [closed.starts_on + dt.timedelta(days=n) for n in range(closed.days)],
     }
@@ -157,10 +163,27 @@ def test_both_grids_pass_axe_and_name_every_input(live_server, grids, chromium_a
         expect(page.get_by_role("checkbox", name=f"学员2 {day}", exact=True)).to_have_count(1)
         expect(page.get_by_role("button", name=re.compile(rf"{re.escape(day)}$"))).to_have_count(1)
 
+        # the open sitting's grid: a new row with an ID number that is none
+        page.goto(base + grids["open"])
+        page.locator("#score-grid input.national-id").first.fill("123")
+        page.locator("#score-grid-form .submit-row [type=submit]").click()
+        page.wait_for_selector("#grid-errors")
+        expect(page.locator("#score-grid input.national-id").first).to_have_attribute("aria-invalid", "true")
+        open_violations = _axe(page)
+
+        # and both grids in the dark theme (the admin follows the system's)
+        page.emulate_media(color_scheme="dark")
+        dark = {}
+        for name in ("open", "attendance"):
+            page.goto(base + grids[name])
+            dark[name] = _axe(page)
+
         assert errors == [], errors
         browser.close()
     assert score_violations == [], "\n".join(score_violations)
     assert attendance_violations == [], "\n".join(attendance_violations)
+    assert open_violations == [], "\n".join(open_violations)
+    assert dark == {"open": [], "attendance": []}, dark
 
 
 def test_scores_are_typed_and_saved_with_the_keyboard_only(live_server, grids, chromium_available):

@@ -200,8 +200,9 @@ class BatchViewSet(
         data = EnrollInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         inspector = inspector_get_for_actor(actor=request.user, inspector_id=data.validated_data["inspector"])
+        # The enrollment comes back with the batch (its course and region) and the inspector
+        # (their region) loaded: no second read to answer.
         enrollment = services.enrollment_create(batch=batch, inspector=inspector, actor=request.user)
-        enrollment = selectors.enrollment_get_for_actor(actor=request.user, enrollment_id=enrollment.pk)
         body = EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 

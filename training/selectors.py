@@ -98,8 +98,14 @@ def _path(region) -> str:
     return path or "no-such-region/"  # matches no path (all digits); PostgreSQL refuses a NUL byte
 
 
+def _one(qs: QuerySet):
+    """The row of a query by primary key, or None: no ORDER BY (the models' default ordering
+    would join and sort for one row)."""
+    return next(iter(qs.order_by()[:1]), None)
+
+
 def batch_get_for_actor(*, actor, batch_id) -> Batch:
-    batch = batch_list(actor=actor).filter(pk=batch_id).first()
+    batch = _one(batch_list(actor=actor).filter(pk=batch_id))
     if batch is None:
         raise NotFound()
     return batch
@@ -140,7 +146,7 @@ def enrollment_list(*, actor, filters: dict | None = None) -> QuerySet[Enrollmen
 
 
 def enrollment_get_for_actor(*, actor, enrollment_id) -> Enrollment:
-    enrollment = enrollment_list(actor=actor).filter(pk=enrollment_id).first()
+    enrollment = _one(enrollment_list(actor=actor).filter(pk=enrollment_id))
     if enrollment is None:
         raise NotFound()
     return enrollment

@@ -449,32 +449,30 @@ def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.da
 
     Everything that does not need the batch lock happens before it (the inspector's lock and
     row, the rights, the batch's and the inspector's rules, the overlap check), on the
-    batch as the caller loaded it. The locked section is two statements: the lock, which
+    batch as the caller loaded it (the view's: with its course and region, which the
+    enrollment returned carries). The locked section is two statements: the lock, which
     reads the batch's status, dates, region, sector and capacity again, and one write that
     counts the seats, inserts the enrollment (or re-enrolls a cancelled one) at its place
     and writes its event (``_take_place``). Should the batch have changed since the caller
     read it, the checks run again on the locked row first."""
     today = _today(today)
     inspector = _lock_inspector(inspector.pk)
-    current = Enrollment.objects.filter(batch_id=batch.pk, inspector_id=inspector.pk).order_by().first()
-    refusal = _enrollment_refusal(actor, batch, inspector, current, today)
+    # The inspector's own row in the batch is not read here: the write re-enrolls it if it is
+    # cancelled and leaves it alone otherwise, and only then is it read, to say why.
+    refusal = _enrollment_refusal(actor, batch, inspector, None, today)
     if refusal is not None:
         raise refusal
     locked = _lock_batch_fields(batch.pk)
     if any(getattr(batch, field) != value for field, value in locked.items()):
         batch = Batch.objects.select_related("course", "region").get(pk=batch.pk)
-        refusal = _enrollment_refusal(actor, batch, inspector, current, today)
+        refusal = _enrollment_refusal(actor, batch, inspector, None, today)
         if refusal is not None:
             raise refusal
     enrollment = _take_place(batch, inspector, locked["capacity"], actor)
-    if enrollment is None:  # the inspector's row in the batch is not a cancelled one (any more)
+    if enrollment is None:  # the inspector is in the batch already (not cancelled)
         current = Enrollment.objects.filter(batch_id=batch.pk, inspector_id=inspector.pk).order_by().first()
         code, detail = _inspector_refusal(batch, inspector, inspector.region.path, current, None)
         raise Conflict(detail, code=code)
-    if current is not None and current.pk == enrollment.pk:  # re-enrolled: the same row
-        current.status, current.waitlist_position = enrollment.status, enrollment.waitlist_position
-        current.updated_at, current.batch, current.inspector = enrollment.updated_at, batch, inspector
-        enrollment = current
     return enrollment
 
 
@@ -514,12 +512,12 @@ _PLACE_SQL = """INSERT INTO {table} ({columns}) SELECT {values} FROM seats WHERE
     ON CONFLICT ({batch}, {inspector}) DO UPDATE
         SET {status} = EXCLUDED.{status}, {position} = EXCLUDED.{position}, {updated} = EXCLUDED.{updated}
         WHERE {table}.{status} = {cancelled}
-    RETURNING {id}, {status}, {position}"""
+    RETURNING {returning}, CASE WHEN {created} = %s THEN 0 ELSE 1 END AS reused"""
 
 # PostgreSQL: the seats, the enrollment and its event in one statement.
 _PG_TAKE_PLACE_SQL = """WITH seats AS ({seats}), placed AS ({place}),
     logged AS (INSERT INTO {event_table} ({event_columns}) SELECT {event_values} FROM placed)
-SELECT placed.{id}, placed.{status}, placed.{position}, seats.waiting, seats.last_position
+SELECT placed.*, seats.waiting, seats.last_position
 FROM placed CROSS JOIN seats"""
 _TAKE_PLACE_SQL = "WITH seats AS ({seats}) {place}"
 # After the insert: the waitlist's length and last position, less the newcomer.
@@ -545,6 +543,7 @@ def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enr
         "status": column(Enrollment, "status"),
         "position": column(Enrollment, "waitlist_position"),
         "updated": column(Enrollment, "updated_at"),
+        "created": column(Enrollment, "created_at"),
         "enrolled": _literal(EnrollmentStatus.ENROLLED),
         "cancelled": _literal(EnrollmentStatus.CANCELLED),
     }
@@ -554,8 +553,11 @@ def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enr
     enrollment = Enrollment(batch=batch, inspector=inspector, status=EnrollmentStatus.ENROLLED)
     columns, values, params = _insert_row(enrollment, {"status": status_sql, "waitlist_position": position_sql})
     seats_sql = _SEATS_SQL.format(**names)
-    place_sql = _PLACE_SQL.format(columns=columns, values=values, **names)
-    params = [capacity, batch.pk, *params]
+    fields = Enrollment._meta.concrete_fields
+    returning = ", ".join(qn(f.column) for f in fields)
+    place_sql = _PLACE_SQL.format(columns=columns, values=values, returning=returning, **names)
+    created = Enrollment._meta.get_field("created_at")
+    params = [capacity, batch.pk, *params, created.get_db_prep_save(enrollment.created_at, connection=connection)]
     actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -581,13 +583,20 @@ def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enr
             row = cursor.fetchone()
             if row is None:
                 return None
-            enrollment_id, status, position, waiting, last = row
+            *values, reused, waiting, last = row
+            # The row as it now is (a new one, or the cancelled one re-enrolled)
+            enrollment = Enrollment.from_db(connection.alias, [f.attname for f in fields], values)
+            enrollment.batch, enrollment.inspector = batch, inspector
+            enrollment_id, status, position = enrollment.pk, enrollment.status, enrollment.waitlist_position
+            reused = False
         else:
             cursor.execute(_TAKE_PLACE_SQL.format(seats=seats_sql, place=place_sql), params)
             row = cursor.fetchone()
             if row is None:
                 return None
-            enrollment_id, status, position = row
+            *values, reused = row
+            names_values = dict(zip([f.attname for f in fields], values, strict=True))
+            enrollment_id, status, position = (names_values[k] for k in ("id", "status", "waitlist_position"))
             _events([enrollment_id], Kind.ENROLLED if position is None else Kind.WAITLISTED, actor)
             waiting = last = None
             if position is not None:
@@ -598,6 +607,9 @@ def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enr
         # newcomer last.
         _renumber_waitlist(batch)
         position = Enrollment.objects.filter(pk=enrollment_id).values_list("waitlist_position", flat=True).get()
+    if reused:  # SQLite, re-enrolled after a cancellation: the row as it was
+        enrollment = Enrollment.objects.get(pk=enrollment_id)
+        enrollment.batch, enrollment.inspector = batch, inspector
     enrollment.pk, enrollment.status, enrollment.waitlist_position = enrollment_id, status, position
     enrollment._state.adding, enrollment._state.db = False, connection.alias
     return enrollment

@@ -290,3 +290,11 @@ def test_the_count_of_expiring_certificates_comes_with_the_stored_figures(client
     assert (province["expiring_count"], city["expiring_count"]) == (3, 2)
     assert [item["days_left"] for item in city["expiring"]] == [10, 60]
     assert OverviewRegionFigures.objects.get(snapshot__year=year, region=regions["changan"]).expiring_certificates == 2
+
+
+def test_the_beat_schedules_the_refresh_task_every_few_minutes(settings):
+    from reports.tasks import refresh_overview_figures
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reports-refresh-overview-figures"]
+    assert entry["task"] == refresh_overview_figures.name
+    assert entry["schedule"] == settings.OVERVIEW_REFRESH_SECONDS <= settings.OVERVIEW_MAX_AGE_SECONDS / 2

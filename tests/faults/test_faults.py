@@ -110,8 +110,11 @@ class Drill:
             # public check comes from many addresses, each far below its limit (load.py).
             VERIFY_RATE=f"{VERIFY_LIMIT}/min",
             LOGIN_RATE="100000/min",
+            # Debug off: the pages name their static files by the hashes collectstatic writes.
+            DJANGO_STATIC_ROOT=str(self.workdir / "static"),
         )
         st.manage(["migrate", "--noinput"], self.env)
+        st.manage(["collectstatic", "--noinput"], self.env)
         st.manage(["seed_demo", "--inspectors", "150"], self.env)
         self.world = json.loads(st.python_module("tests.faults.world", [str(CAPACITY)], self.env))
         self.web = self.start(st.gunicorn(self.env, self.port, self.workdir / "gunicorn.log", workers=WEB_WORKERS))

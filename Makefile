@@ -94,9 +94,12 @@ bench-load: venv
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) -m bench.load $(BENCH_LOAD_ARGS)
 
-# 1,000 concurrent enroll calls over HTTP on a batch of 100 seats (gunicorn + PostgreSQL, database
-# `bench_enroll_storm`, created anew); checks 100 enrolled, 900 waitlisted in order, no 5xx.
-# Its figures replace the previous ones in bench/README.md.
+# 1,000 concurrent enroll calls on a batch of 100 seats, three ways in one run (PostgreSQL, database
+# `bench_enroll_storm`, created anew): over HTTP (gunicorn as docs/operations.md deploys it), the
+# service called from 8 threads, and bare SQL from 8 threads (the peer); prints the rates, the
+# ratios to bare SQL and the statements of the locked section; checks on every side 100 enrolled,
+# 900 waitlisted in lock order, one event each, no 5xx. Its figures replace the previous ones in
+# bench/README.md.
 BENCH_ENROLL_STORM_ARGS ?= --readme
 bench-enroll-storm: venv
 	$(PY) -m bench.enroll_storm $(BENCH_ENROLL_STORM_ARGS)

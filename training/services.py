@@ -322,14 +322,13 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch |
     (``leaving``: a batch they are moving out of, which does not count)."""
     found = dict(
         Enrollment.objects.filter(
-            inspector_id__in=list(inspector_ids),
-            status__in=(*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED),
-            batch__starts_on__lte=batch.ends_on,
-            batch__ends_on__gte=batch.starts_on,
+            Q(inspector_id__in=list(inspector_ids)),
+            Q(status__in=(*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)),
+            Q(batch__starts_on__lte=batch.ends_on),
+            Q(batch__ends_on__gte=batch.starts_on),
+            ~Q(batch_id__in=[b.pk for b in (batch, leaving) if b is not None]),
+            ~Q(batch__status=BatchStatus.CANCELLED),
         )
-        .exclude(batch=batch)
-        .exclude(batch=leaving)
-        .exclude(batch__status=BatchStatus.CANCELLED)
         .order_by()  # the model's ordering would join the batch's region and sort
         .values_list("inspector_id", "batch_id")
     )
@@ -432,14 +431,29 @@ def _enrollment_refusal(
 _LOCKED_BATCH_FIELDS = ("status", "enrollment_deadline", "capacity", "region_id", "sector", "starts_on", "ends_on")
 
 
+# The batch lock as the locked section's first statement: one row, the columns above, no
+# join, no ordering. Plain SQL (the columns named by the model): every enrollment of a batch
+# waits for the one before it to get past here, so it costs no more than it must.
+_LOCK_BATCH_SQL = "SELECT {columns} FROM {table} WHERE {id} = %s{lock}"
+
+
 def _lock_batch_fields(batch_id: int) -> dict:
-    """Take the batch lock in one narrow statement: one row, no join, no ordering."""
-    rows = list(
-        Batch.objects.filter(pk=batch_id).order_by().select_for_update(no_key=True).values(*_LOCKED_BATCH_FIELDS)
+    """Take the batch lock in one narrow statement; the batch's status, dates, region, sector
+    and capacity as they are under it."""
+    qn = connection.ops.quote_name
+    meta = Batch._meta
+    sql = _LOCK_BATCH_SQL.format(
+        columns=", ".join(qn(meta.get_field(f.removesuffix("_id")).column) for f in _LOCKED_BATCH_FIELDS),
+        table=qn(meta.db_table),
+        id=qn(meta.pk.column),
+        lock=" FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "",
     )
-    if not rows:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [batch_id])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound()
-    return rows[0]
+    return dict(zip(_LOCKED_BATCH_FIELDS, row, strict=True))
 
 
 @transaction.atomic

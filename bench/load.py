@@ -68,7 +68,12 @@ OUT_FILE = OUT_DIR / "load.json"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_load"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
 SETTINGS_MODULE = "bench.settings_load"
-GOAL_RATIO = 0.7
+# Issue 13's goals: /api/v1/me/ in at most ME_MAX_STATEMENTS statements and at most
+# ME_MAX_CPU_VS_BEFORE of the CPU per request of the version it replaced (bench.me_before,
+# same run); verify at least VERIFY_MIN_RATIO of its bare view's throughput.
+ME_MAX_STATEMENTS = 6
+ME_MAX_CPU_VS_BEFORE = 0.5
+VERIFY_MIN_RATIO = 0.9
 
 
 # --- wrk ------------------------------------------------------------------------------------------
@@ -241,18 +246,22 @@ def summarize(slices: list[Slice]) -> dict:
     }
 
 
-def run_pair(server, project: list[str], bare: list[str], *, args, workdir: Path) -> dict:
-    """Alternate slices of the two views (P B B P P B ...), same load for each."""
+def run_views(server, views: dict[str, list[str]], *, args, workdir: Path) -> dict:
+    """Alternate slices of the views (P B O, O B P, P B O, ...), the same load for each."""
     per_slice = max(1, round(args.duration / args.rounds))
-    for targets in (project, bare):  # warm-up, not counted
+    for targets in views.values():  # warm-up, not counted
         run_wrk(server, targets, connections=args.connections, threads=args.threads, seconds=3, workdir=workdir)
-    slices: dict[str, list[Slice]] = {"project": [], "bare": []}
+    slices: dict[str, list[Slice]] = {name: [] for name in views}
+    names = list(views)
     for r in range(args.rounds):
-        order = ("project", "bare") if r % 2 == 0 else ("bare", "project")
-        for name in order:
-            targets = project if name == "project" else bare
+        for name in names if r % 2 == 0 else names[::-1]:
             s = run_wrk(
-                server, targets, connections=args.connections, threads=args.threads, seconds=per_slice, workdir=workdir
+                server,
+                views[name],
+                connections=args.connections,
+                threads=args.threads,
+                seconds=per_slice,
+                workdir=workdir,
             )
             slices[name].append(s)
             print(f"    round {r + 1} {name:<7} {s.requests / s.seconds:8.1f} req/s", flush=True)
@@ -261,7 +270,9 @@ def run_pair(server, project: list[str], bare: list[str], *, args, workdir: Path
     result["ratio"] = round(result["project"]["rps"] / bare_rps, 3) if bare_rps else None
     p_cpu, b_cpu = result["project"]["app_cpu_ms_per_request"], result["bare"]["app_cpu_ms_per_request"]
     result["cpu_ratio"] = round(b_cpu / p_cpu, 3) if p_cpu and b_cpu else None
-    result["goal_met"] = result["ratio"] is not None and result["ratio"] >= GOAL_RATIO
+    if "before" in result:
+        o_cpu = result["before"]["app_cpu_ms_per_request"]
+        result["cpu_vs_before"] = round(p_cpu / o_cpu, 3) if p_cpu and o_cpu else None
     return result
 
 
@@ -435,6 +446,9 @@ def query_check(prepared: dict) -> dict:
         sql_of("/api/v1/me/", token)
         project_sql, project_body = sql_of("/api/v1/me/", token)
         bare_sql, bare_body = sql_of("/bare/me/", token)
+        before_sql, before_body = sql_of("/before/me/", token)
+        if before_body != project_body:
+            raise BenchError(f"/api/v1/me/ answers otherwise than the version it replaced ({label})")
         if project_sql != bare_sql:
             raise BenchError(f"/bare/me/ does not send the SQL of /api/v1/me/ ({label}):\n{project_sql}\n{bare_sql}")
         if _shape(project_body) != _shape(bare_body):
@@ -446,6 +460,7 @@ def query_check(prepared: dict) -> dict:
             "hours": project_body["hours"]["hours"],
             "queries_project": len(project_sql),
             "queries_bare": len(bare_sql),
+            "queries_before": len(before_sql),
         }
 
     history = prepared["history"]
@@ -489,7 +504,13 @@ def query_check(prepared: dict) -> dict:
     if grown[1]["upcoming"] < 31 or grown[1]["results"] < 31:
         raise BenchError(f"the added history did not show up: {grown[1]}")
     ceiling = max(r["queries_project"] for r in rows)
-    return {"me": rows, "verify": verify, "constant": True, "max_queries_me": ceiling}
+    return {
+        "me": rows,
+        "verify": verify,
+        "constant": True,
+        "max_queries_me": ceiling,
+        "max_queries_me_before": max(r["queries_before"] for r in rows),
+    }
 
 
 def _shape(value):
@@ -507,6 +528,7 @@ def http_check(server: Server, prepared: dict) -> None:
     number = prepared["numbers"][0]
     pairs = (
         ("/api/v1/me/", "/bare/me/", token),
+        ("/api/v1/me/", "/before/me/", token),
         (f"/api/v1/certificates/verify/{number}/", f"/bare/verify/{number}/", None),
     )
     for project, bare, tok in pairs:
@@ -523,13 +545,40 @@ def http_check(server: Server, prepared: dict) -> None:
 # --- report ------------------------------------------------------------------------------------
 
 
+def goals(report: dict) -> dict[str, tuple[str, bool]]:
+    """Issue 13's goals, each as (what was measured, met)."""
+    results, q = report["results"], report["queries"]
+    out = {}
+    if "me" in results:
+        me = results["me"]
+        out["me statements"] = (
+            f"{q['max_queries_me']} at most (was {q['max_queries_me_before']}; goal <= {ME_MAX_STATEMENTS})",
+            q["max_queries_me"] <= ME_MAX_STATEMENTS,
+        )
+        ratio = me.get("cpu_vs_before")
+        out["me CPU"] = (
+            f"{ratio:.2f} of the version it replaced per request (goal <= {ME_MAX_CPU_VS_BEFORE})",
+            ratio is not None and ratio <= ME_MAX_CPU_VS_BEFORE,
+        )
+    if "verify" in results:
+        v = results["verify"]
+        out["verify"] = (
+            f"{v['ratio']:.2f} of the bare view's throughput, {v['cpu_ratio']:.2f} by CPU per request "
+            f"(goal >= {VERIFY_MIN_RATIO})",
+            v["ratio"] is not None and v["ratio"] >= VERIFY_MIN_RATIO,
+        )
+    return out
+
+
 def table(results: dict) -> str:
     lines = [
         "| scenario | view | req/s | p50 ms | p95 ms | p99 ms | non-2xx | 5xx | socket errors | app CPU ms/req |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for scenario, pair in results.items():
-        for view in ("project", "bare"):
+        for view in ("project", "bare", "before"):
+            if view not in pair:
+                continue
             r = pair[view]
             lines.append(
                 f"| {scenario} | {pair['paths'][view]} | {r['rps']:,.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
@@ -540,6 +589,12 @@ def table(results: dict) -> str:
             f"| {scenario} | **project / bare** | **{pair['ratio']:.2f}** | | | | | | | "
             f"{pair['cpu_ratio']:.2f} (bare/project) |"
         )
+        if pair.get("cpu_vs_before") is not None:
+            before = pair["before"]["rps"]
+            lines.append(
+                f"| {scenario} | **project / before** | {pair['project']['rps'] / before:.2f} | | | | | | | "
+                f"**{pair['cpu_vs_before']:.2f}** (project/before) |"
+            )
     return "\n".join(lines)
 
 
@@ -550,10 +605,8 @@ def readme_block(report: dict) -> str:
     me_counts = ", ".join(
         f"{r['queries_project']} ({r['upcoming']} upcoming / {r['results']} results)" for r in q["me"]
     )
-    goal = "; ".join(
-        f"{name} {pair['ratio']:.2f}, {'met' if pair['goal_met'] else 'NOT met'}"
-        for name, pair in report["results"].items()
-    )
+    before_counts = ", ".join(str(r["queries_before"]) for r in q["me"])
+    goal = "; ".join(f"{name}: {text}, {'met' if met else 'NOT met'}" for name, (text, met) in goals(report).items())
     return (
         f"### {report['date']}: {m['cpus']} CPUs, load average {m['loadavg_at_start'][0]} at start\n\n"
         f"{m['platform']}, Python {m['python']}, Django {m.get('django')}, DRF {m.get('djangorestframework')}, "
@@ -565,8 +618,8 @@ def readme_block(report: dict) -> str:
         f"{report['world']['enrollments']:,} enrollments, {report['world']['results']:,} results; "
         f"{report['world']['token_users']} token users.\n\n"
         f"{table(report['results'])}\n\n"
-        f"Goal (project at least {GOAL_RATIO} of bare throughput): **{goal}**. "
-        f"Statements per request, /api/v1/me/ = /bare/me/: {me_counts}; "
+        f"Goals: **{goal}**. "
+        f"Statements per request, /api/v1/me/ = /bare/me/: {me_counts}; /before/me/: {before_counts}; "
         f"verify: {q['verify'][0]['queries_project']}.\n"
     )
 
@@ -643,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
 
     me_targets = [f"/api/v1/me/\t{t}" for t in prepared["tokens"].values()]
     bare_me_targets = [f"/bare/me/\t{t}" for t in prepared["tokens"].values()]
+    before_me_targets = [f"/before/me/\t{t}" for t in prepared["tokens"].values()]
     numbers = list(prepared["numbers"])
     random.Random(args.seed).shuffle(numbers)
     # Each line its own client address (IPv6 documentation prefix, never a real host; only
@@ -667,20 +721,23 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(f"gunicorn {server.base_url} ({args.workers} x {args.worker_class})", flush=True)
         http_check(server, prepared)
-        for scenario, project, bare, paths in (
-            ("me", me_targets, bare_me_targets, ("/api/v1/me/", "/bare/me/")),
+        for scenario, views, paths in (
+            (
+                "me",
+                {"project": me_targets, "bare": bare_me_targets, "before": before_me_targets},
+                {"project": "/api/v1/me/", "bare": "/bare/me/", "before": "/before/me/ (the old view)"},
+            ),
             (
                 "verify",
-                verify_targets,
-                bare_verify_targets,
-                ("/api/v1/certificates/verify/{n}/", "/bare/verify/{n}/"),
+                {"project": verify_targets, "bare": bare_verify_targets},
+                {"project": "/api/v1/certificates/verify/{n}/", "bare": "/bare/verify/{n}/"},
             ),
         ):
             if args.only and scenario != args.only:
                 continue
             print(f"  {scenario}:", flush=True)
-            results[scenario] = run_pair(server, project, bare, args=args, workdir=Path(tmp))
-            results[scenario]["paths"] = {"project": paths[0], "bare": paths[1]}
+            results[scenario] = run_views(server, views, args=args, workdir=Path(tmp))
+            results[scenario]["paths"] = paths
     errors_in_log = sum(1 for line in log_path.read_text().splitlines() if "Traceback" in line)
 
     report = {
@@ -704,16 +761,17 @@ def main(argv: list[str] | None = None) -> int:
         "queries": queries,
         "results": results,
         "tracebacks_in_gunicorn_log": errors_in_log,
-        "goal_ratio": GOAL_RATIO,
+        "goals": {},
         "seconds": round(time.monotonic() - started, 1),
     }
+    report["goals"] = {name: {"measured": text, "met": met} for name, (text, met) in goals(report).items()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print()
     print(table(results))
     print()
-    for scenario, pair in results.items():
-        print(f"{scenario}: project/bare = {pair['ratio']:.2f} (goal >= {GOAL_RATIO}: {pair['goal_met']})")
+    for name, (text, met) in goals(report).items():
+        print(f"{name}: {text}: {'met' if met else 'NOT met'}")
     print(f"tracebacks in {log_path.relative_to(BASE_DIR)}: {errors_in_log}")
     print(f"written: {args.output}")
     if args.readme:

@@ -26,6 +26,15 @@ class VerifyRateThrottle(SlidingWindowThrottle):
         # can change the setting without touching REST_FRAMEWORK's cached rates.
         return getattr(settings, "VERIFY_RATE", "30/min") or None
 
+    def allow_request(self, request, view) -> bool:
+        # The verify API decides before DRF runs (exams.views.CertificateVerifyAPIView.dispatch)
+        # and hands DRF the decision, so that one request is counted once.
+        decided = getattr(request, "verify_decided", None)
+        if decided is not None:
+            allowed, self.wait_seconds, _found = decided
+            return allowed
+        return super().allow_request(request, view)
+
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 

@@ -40,3 +40,13 @@ def is_valid(raw) -> bool:
 
 def serial_of(number: str) -> int:
     return int(number[6:12])
+
+
+# The words around the number on the card, the register and every printed paper.
+PRINTED_PREFIX = "冀应急执字第"
+PRINTED_SUFFIX = "号"
+
+
+def printed(number: str) -> str:
+    """``1320250001233`` -> ``冀应急执字第1320250001233号`` (``normalize`` reads it back)."""
+    return f"{PRINTED_PREFIX}{number}{PRINTED_SUFFIX}"

@@ -368,6 +368,9 @@ TRAINING_REMINDER_DAYS_BEFORE = env_int("TRAINING_REMINDER_DAYS_BEFORE", 3)
 # and may be renewed this many days before it runs out.
 CERTIFICATE_VALIDITY_YEARS = env_int("CERTIFICATE_VALIDITY_YEARS", 5)
 CERTIFICATE_RENEWAL_WINDOW_DAYS = env_int("CERTIFICATE_RENEWAL_WINDOW_DAYS", 90)
+# What a passed qualification exam does: "application" opens a 申领 application that the levels
+# approve (exams.applications), "issue" issues the certificate at once (the behaviour before).
+CERTIFICATE_ON_PASS = os.environ.get("CERTIFICATE_ON_PASS", "application")
 # Finished export files are deleted after this many days (a beat task); a running export
 # whose worker has not reported for EXPORT_STALE_SECONDS is handed to another worker.
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30)

@@ -220,6 +220,7 @@ class CertificateStatus(models.TextChoices):
     REVOKED = "revoked", _("吊销")
     EXPIRED = "expired", _("过期")
     RETURNED = "returned", _("已收回")
+    CANCELLED = "cancelled", _("已注销")
 
 
 # A holder has at most one certificate in these states (enforced by a partial unique index).
@@ -250,6 +251,8 @@ class Certificate(TimeStamped):
         related_name="certificate",
     )
     renewal_count = models.PositiveSmallIntegerField(_("换发次数"), default=0)
+    # 补办 prints a new card under the same number; the cards before this edition are void.
+    card_edition = models.PositiveSmallIntegerField(_("证卡版次"), default=1)
 
     class Meta:
         verbose_name = _("行政执法证")
@@ -287,6 +290,9 @@ class CertificateEvent(models.Model):
         EXPIRED = "expired", _("过期")
         RETURNED = "returned", _("收回")
         REMINDED = "reminded", _("到期提醒")
+        REPLACED = "replaced", _("补办")
+        CHANGED = "changed", _("变更")
+        CANCELLED = "cancelled", _("注销")
 
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
@@ -297,6 +303,15 @@ class CertificateEvent(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
     )
     at = models.DateTimeField(_("时间"), auto_now_add=True)
+    # The application whose last approval made this change (None: a direct action).
+    application = models.ForeignKey(
+        "CertificateApplication",
+        verbose_name=_("申请"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="certificate_events",
+    )
 
     class Meta:
         verbose_name = _("证件记录")
@@ -349,3 +364,201 @@ class ExpiryReminder(models.Model):
 
     def __str__(self):
         return f"{self.certificate} -{self.days_before}d"
+
+
+# --- applications (申请) -----------------------------------------------------------------------
+
+
+class ApplicationKind(models.TextChoices):
+    ISSUE = "issue", _("申领")  # first issue after passing the qualification exam
+    REVIEW = "review", _("年审")
+    RENEW = "renew", _("换证")
+    REPLACE = "replace", _("补办")  # same number, a new card; the old card is void
+    CHANGE = "change", _("变更")  # unit, region or sector
+    CANCEL = "cancel", _("注销")  # transfer, retirement or dismissal
+
+
+class ApplicationState(models.TextChoices):
+    PENDING = "pending", _("审批中")  # waiting at ``level``
+    RETURNED = "returned", _("已退回")  # closed by a level with a comment; apply again
+    APPROVED = "approved", _("已办结")  # the last level approved; the certificate changed
+    WITHDRAWN = "withdrawn", _("已撤回")
+
+
+class ApplicationReason(models.TextChoices):
+    LOST = "lost", _("遗失")
+    DAMAGED = "damaged", _("损坏")
+    TRANSFERRED = "transferred", _("调离")
+    RETIRED = "retired", _("退休")
+    DISMISSED = "dismissed", _("辞退")
+
+
+# Approval chains an office may choose for a kind, from the first level to the last. Levels
+# below the inspector's own region level are skipped (a city-level inspector has no county).
+APPROVAL_CHAINS = [
+    ("county,city,province", _("县 → 市 → 省")),
+    ("city,province", _("市 → 省")),
+    ("county,city", _("县 → 市")),
+    ("county,province", _("县 → 省")),
+    ("province", _("省")),
+    ("city", _("市")),
+    ("county", _("县")),
+]
+
+
+class ApprovalChain(TimeStamped):
+    """The levels an application of one kind passes, bottom up (editable in the admin; a data
+    migration seeds one per kind). An application keeps the chain it started with."""
+
+    kind = models.CharField(_("申请类别"), max_length=16, choices=ApplicationKind.choices, unique=True)
+    levels = models.CharField(_("审批层级"), max_length=64, choices=APPROVAL_CHAINS)
+
+    class Meta:
+        verbose_name = _("审批流程")
+        verbose_name_plural = _("审批流程")
+        ordering = ["kind"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}：{self.get_levels_display()}"
+
+
+class AnnualReviewWindow(TimeStamped):
+    """年审 window of a year: applications from ``opens_on``; due by ``deadline``."""
+
+    year = models.PositiveSmallIntegerField(_("年度"), unique=True)
+    opens_on = models.DateField(_("开始日期"))
+    deadline = models.DateField(_("截止日期"))
+
+    class Meta:
+        verbose_name = _("年审期限")
+        verbose_name_plural = _("年审期限")
+        ordering = ["-year"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deadline__gte=F("opens_on")),
+                name="annual_review_window_order",
+                violation_error_message=_("截止日期不能早于开始日期。"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.year}"
+
+
+class CertificateApplication(TimeStamped):
+    """申请: a unit applies for one inspector; each level of ``levels`` approves or returns it;
+    the last approval carries the change out through the certificate services."""
+
+    kind = models.CharField(_("申请类别"), max_length=16, choices=ApplicationKind.choices)
+    state = models.CharField(
+        _("状态"), max_length=16, choices=ApplicationState.choices, default=ApplicationState.PENDING
+    )
+    inspector = models.ForeignKey(
+        Inspector, verbose_name=_("执法人员"), on_delete=models.PROTECT, related_name="applications"
+    )
+    certificate = models.ForeignKey(
+        Certificate,
+        verbose_name=_("证件"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="applications",
+    )  # None for 申领 until it is carried out
+    source_result = models.ForeignKey(
+        Result, verbose_name=_("取证成绩"), null=True, blank=True, on_delete=models.PROTECT, related_name="applications"
+    )
+    region = models.ForeignKey(
+        Region, verbose_name=_("申请地区"), on_delete=models.PROTECT, related_name="applications"
+    )  # the inspector's region when applying: whose levels approve
+    levels = models.CharField(_("审批层级"), max_length=64)  # the chain when applying, "county,city,province"
+    level = models.CharField(_("当前审批层级"), max_length=16, blank=True)  # blank once closed
+    year = models.PositiveSmallIntegerField(_("年审年度"), null=True, blank=True)
+    reason = models.CharField(_("事由"), max_length=16, choices=ApplicationReason.choices, blank=True)
+    note = models.CharField(_("说明"), max_length=300, blank=True)
+    new_region = models.ForeignKey(
+        Region,
+        verbose_name=_("变更后地区"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    new_sector = models.CharField(_("变更后行业"), max_length=32, blank=True)
+    new_unit = models.CharField(_("变更后单位"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("申请人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("证件申请")
+        verbose_name_plural = _("证件申请")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inspector"],
+                condition=Q(state="pending"),
+                name="application_one_open_per_inspector",
+                violation_error_message=_("该人员已有审批中的申请。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="issue") | Q(certificate__isnull=False),
+                name="application_certificate_unless_issue",
+                violation_error_message=_("除申领外，申请须指明证件。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="review", year__isnull=False) | (~Q(kind="review") & Q(year__isnull=True)),
+                name="application_year_for_review",
+                violation_error_message=_("年审申请须指明年度。"),
+            ),
+            models.CheckConstraint(
+                condition=(Q(state="pending") & ~Q(level="")) | (~Q(state="pending") & Q(level="")),
+                name="application_level_while_pending",
+                violation_error_message=_("审批中的申请须有当前审批层级。"),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "level", "kind"], name="application_queue"),
+            models.Index(fields=["kind", "year", "state"], name="application_kind_year"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.inspector.name}"
+
+    @property
+    def level_list(self) -> list[str]:
+        return [lv for lv in self.levels.split(",") if lv]
+
+
+class ApplicationEvent(models.Model):
+    """One step of an application: who, when, at which level, with what comment."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", _("提交")
+        APPROVED = "approved", _("批准")
+        RETURNED = "returned", _("退回")
+        CARRIED_OUT = "carried_out", _("办结")
+        WITHDRAWN = "withdrawn", _("撤回")
+
+    application = models.ForeignKey(CertificateApplication, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    level = models.CharField(_("审批层级"), max_length=16, blank=True)
+    comment = models.CharField(_("意见"), max_length=300, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("申请记录")
+        verbose_name_plural = _("申请记录")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["application", "at"], name="application_event_at")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d}"

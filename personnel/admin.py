@@ -223,7 +223,7 @@ class RegionModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.M
 class InspectorAdminForm(forms.ModelForm):
     class Meta:
         model = Inspector
-        fields = ["name", "national_id", "region", "sector", "position", "phone", "status", "hired_on", "user"]
+        fields = ["name", "national_id", "region", "sector", "position", "unit", "phone", "status", "hired_on", "user"]
 
     def validate_unique(self):
         # A taken ID number is the service's answer (services.national_id_held_refusal): the

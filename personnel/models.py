@@ -108,6 +108,8 @@ class Inspector(TimeStamped):
     region = models.ForeignKey(Region, verbose_name=_("所属地区"), on_delete=models.PROTECT, related_name="inspectors")
     sector = models.CharField(_("行业"), max_length=32, choices=Sector.choices)
     position = models.CharField(_("职务"), max_length=64, blank=True)
+    # 工作单位 as printed on the card; blank means the region's enforcement body (display_unit).
+    unit = models.CharField(_("工作单位"), max_length=64, blank=True)
     phone = models.CharField(
         _("手机"),
         max_length=20,
@@ -116,6 +118,9 @@ class Inspector(TimeStamped):
     )
     status = models.CharField(_("状态"), max_length=16, choices=InspectorStatus.choices, default=InspectorStatus.ACTIVE)
     hired_on = models.DateField(_("入职日期"), null=True, blank=True)
+    # The card photo, normalised by personnel.photos (JPEG, 3:4, no EXIF); written only by
+    # personnel.services.inspector_photo_set / inspector_photos_import.
+    photo = models.ImageField(_("照片"), upload_to="photos/", blank=True, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("登录账号"),
@@ -158,6 +163,21 @@ class Inspector(TimeStamped):
     def masked_national_id(self) -> str:
         return idcard.mask(self.national_id)
 
+    @property
+    def display_unit(self) -> str:
+        return display_unit(self)
+
+
+def display_unit(inspector: Inspector) -> str:
+    """The 工作单位 shown for an inspector (card, register): their own when given, else the
+    enforcement body of their region (``{region}应急管理局``)."""
+    return inspector.unit or region_enforcement_body(inspector.region)
+
+
+def region_enforcement_body(region: Region) -> str:
+    """The enforcement body of a region, as printed for its inspectors and as the card's issuer."""
+    return _("%(region)s应急管理局") % {"region": region.name}
+
 
 class RegionAdmin(TimeStamped):
     """Binds a login to the region it administers: that region and its subtree."""
@@ -186,6 +206,7 @@ class InspectorEvent(ChangeEvent):
         IMPORTED = "imported", _("名册导入登记")
         IMPORT_CHANGED = "import_changed", _("名册导入修改")
         USER_LINKED = "user_linked", _("关联账号")
+        PHOTO_SET = "photo_set", _("更新照片")
 
     inspector = models.ForeignKey(Inspector, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)

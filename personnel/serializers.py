@@ -42,6 +42,7 @@ class InspectorOutputSerializer(serializers.ModelSerializer):
             "sector",
             "sector_display",
             "position",
+            "unit",
             "phone",
             "status",
             "status_display",
@@ -81,6 +82,7 @@ class InspectorInputSerializer(serializers.Serializer):
     region = RegionCodeField(label=_("地区代码"))
     sector = serializers.ChoiceField(choices=Sector.choices, label=_("行业"))
     position = serializers.CharField(max_length=64, required=False, allow_blank=True, label=_("职务"))
+    unit = serializers.CharField(max_length=64, required=False, allow_blank=True, label=_("工作单位"))
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True, label=_("手机"))
     status = serializers.ChoiceField(choices=InspectorStatus.choices, required=False, label=_("状态"))
     hired_on = serializers.DateField(required=False, allow_null=True, label=_("入职日期"))

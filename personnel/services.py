@@ -21,7 +21,7 @@ _CHILD_LEVEL = {RegionLevel.PROVINCE: RegionLevel.CITY, RegionLevel.CITY: Region
 
 # Personal numbers go into the trail masked (as in the logs): that they changed, not what they are.
 PERSONAL = {"national_id": idcard.mask, "phone": idcard.mask}
-INSPECTOR_FIELDS = ("name", "national_id", "region", "sector", "position", "phone", "status", "hired_on")
+INSPECTOR_FIELDS = ("name", "national_id", "region", "sector", "position", "unit", "phone", "status", "hired_on")
 REGION_FIELDS = ("code", "name", "level", "parent")
 
 
@@ -157,6 +157,7 @@ def inspector_create(
     region: Region,
     sector: str,
     position: str = "",
+    unit: str = "",
     phone: str = "",
     status: str = InspectorStatus.ACTIVE,
     hired_on: dt.date | None = None,
@@ -169,6 +170,7 @@ def inspector_create(
         region=region,
         sector=sector,
         position=position,
+        unit=unit,
         phone=phone,
         status=status,
         hired_on=hired_on,
@@ -192,7 +194,7 @@ def inspector_create(
     return inspector
 
 
-_UPDATABLE = {"name", "region", "sector", "position", "phone", "status", "hired_on"}
+_UPDATABLE = {"name", "region", "sector", "position", "unit", "phone", "status", "hired_on"}
 
 
 @transaction.atomic

@@ -274,13 +274,17 @@ def grid(scope: Scope) -> dict:
     return out
 
 
+RATES = frozenset(key for key, kind in KINDS.items() if kind == "pct")
+
+
 def _total(rows) -> dict:
-    """Sum rows of counts (region or sector rollup) and derive the rates."""
+    """Sum rows of counts (region or sector rollup) and derive the rates. (A zero or empty value
+    adds nothing: ``_derive`` gives every absent count 0.)"""
     total: dict = {}
     for row in rows:
         for key, value in row.items():
-            if KINDS.get(key, "int") != "pct":
-                total[key] = total.get(key, 0) + (value or 0)
+            if value and key not in RATES:
+                total[key] = total.get(key, 0) + value
     return _derive(total)
 
 

@@ -109,10 +109,9 @@ def _stored_cells(by_sector_of: dict[int, dict]) -> dict:
     cells = {}
     for region_id, sectors in by_sector_of.items():
         for sector, values in sectors.items():
-            cells[(sector, region_id)] = {
-                key: Decimal(value) if value is not None and figures.KINDS.get(key) == "hours" else value
-                for key, value in values.items()
-            }
+            cell = cells[(sector, region_id)] = dict(values)
+            if cell.get("hours") is not None:  # (the one figure stored as text: a Decimal)
+                cell["hours"] = Decimal(cell["hours"])
     return cells
 
 

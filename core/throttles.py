@@ -27,6 +27,8 @@ import weakref
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -124,10 +126,48 @@ def hit(key: str, *, limit: int, period: float, now: float | None = None) -> tup
 def _hit_redis(backend: RedisCache, key: str, *, limit: int, period: float, now: float):
     full_key = backend.make_and_validate_key(key)
     member = f"{now:.6f}:{os.urandom(6).hex()}"
-    admitted, wait = _script(backend)(keys=[full_key], args=[repr(now), repr(float(period)), limit, member])
+    admitted, wait = _evalsha(backend, full_key, repr(now), repr(float(period)), limit, member)
     if int(admitted):
         return True, None
     return False, max(float(wait), 0.0)
+
+
+# Each thread keeps one connection of the backend's pool for the script: redis-py's client
+# call (pool checkout and return, retry wrapper, command hooks) cost about twice the round
+# trip's own CPU, on the path of every verify call (issue 13).
+_connections = threading.local()
+
+
+def _evalsha(backend: RedisCache, *args):
+    """The script's reply for KEYS[1] = args[0] and ARGV = args[1:], on this thread's own
+    connection: the script loaded first when Redis does not know it (a restart, SCRIPT
+    FLUSH); a connection found closed is replaced once (a timeout is not retried, so a frozen
+    Redis costs one socket timeout); any failure closes the connection and is raised, and the
+    caller counts in the process."""
+    script = _script(backend)
+    held = getattr(_connections, "by_backend", None)
+    if held is None or _connections.pid != os.getpid():  # a forked child opens its own
+        held = _connections.by_backend = weakref.WeakKeyDictionary()
+        _connections.pid = os.getpid()
+    for attempt in (1, 2):
+        connection = held.get(backend)
+        if connection is None:
+            connection = held[backend] = script.registered_client.connection_pool.make_connection()
+        try:
+            try:
+                connection.send_command("EVALSHA", script.sha, 1, *args)
+                return connection.read_response()
+            except NoScriptError:
+                connection.send_command("SCRIPT", "LOAD", script.script)
+                connection.read_response()
+                connection.send_command("EVALSHA", script.sha, 1, *args)
+                return connection.read_response()
+        except BaseException as exc:
+            held.pop(backend, None)
+            connection.disconnect()
+            if attempt == 2 or not isinstance(exc, RedisConnectionError):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _hit_cache(backend, key: str, *, limit: int, period: float, now: float):

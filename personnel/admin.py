@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,8 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ServiceFormMixin
 from core.branding import PRODUCT_NAME
 from core.text import plain_number
+from core.uploads.base import mb
 
-from . import access, services
+from . import access, photos, services
 from .imports import COLUMNS, roster_import
 from .models import Inspector, Region, RegionAdmin
 from .selectors import inspector_list, region_list
@@ -221,6 +223,13 @@ class RegionModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.M
 
 
 class InspectorAdminForm(forms.ModelForm):
+    photo_file = forms.FileField(
+        label=_("上传照片"),
+        required=False,
+        help_text=_("JPEG 或 PNG，不超过 2 MB；自动裁成 3:4 证件照比例。"),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+    )
+
     class Meta:
         model = Inspector
         fields = ["name", "national_id", "region", "sector", "position", "unit", "phone", "status", "hired_on", "user"]
@@ -233,6 +242,29 @@ class InspectorAdminForm(forms.ModelForm):
         except ValidationError as exc:
             self._update_errors(exc)
 
+    def clean_photo_file(self):
+        # The same check the service makes (personnel.photos), shown on the field; the
+        # service still decides when saving.
+        upload = self.cleaned_data.get("photo_file")
+        if upload:
+            if upload.size > photos.PHOTO_MAX_BYTES:
+                raise ValidationError(_("照片文件过大（上限 %(n)s MB）") % {"n": mb(photos.PHOTO_MAX_BYTES)})
+            data = upload.read()
+            try:
+                photos.photo_normalize(data)
+            except photos.PhotoError as exc:
+                raise ValidationError(exc.message) from None
+            return data
+        return None
+
+
+class PhotoZipForm(forms.Form):
+    file = forms.FileField(
+        label=_("照片压缩包（.zip）"),
+        help_text=_("压缩包内每张照片以身份证号命名，如 110101199003071234.jpg；JPEG 或 PNG，每张不超过 2 MB。"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+
 
 class RosterUploadForm(forms.Form):
     file = forms.FileField(label=_("名册文件（.xlsx、.xls 或 .csv）"))
@@ -242,7 +274,7 @@ class RosterUploadForm(forms.Form):
 @admin.register(Inspector)
 class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     form = InspectorAdminForm
-    list_display = ["name", "id_display", "region", "sector", "position", "status", "hired_on"]
+    list_display = ["name", "id_display", "region", "sector", "position", "status", "hired_on", "has_photo"]
     list_display_links = ["name"]  # the person's page: roster, history and their file (一人一档)
     list_filter = ["sector", "status", RegionLevelFilter]
     search_fields = ["name", "=national_id"]
@@ -265,8 +297,25 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
         # whole number is on the person's page, and searching by it still finds them.
         return obj.masked_national_id
 
+    @admin.display(description=_("照片"), boolean=True, ordering="photo")
+    def has_photo(self, obj):
+        return bool(obj.photo)
+
+    @admin.display(description=_("照片"))
+    def photo_preview(self, obj):
+        if obj is None or not obj.photo:
+            return _("未上传")
+        url = reverse("admin:personnel_inspector_photo", args=[obj.pk])
+        return format_html(
+            '<img src="{}?v={}" alt="{}" width="150" height="200">', url, obj.updated_at.timestamp(), obj.name
+        )
+
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "roster_import_url": reverse("admin:personnel_inspector_import")}
+        extra_context = {
+            **(extra_context or {}),
+            "roster_import_url": reverse("admin:personnel_inspector_import"),
+            "photos_import_url": reverse("admin:personnel_inspector_photos"),
+        }
         return super().changelist_view(request, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -276,16 +325,33 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
 
     def get_readonly_fields(self, request, obj=None):
         # The ID number is the person: registered once, never edited here (the service refuses it).
-        return [*super().get_readonly_fields(request, obj), *(["national_id"] if obj is not None else [])]
+        return [
+            *super().get_readonly_fields(request, obj),
+            *(["national_id", "photo_preview"] if obj is not None else []),
+        ]
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f not in ("photo_file", "photo_preview")]
+        at = fields.index("unit") + 1 if "unit" in fields else len(fields)
+        photo = ["photo_preview", "photo_file"] if obj is not None else ["photo_file"]
+        return [*fields[:at], *photo, *fields[at:]]
 
     def save_model(self, request, obj, form, change):
         # Both calls run in the admin's transaction: a refusal of the second undoes the first.
         if change:
-            data = {f: form.cleaned_data[f] for f in form.changed_data if f != "user"}
+            data = {f: form.cleaned_data[f] for f in form.changed_data if f not in ("user", "photo_file")}
             saved = self.call_service(request, services.inspector_update, actor=request.user, inspector=obj, data=data)
         else:
-            data = {f: form.cleaned_data[f] for f in form.fields if f != "user"}
+            data = {f: form.cleaned_data[f] for f in form.fields if f not in ("user", "photo_file")}
             saved = self.call_service(request, services.inspector_create, actor=request.user, **data)
+        if form.cleaned_data.get("photo_file"):
+            self.call_service(
+                request,
+                services.inspector_photo_set,
+                actor=request.user,
+                inspector=saved,
+                data=form.cleaned_data["photo_file"],
+            )
         if "user" in form.changed_data:
             self.call_service(
                 request,
@@ -302,7 +368,9 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
                 "import/",
                 self.admin_site.admin_view(self.import_view),
                 name="personnel_inspector_import",
-            )
+            ),
+            path("photos/", self.admin_site.admin_view(self.photos_view), name="personnel_inspector_photos"),
+            path("<int:pk>/photo/", self.admin_site.admin_view(self.photo_file_view), name="personnel_inspector_photo"),
         ]
         return urls + super().get_urls()
 
@@ -332,6 +400,44 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
             "columns": COLUMNS,
         }
         return TemplateResponse(request, "admin/personnel/inspector/import.html", context)
+
+    def photo_file_view(self, request, pk):
+        # Photos are personal data: served here to those who may see the inspector, never as
+        # a public /media/ URL (docs/operations.md).
+        inspector = self.get_queryset(request).filter(pk=pk).first()
+        if inspector is None or not inspector.photo:
+            raise Http404
+        try:
+            handle = inspector.photo.open("rb")
+        except FileNotFoundError:
+            raise Http404 from None
+        response = FileResponse(handle, content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    def photos_view(self, request):
+        if not access.scope_for(request.user).is_admin:
+            raise PermissionDenied
+        result = None
+        form = PhotoZipForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > photos.ZIP_MAX_BYTES:
+                message = _("压缩包过大（上限 %(n)s MB）") % {"n": mb(photos.ZIP_MAX_BYTES)}
+                result = services.PhotoImportResult(written=0, errors=[photos.ZipEntryError("", message)])
+            else:
+                result = services.inspector_photos_import(actor=request.user, data=upload.read())
+            if result.ok:
+                messages.success(request, _("已更新 %(n)d 人的照片。") % {"n": result.written})
+                return redirect("admin:personnel_inspector_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("批量上传照片"),
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(request, "admin/personnel/inspector/photos.html", context)
 
 
 @admin.register(RegionAdmin)

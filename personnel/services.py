@@ -5,15 +5,19 @@ same transaction."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import diff, snapshot
 from core.errors import AccessDenied, Conflict, ValidationFailed
 
-from . import access, idcard
+from . import access, idcard, photos
 from .models import Inspector, InspectorEvent, InspectorStatus, Region, RegionAdmin, RegionEvent, RegionLevel
 from .selectors import actor_manages_region
 
@@ -289,3 +293,102 @@ def region_admin_remove(*, binding: RegionAdmin, actor) -> None:
         actor_id=_actor_id(actor),
     )
     binding.delete()
+
+
+# --- Photos: the card photo of one inspector, or many from a zip. The file is stored under a
+# fresh random name before the row points to it; if the transaction then fails the new file is
+# removed, and the file it replaced is removed only once the change has committed.
+
+
+@dataclass(frozen=True)
+class PhotoImportResult:
+    written: int
+    errors: list  # personnel.photos.ZipEntryError, each naming the entry and why
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def inspector_photo_set(*, actor, inspector: Inspector, data: bytes) -> Inspector:
+    """Set an inspector's card photo from an uploaded JPEG or PNG (normalised by
+    ``personnel.photos``); refused with the reason for a bad file or outside the actor's scope."""
+    _require_admin_of(actor=actor, region=inspector.region)
+    try:
+        normalised = photos.photo_normalize(data)
+    except photos.PhotoError as exc:
+        raise ValidationFailed(exc.message, fields={"photo": [exc.message]}) from None
+    return _photos_write(actor=actor, by_id={inspector.pk: normalised})[0]
+
+
+def inspector_photos_import(*, actor, data: bytes) -> PhotoImportResult:
+    """Set the photos of many inspectors from a zip of ``<ID number>.jpg``/``.png``. Every
+    entry is checked first (file, ID number known and in the actor's scope); if any is bad,
+    nothing is written and each bad entry is named with why."""
+    if not access.scope_for(actor).is_admin:
+        raise AccessDenied(_("无权上传照片。"))
+    try:
+        found, errors = photos.photos_from_zip(data)
+    except photos.PhotoError as exc:
+        return PhotoImportResult(written=0, errors=[photos.ZipEntryError("", exc.message)])
+    holders = {
+        i.national_id: i
+        for i in Inspector.objects.select_related("region").filter(national_id__in=[p.national_id for p in found])
+    }
+    scope = access.scope_for(actor)
+    by_id: dict[int, bytes] = {}
+    for photo in found:
+        holder = holders.get(photo.national_id)
+        # The same words for a number nobody holds and one held outside the scope.
+        if holder is None or not scope.covers_path(holder.region.path):
+            errors.append(photos.ZipEntryError(photo.name, _("您管辖范围内没有此身份证号的执法人员")))
+        else:
+            by_id[holder.pk] = photo.data
+    if errors:
+        order = {p.name: n for n, p in enumerate(found)}
+        errors.sort(key=lambda e: order.get(e.name, -1))
+        return PhotoImportResult(written=0, errors=errors)
+    written = _photos_write(actor=actor, by_id=by_id)
+    return PhotoImportResult(written=len(written), errors=[])
+
+
+def _photos_write(*, actor, by_id: dict[int, bytes]) -> list[Inspector]:
+    storage = Inspector._meta.get_field("photo").storage
+    stored = {pk: storage.save(f"photos/{uuid.uuid4().hex}.jpg", ContentFile(data)) for pk, data in by_id.items()}
+    try:
+        with transaction.atomic():
+            inspectors = list(
+                Inspector.objects.select_for_update().select_related("region").filter(pk__in=by_id).order_by("pk")
+            )
+            scope = access.scope_for(actor)
+            for inspector in inspectors:
+                if not (scope.is_admin and scope.covers_path(inspector.region.path)):
+                    raise AccessDenied(_("无权管理地区“%(region)s”的数据。") % {"region": inspector.region.name})
+            replaced = [i.photo.name for i in inspectors if i.photo]
+            unused = [name for pk, name in stored.items() if pk not in {i.pk for i in inspectors}]
+            now = timezone.now()
+            events = []
+            for inspector in inspectors:
+                old = inspector.photo.name or None
+                inspector.photo = stored[inspector.pk]
+                inspector.updated_at = now
+                events.append(
+                    InspectorEvent(
+                        inspector=inspector,
+                        kind=InspectorEvent.Kind.PHOTO_SET,
+                        changes={"photo": [old, inspector.photo.name]},
+                        actor_id=_actor_id(actor),
+                    )
+                )
+            Inspector.objects.bulk_update(inspectors, ["photo", "updated_at"], batch_size=500)
+            InspectorEvent.objects.bulk_create(events, batch_size=500)
+            transaction.on_commit(lambda: _delete_files(storage, [*replaced, *unused]), robust=True)
+    except BaseException:
+        _delete_files(storage, stored.values())
+        raise
+    return inspectors
+
+
+def _delete_files(storage, names) -> None:
+    for name in names:
+        storage.delete(name)

@@ -317,21 +317,45 @@ def _inspector_refusal(
     return None
 
 
+# The overlap rule's read: enrollments that hold a place or were completed, in another batch
+# (not the one left, not a cancelled one) whose dates overlap. Plain SQL, the columns named by
+# the models: it runs for every enrollment, where building it with the ORM cost more CPU than
+# the database spends on it.
+_OVERLAP_SQL = """SELECT e.{e_inspector}, e.{e_batch}
+FROM {enrollment} e INNER JOIN {batch} b ON b.{b_id} = e.{e_batch}
+WHERE e.{e_inspector} IN ({ids}) AND e.{e_status} IN ({holding})
+    AND b.{starts_on} <= %s AND b.{ends_on} >= %s
+    AND e.{e_batch} NOT IN ({not_these}) AND b.{b_status} <> {cancelled}"""
+
+
 def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch | None = None) -> dict[int, Batch]:
     """For each inspector, one other batch on overlapping dates they hold or completed
     (``leaving``: a batch they are moving out of, which does not count)."""
-    found = dict(
-        Enrollment.objects.filter(
-            Q(inspector_id__in=list(inspector_ids)),
-            Q(status__in=(*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)),
-            Q(batch__starts_on__lte=batch.ends_on),
-            Q(batch__ends_on__gte=batch.starts_on),
-            ~Q(batch_id__in=[b.pk for b in (batch, leaving) if b is not None]),
-            ~Q(batch__status=BatchStatus.CANCELLED),
-        )
-        .order_by()  # the model's ordering would join the batch's region and sort
-        .values_list("inspector_id", "batch_id")
+    ids = list(inspector_ids)
+    if not ids:
+        return {}
+    qn = connection.ops.quote_name
+    not_these = [b.pk for b in (batch, leaving) if b is not None]
+    holding = (*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)
+    sql = _OVERLAP_SQL.format(
+        enrollment=qn(Enrollment._meta.db_table),
+        batch=qn(Batch._meta.db_table),
+        e_batch=qn(Enrollment._meta.get_field("batch").column),
+        e_inspector=qn(Enrollment._meta.get_field("inspector").column),
+        e_status=qn(Enrollment._meta.get_field("status").column),
+        b_id=qn(Batch._meta.pk.column),
+        b_status=qn(Batch._meta.get_field("status").column),
+        starts_on=qn(Batch._meta.get_field("starts_on").column),
+        ends_on=qn(Batch._meta.get_field("ends_on").column),
+        ids=", ".join(["%s"] * len(ids)),
+        holding=", ".join(_literal(status) for status in holding),
+        not_these=", ".join(["%s"] * len(not_these)),
+        cancelled=_literal(BatchStatus.CANCELLED),
     )
+    adapt = connection.ops.adapt_datefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, adapt(batch.ends_on), adapt(batch.starts_on), *not_these])
+        found = dict(cursor.fetchall())
     if not found:  # the usual answer: one narrow statement
         return {}
     # Only a refusal names the other batch: its course and region are read then.
@@ -397,16 +421,56 @@ def _may_enroll(actor, batch: Batch, inspector: Inspector) -> bool:
     return actor_manages_region(actor=actor, region=batch.region)
 
 
+def _columns(model) -> str:
+    qn = connection.ops.quote_name
+    return ", ".join(f"{qn(model._meta.db_table)}.{qn(f.column)}" for f in model._meta.concrete_fields)
+
+
+def _from_row(model, values):
+    """A model instance from its columns in ``_columns`` order, converted as the ORM would."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        col = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+# The inspector and their region, the inspector's row locked: plain SQL (the columns named by
+# the models), as it runs for every enrollment.
+_LOCK_INSPECTOR_SQL = """SELECT {inspector_columns}, {region_columns}
+FROM {inspector} INNER JOIN {region} ON {region}.{region_id} = {inspector}.{inspector_region}
+WHERE {inspector}.{inspector_id} = %s{lock}"""
+
+
 def _lock_inspector(inspector_id: int) -> Inspector:
     """Lock the inspector (with their region) before any batch: an inspector's enrollments in
     overlapping batches are written one at a time, so the overlap check sees the other's.
     Lock order everywhere: the inspector(s), in id order, then the batch(es), in id order."""
-    try:
-        return (
-            Inspector.objects.select_for_update(of=("self",), no_key=True).select_related("region").get(pk=inspector_id)
-        )
-    except Inspector.DoesNotExist:
-        raise NotFound() from None
+    qn = connection.ops.quote_name
+    inspector_table, region_table = qn(Inspector._meta.db_table), qn(Region._meta.db_table)
+    lock = f" FOR NO KEY UPDATE OF {inspector_table}" if connection.features.has_select_for_no_key_update else ""
+    sql = _LOCK_INSPECTOR_SQL.format(
+        inspector_columns=_columns(Inspector),
+        region_columns=_columns(Region),
+        inspector=inspector_table,
+        region=region_table,
+        region_id=qn(Region._meta.pk.column),
+        inspector_region=qn(Inspector._meta.get_field("region").column),
+        inspector_id=qn(Inspector._meta.pk.column),
+        lock=lock,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inspector_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound()
+    split = len(Inspector._meta.concrete_fields)
+    inspector = _from_row(Inspector, row[:split])
+    inspector.region = _from_row(Region, row[split:])
+    return inspector
 
 
 def _enrollment_refusal(

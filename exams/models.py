@@ -293,6 +293,8 @@ class CertificateEvent(models.Model):
         REPLACED = "replaced", _("补办")
         CHANGED = "changed", _("变更")
         CANCELLED = "cancelled", _("注销")
+        # A card printed (exams.card, through services.certificate_cards_print); reports count these.
+        CARD_PRINTED = "card_printed", _("制卡")
 
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)

@@ -33,6 +33,7 @@ import openpyxl
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from exams import services as exams
@@ -113,7 +114,9 @@ def _known_years(django_db_setup, django_db_blocker):
     """The known years, built once for all the tests of a class (a few hundred service calls
     take a couple of seconds): inside a transaction rolled back after the class's last test,
     each test running in its own savepoint within it. Outside a class, once per test."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    # (built before any test's own settings: a qualification pass issues its certificate at
+    # once, as these years were designed, whatever CERTIFICATE_ON_PASS defaults to)
+    with django_db_blocker.unblock(), transaction.atomic(), override_settings(CERTIFICATE_ON_PASS="issue"):
         builder = UserFactory(username="report_builder", is_staff=True, is_superuser=True)
         yield build_known(actor=builder, regions=region_tree())
         transaction.set_rollback(True)

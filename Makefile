@@ -85,9 +85,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles bench/out
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +
 
-# Load on gunicorn + PostgreSQL (database `bench_load`, seeded by seed_demo): /api/v1/me/ and
-# the verify API against bare Django views sending the same SQL, driven by Debian's wrk
-# (installed here when missing); about 3 minutes. Its figures replace the previous ones in bench/README.md.
+# Load on gunicorn + PostgreSQL (database `bench_load`, seeded by seed_demo): /api/v1/me/ against
+# the view it replaced (bench/me_before.py) and a bare Django view, the verify API against a bare
+# view, driven by Debian's wrk (installed here when missing); prints issue 13's goals; about 4
+# minutes. Its figures replace the previous ones in bench/README.md.
 .PHONY: bench-load bench-enroll-storm
 BENCH_LOAD_ARGS ?= --readme
 bench-load: venv

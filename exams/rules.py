@@ -19,6 +19,10 @@ error the caller raises with ``Refusal.error()``.
 | a sitting moves scheduled/grading -> any other status, closed -> grading, cancelled -> none; never cancelled with results | ``sitting_status_moves``, ``sitting_status_refusal`` |
 | which certificate actions (暂扣/恢复/吊销/收回/换发/年审) a status allows | ``certificate_action_allowed``, ``certificate_actions`` |
 | an expiry reminder goes 90, 30 and 7 days before: the nearest threshold only | ``reminder_threshold`` |
+| renewal: a valid certificate within the renewal window whose holder passed the latest qualification or annual exam of the last year | ``renewal_refusal`` |
+| the levels an application passes: its kind's chain from the inspector's own level up | ``application_levels``, ``next_level`` |
+| who may apply for which certificate change (hours, exams, status, photo, open applications, the card) | ``application_refusals`` |
+| annual review deadline: amber from two months before, red once overdue | ``deadline_colour`` |
 """
 
 from __future__ import annotations
@@ -227,6 +231,9 @@ CERTIFICATE_ACTION_FROM: dict[str, tuple[str, ...]] = {
     "return": HELD,
     "renew": (CertificateStatus.VALID,),
     "review": HELD,
+    "replace": (CertificateStatus.VALID,),
+    "change": HELD,
+    "cancel": HELD,
 }
 
 
@@ -235,9 +242,18 @@ def certificate_action_allowed(*, action: str, status: str) -> bool:
     return status in CERTIFICATE_ACTION_FROM[action]
 
 
+# Carried out only by the last approval of an application (exams.applications), never offered
+# as a direct action.
+APPLICATION_ONLY_ACTIONS = ("replace", "change", "cancel")
+
+
 def certificate_actions(*, status: str) -> list[str]:
-    """The actions a certificate in ``status`` may undergo, in the table's order."""
-    return [action for action in CERTIFICATE_ACTION_FROM if certificate_action_allowed(action=action, status=status)]
+    """The direct actions a certificate in ``status`` may undergo, in the table's order."""
+    return [
+        action
+        for action in CERTIFICATE_ACTION_FROM
+        if action not in APPLICATION_ONLY_ACTIONS and certificate_action_allowed(action=action, status=status)
+    ]
 
 
 REMINDER_DAYS = (7, 30, 90)
@@ -250,3 +266,163 @@ def reminder_threshold(*, days_left: int) -> int | None:
     if days_left < 0:
         return None
     return next((d for d in REMINDER_DAYS if days_left <= d), None)
+
+
+def renewal_refusal(
+    *,
+    status: str,
+    status_display: str,
+    valid_until: dt.date,
+    today: dt.date,
+    window_days: int,
+    latest_exam_on: dt.date | None,
+    latest_exam_passed: bool | None,
+) -> Refusal | None:
+    """换证: a valid certificate within ``window_days`` of its expiry, whose holder's latest
+    qualification or annual exam (sat, not absent) was taken within the last year and passed."""
+    if not certificate_action_allowed(action="renew", status=status):
+        return Refusal("illegal_transition", _("证件状态为“%(s)s”，不能换发。") % {"s": status_display})
+    if (valid_until - today).days > window_days:
+        return Refusal("not_eligible", _("距有效期届满超过 %(d)d 天，尚不能换发。") % {"d": window_days})
+    if latest_exam_on is None or latest_exam_on < today - dt.timedelta(days=366):
+        return Refusal("not_eligible", _("近一年内没有执法资格考试或年度考核考试成绩。"))
+    if not latest_exam_passed:
+        return Refusal("not_eligible", _("最近一次考试（%(d)s）未通过。") % {"d": latest_exam_on.isoformat()})
+    return None
+
+
+# --- applications (申请) -----------------------------------------------------------------------
+
+LEVEL_RANK = {"county": 0, "city": 1, "province": 2}
+
+
+def application_levels(*, chain: str, region_level: str) -> list[str]:
+    """The levels an application for an inspector of a ``region_level`` region passes: the
+    kind's chain without the levels below that region (a city's inspector has no county);
+    a chain wholly below it ends at the region's own level."""
+    rank = LEVEL_RANK[region_level]
+    levels = [lv for lv in chain.split(",") if lv and LEVEL_RANK[lv] >= rank]
+    return levels or [region_level]
+
+
+def next_level(*, levels: list[str], level: str) -> str | None:
+    """The level after ``level`` in the chain; None when ``level`` is the last (carry out)."""
+    at = levels.index(level)
+    return levels[at + 1] if at + 1 < len(levels) else None
+
+
+# Kinds that print a card, and so need the holder's photo.
+KINDS_WITH_CARD = ("issue", "renew", "replace", "change")
+REPLACE_REASONS = ("lost", "damaged")
+CANCEL_REASONS = ("transferred", "retired", "dismissed")
+# A qualification pass opens 申领 for a year (the same window as the renewal's latest exam).
+PASS_VALID_DAYS = 366
+
+
+@dataclass(frozen=True)
+class ApplicationFacts:
+    """What the eligibility of one application depends on, read beforehand by
+    ``exams.applications.application_eligibility`` (a fixed number of reads for many)."""
+
+    inspector_name: str
+    active: bool
+    has_photo: bool | None  # None: the photo rule does not apply (no photo field yet)
+    open_application: bool
+    certificate_status: str | None  # the held (valid or suspended) certificate's
+    certificate_status_display: str = ""
+    valid_until: dt.date | None = None
+    latest_revoked: bool = False  # the inspector's latest certificate was revoked
+    pass_on: dt.date | None = None  # the unused qualification pass (申领)
+    latest_exam_on: dt.date | None = None
+    latest_exam_passed: bool | None = None
+    hours: Decimal | None = None  # 年审: the year's hours and the required hours
+    required: Decimal | None = None
+    reviewed: bool = False  # 年审: the year is reviewed already
+    window_opens_on: dt.date | None = None
+    reason: str = ""
+    changes: tuple = ()  # 变更: the fields that would change
+    renewal_window_days: int = 90
+
+
+def application_refusals(*, kind: str, facts: ApplicationFacts, today: dt.date) -> list[Refusal]:
+    """Every reason an application of ``kind`` is refused (empty: eligible). The one home of
+    eligibility: the API, the admin's apply page and the services all ask this."""
+    out: list[Refusal] = []
+    name = facts.inspector_name
+    if facts.open_application:
+        out.append(Refusal("open_application", _("%(n)s 已有审批中的申请。") % {"n": name}))
+    if kind != "cancel" and not facts.active:
+        out.append(Refusal("inspector_inactive", _("%(n)s 不在岗。") % {"n": name}))
+    if kind in KINDS_WITH_CARD and facts.has_photo is False:
+        out.append(Refusal("photo_missing", _("%(n)s 没有照片。") % {"n": name}))
+    if facts.latest_revoked and facts.certificate_status is None:
+        out.append(Refusal("certificate_revoked", _("%(n)s 的执法证已被吊销。") % {"n": name}))
+    if kind == "issue":
+        if facts.certificate_status is not None:
+            out.append(Refusal("already_certified", _("%(n)s 已持有有效证件。") % {"n": name}))
+        if facts.pass_on is None or facts.pass_on < today - dt.timedelta(days=PASS_VALID_DAYS):
+            out.append(Refusal("no_pass", _("%(n)s 近一年内没有未发证的执法资格考试合格成绩。") % {"n": name}))
+        return out
+    if facts.certificate_status is None:
+        if not facts.latest_revoked:
+            out.append(Refusal("no_certificate", _("%(n)s 没有有效或暂扣中的执法证。") % {"n": name}))
+        return out
+    if not certificate_action_allowed(action=kind, status=facts.certificate_status):
+        message = _("证件状态为“%(s)s”，不能申请。") % {"s": facts.certificate_status_display}
+        out.append(Refusal("illegal_transition", message))
+        return out
+    if kind == "review":
+        if facts.reviewed:
+            out.append(Refusal("already_reviewed", _("%(n)s 本年度已年审。") % {"n": name}))
+        if facts.window_opens_on is not None and today < facts.window_opens_on:
+            message = _("年审自 %(d)s 起申请。") % {"d": facts.window_opens_on.isoformat()}
+            out.append(Refusal("window_not_open", message))
+        hours, required = facts.hours or Decimal("0"), facts.required or Decimal("0")
+        if hours < required:
+            message = _("%(n)s 年度学时 %(h)s，未达到 %(r)s 学时。") % {
+                "n": name,
+                "h": plain_number(hours),
+                "r": plain_number(required),
+            }
+            out.append(Refusal("hours_not_met", message))
+    elif kind == "renew":
+        refusal = renewal_refusal(
+            status=facts.certificate_status,
+            status_display=facts.certificate_status_display,
+            valid_until=facts.valid_until,
+            today=today,
+            window_days=facts.renewal_window_days,
+            latest_exam_on=facts.latest_exam_on,
+            latest_exam_passed=facts.latest_exam_passed,
+        )
+        if refusal is not None:
+            out.append(refusal)
+    elif kind == "replace":
+        if facts.reason not in REPLACE_REASONS:
+            out.append(
+                Refusal("reason_required", _("请选择补办事由（遗失或损坏）。"), {"reason": ["lost|damaged"]}, False)
+            )
+    elif kind == "change":
+        if not facts.changes:
+            out.append(Refusal("no_change", _("%(n)s 的单位、地区和行业都没有变化。") % {"n": name}))
+    elif kind == "cancel" and facts.reason not in CANCEL_REASONS:
+        message = _("请选择注销事由（调离、退休或辞退）。")
+        out.append(Refusal("reason_required", message, {"reason": ["transferred|retired|dismissed"]}, False))
+    return out
+
+
+DEADLINE_AMBER_MONTHS = 2
+
+
+def deadline_colour(*, deadline: dt.date | None, today: dt.date, outstanding: int) -> str:
+    """年审 deadline state of a city: "red" once overdue with reviews outstanding, "amber" from
+    two months before the deadline while any are outstanding, else "green"."""
+    if deadline is None or outstanding == 0:
+        return "green"
+    if today > deadline:
+        return "red"
+    month = deadline.month - DEADLINE_AMBER_MONTHS
+    year = deadline.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    amber_from = deadline.replace(year=year, month=month, day=min(deadline.day, 28))
+    return "amber" if today >= amber_from else "green"

@@ -13,7 +13,20 @@ from personnel.models import Inspector
 from personnel.selectors import scope_filter
 
 from . import numbers
-from .models import HELD, Certificate, CertificateEvent, CertificateStatus, Exam, Result, ResultChange, Sitting
+from .models import (
+    HELD,
+    AnnualReviewWindow,
+    ApplicationKind,
+    ApplicationState,
+    Certificate,
+    CertificateApplication,
+    CertificateEvent,
+    CertificateStatus,
+    Exam,
+    Result,
+    ResultChange,
+    Sitting,
+)
 
 
 def exam_list(*, actor, filters: dict | None = None) -> QuerySet[Exam]:
@@ -199,3 +212,117 @@ def mask_name(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# --- applications (申请) -----------------------------------------------------------------------
+
+
+def application_list(*, actor, filters: dict | None = None) -> QuerySet[CertificateApplication]:
+    """Applications for inspectors the actor may see (an inspector: their own); filters kind,
+    state, level, region (the applying region's subtree, by code), year (年审 year), inspector,
+    awaiting (True: pending at a level the actor holds, ``applications.awaiting_q``)."""
+    qs = CertificateApplication.objects.select_related("inspector", "region", "certificate", "created_by", "new_region")
+    q = scope_filter(actor=actor, region_field="region", inspector_field="inspector_id")
+    if q is not None:
+        qs = qs.filter(q)
+    filters = filters or {}
+    for key in ("kind", "state", "level", "year"):
+        if filters.get(key):
+            qs = qs.filter(**{key: filters[key]})
+    if filters.get("inspector"):
+        qs = qs.filter(inspector_id=filters["inspector"])
+    if filters.get("region"):
+        from personnel.models import Region
+
+        path = Region.objects.filter(code=filters["region"]).values_list("path", flat=True).first()
+        qs = qs.filter(region__path__startswith=path) if path else qs.none()
+    if filters.get("awaiting"):
+        from .applications import awaiting_q
+
+        qs = qs.filter(awaiting_q(actor))
+    return qs
+
+
+def application_get_for_actor(*, actor, application_id) -> CertificateApplication:
+    application = application_list(actor=actor).filter(pk=application_id).first()
+    if application is None:
+        raise NotFound()
+    return application
+
+
+def application_summary(*, actor, year: int | None = None) -> list[dict]:
+    """Applications per kind and state in the actor's scope (created in ``year`` if given):
+    [{kind, state, count}], one GROUP BY."""
+    from django.db.models import Count
+
+    qs = application_list(actor=actor)
+    if year:
+        qs = qs.filter(created_at__year=year)
+    return list(qs.order_by().values("kind", "state").annotate(count=Count("id")).order_by("kind", "state"))
+
+
+# Where a region's city sits in its path: "130000/130100/..." -> the first two codes.
+_CITY_PATH_LENGTH = 14
+
+
+def annual_review_progress(*, actor, year: int, today: dt.date | None = None) -> list[dict]:
+    """年审 of ``year`` per city in the actor's scope: ``due`` (certificates held, valid or
+    suspended), ``applied`` (年审 applications of the year not withdrawn), ``approved``,
+    ``returned``, ``pending``, ``overdue`` (due but not approved once the deadline passed), and
+    ``colour`` (``rules.deadline_colour``: amber from two months before the deadline, red once
+    overdue). Inspectors of the province itself count under the province. Three GROUP BYs."""
+    from django.db.models import Count
+    from django.db.models.functions import Substr
+
+    from personnel.models import Region
+
+    from . import rules
+
+    today = today or timezone.localdate()
+    window = AnnualReviewWindow.objects.filter(year=year).first()
+    deadline = window.deadline if window else None
+    city = Substr("holder__region__path", 1, _CITY_PATH_LENGTH)
+    due = dict(
+        certificate_list(actor=actor)
+        .filter(status__in=HELD)
+        .order_by()
+        .annotate(city=city)
+        .values("city")
+        .annotate(n=Count("id"))
+        .values_list("city", "n")
+    )
+    apps: dict[str, dict[str, int]] = {}
+    for key, state, n in (
+        application_list(actor=actor, filters={"kind": ApplicationKind.REVIEW, "year": year})
+        .order_by()
+        .annotate(city=Substr("region__path", 1, _CITY_PATH_LENGTH))
+        .values("city", "state")
+        .annotate(n=Count("id"))
+        .values_list("city", "state", "n")
+    ):
+        apps.setdefault(key, {})[state] = n
+    keys = set(due) | set(apps)
+    names = dict(Region.objects.filter(path__in=keys).values_list("path", "name"))
+    codes = dict(Region.objects.filter(path__in=keys).values_list("path", "code"))
+    rows = []
+    for key in sorted(keys):
+        states = apps.get(key, {})
+        approved = states.get(ApplicationState.APPROVED, 0)
+        n_due = max(due.get(key, 0), approved)
+        applied = sum(n for s, n in states.items() if s != ApplicationState.WITHDRAWN)
+        outstanding = max(n_due - approved, 0)
+        rows.append(
+            {
+                "region": codes.get(key, ""),
+                "region_name": names.get(key, ""),
+                "due": n_due,
+                "applied": applied,
+                "approved": approved,
+                "returned": states.get(ApplicationState.RETURNED, 0),
+                "pending": states.get(ApplicationState.PENDING, 0),
+                "overdue": outstanding if deadline is not None and today > deadline else 0,
+                "deadline": deadline,
+                "colour": rules.deadline_colour(deadline=deadline, today=today, outstanding=outstanding),
+            }
+        )
+    return rows

@@ -488,7 +488,9 @@ def results_record_many(*, sitting: Sitting, actor, rows: list[dict], source: st
 # --- certificates: the state machine ---------------------------------------------------------
 
 
-def _event(certificate: Certificate, kind: str, actor, reason: str = "", from_status: str = "") -> CertificateEvent:
+def _event(
+    certificate: Certificate, kind: str, actor, reason: str = "", from_status: str = "", application=None
+) -> CertificateEvent:
     return CertificateEvent.objects.create(
         certificate=certificate,
         kind=kind,
@@ -496,6 +498,7 @@ def _event(certificate: Certificate, kind: str, actor, reason: str = "", from_st
         from_status=from_status,
         to_status=certificate.status,
         actor_id=_actor_id(actor),
+        application=application,
     )
 
 
@@ -542,6 +545,11 @@ def _issue_for_results(*, results: list[Result], sitting: Sitting, actor) -> lis
     due = [r for r in maybe if earns(r, holding)]
     if not due:
         return []
+    if not issue_on_pass():
+        from .applications import applications_open_for_passes
+
+        applications_open_for_passes(results=due, actor=actor)
+        return []
     issued_on = sitting.held_on
     valid_until = _add_years(issued_on, settings.CERTIFICATE_VALIDITY_YEARS)
     certificates = Certificate.objects.bulk_create(
@@ -567,6 +575,12 @@ def _issue_for_results(*, results: list[Result], sitting: Sitting, actor) -> lis
         ]
     )
     return certificates
+
+
+def issue_on_pass() -> bool:
+    """settings.CERTIFICATE_ON_PASS: "issue" issues at once on a qualification pass; anything
+    else ("application", the default) opens a 申领 application instead (exams.applications)."""
+    return getattr(settings, "CERTIFICATE_ON_PASS", "application") == "issue"
 
 
 def _lock(certificate: Certificate) -> Certificate:
@@ -596,6 +610,7 @@ def certificate_issue(
     issued_on: dt.date | None = None,
     source_result: Result | None = None,
     check_access: bool = True,
+    application=None,
 ) -> Certificate:
     """Issue a certificate valid for settings.CERTIFICATE_VALIDITY_YEARS. A holder has at
     most one valid or suspended certificate (a partial unique index says so too)."""
@@ -628,7 +643,7 @@ def certificate_issue(
     else:
         raise Conflict(_("证号分配冲突，请重试。"), code="number_conflict")
     reason = _("通过%(e)s") % {"e": source_result.exam.title} if source_result else ""
-    _event(certificate, Kind.ISSUED, actor, reason)
+    _event(certificate, Kind.ISSUED, actor, reason, application=application)
     return certificate
 
 
@@ -644,6 +659,11 @@ def certificate_issue_for_result(*, result: Result, actor) -> Certificate | None
         holder_active=result.inspector.status == InspectorStatus.ACTIVE,
     )
     if not earns:
+        return None
+    if not issue_on_pass():
+        from .applications import applications_open_for_passes
+
+        applications_open_for_passes(results=[result], actor=actor)
         return None
     # The pass itself is the authority (the score was recorded by an admin of the exam's
     # region); the event still names who recorded it.
@@ -717,32 +737,43 @@ def _move(certificate: Certificate, to: str, kind: str, actor, reason: str) -> C
 
 def renewal_eligible(*, certificate: Certificate, today: dt.date | None = None) -> tuple[bool, str]:
     """Near expiry (settings.CERTIFICATE_RENEWAL_WINDOW_DAYS) and the holder's latest
-    qualification or annual exam, taken within the last year, was passed."""
+    qualification or annual exam, taken within the last year, was passed (``rules.renewal_refusal``)."""
     today = _today(today)
-    if not rules.certificate_action_allowed(action="renew", status=certificate.status):
-        return False, _("证件状态为“%(s)s”，不能换发。") % {"s": certificate.get_status_display()}
-    window = dt.timedelta(days=settings.CERTIFICATE_RENEWAL_WINDOW_DAYS)
-    if certificate.valid_until - today > window:
-        return False, _("距有效期届满超过 %(d)d 天，尚不能换发。") % {"d": window.days}
-    latest = (
+    latest = latest_exam_results(inspector_ids=[certificate.holder_id]).get(certificate.holder_id)
+    refusal = rules.renewal_refusal(
+        status=certificate.status,
+        status_display=certificate.get_status_display(),
+        valid_until=certificate.valid_until,
+        today=today,
+        window_days=settings.CERTIFICATE_RENEWAL_WINDOW_DAYS,
+        latest_exam_on=latest[0] if latest else None,
+        latest_exam_passed=latest[1] if latest else None,
+    )
+    return (True, "") if refusal is None else (False, refusal.message)
+
+
+def latest_exam_results(*, inspector_ids: list[int]) -> dict[int, tuple[dt.date, bool]]:
+    """Each inspector's latest qualification or annual exam sat (not absent): (date, passed),
+    in one query for many."""
+    rows = (
         Result.objects.filter(
-            inspector_id=certificate.holder_id,
+            inspector_id__in=inspector_ids,
             absent=False,
             exam__kind__in=(ExamKind.QUALIFICATION, ExamKind.ANNUAL),
         )
-        .select_related("sitting")
-        .order_by("-sitting__held_on", "-id")
-        .first()
+        .order_by("inspector_id", "-sitting__held_on", "-id")
+        .values_list("inspector_id", "sitting__held_on", "passed")
     )
-    if latest is None or latest.sitting.held_on < today - dt.timedelta(days=366):
-        return False, _("近一年内没有执法资格考试或年度考核考试成绩。")
-    if not latest.passed:
-        return False, _("最近一次考试（%(d)s）未通过。") % {"d": latest.sitting.held_on.isoformat()}
-    return True, ""
+    out: dict[int, tuple[dt.date, bool]] = {}
+    for inspector_id, held_on, passed in rows:
+        out.setdefault(inspector_id, (held_on, bool(passed)))
+    return out
 
 
 @transaction.atomic
-def certificate_renew(*, certificate: Certificate, actor, today: dt.date | None = None) -> Certificate:
+def certificate_renew(
+    *, certificate: Certificate, actor, today: dt.date | None = None, application=None
+) -> Certificate:
     """Reissue near expiry: the validity restarts from the old expiry date."""
     certificate = _lock(certificate)
     _require_admin_of(actor=actor, region=certificate.holder.region)
@@ -761,12 +792,13 @@ def certificate_renew(*, certificate: Certificate, actor, today: dt.date | None 
         actor,
         _("有效期由 %(a)s 延至 %(b)s") % {"a": before.isoformat(), "b": certificate.valid_until.isoformat()},
         from_status=S.VALID,
+        application=application,
     )
     return certificate
 
 
 @transaction.atomic
-def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualReview:
+def certificate_review(*, certificate: Certificate, year: int, actor, application=None) -> AnnualReview:
     """年审 for a year: passes when the holder is active and completed the required training
     hours that year; a failed review suspends the certificate. Recorded once per year."""
     certificate = _lock(certificate)
@@ -797,10 +829,157 @@ def certificate_review(*, certificate: Certificate, year: int, actor) -> AnnualR
     verdict = (
         _("%(y)d 年度年审通过") % {"y": year} if passed else _("%(y)d 年度年审未通过：%(n)s") % {"y": year, "n": note}
     )
-    _event(certificate, Kind.REVIEWED, actor, verdict, from_status=certificate.status)
+    _event(certificate, Kind.REVIEWED, actor, verdict, from_status=certificate.status, application=application)
     if not passed and certificate.status == S.VALID:
         _move(certificate, S.SUSPENDED, Kind.SUSPENDED, actor, verdict)
     return review
+
+
+def certificates_review_many(*, items: list[tuple[int, int, object]], actor) -> list[AnnualReview]:
+    """``certificate_review`` for many (certificate id, year, application) at once, in a fixed
+    number of statements: the certificates locked in id order, the hours of every holder in one
+    read, then the reviews, the events and the suspensions of the failed ones in bulk. The caller
+    checked access (the approval of the applications). A certificate not in a reviewable status,
+    or reviewed already for the year, raises Conflict (nothing is written)."""
+    if not items:
+        return []
+    ids = sorted({pk for pk, _y, _a in items})
+    certificates = {
+        c.pk: c
+        for c in Certificate.objects.select_for_update(of=("self",))
+        .select_related("holder")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    years = {y for _pk, y, _a in items}
+    done = set(
+        AnnualReview.objects.filter(certificate_id__in=ids, year__in=years).values_list("certificate_id", "year")
+    )
+    system = actor if actor is not None else _system_actor()
+    hours: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}
+    for year in years:
+        holders = [certificates[pk].holder_id for pk, y, _a in items if y == year and pk in certificates]
+        for row in (
+            inspector_hours_list(actor=system, year=year).filter(pk__in=holders).values_list("pk", "hours", "required")
+        ):
+            hours[(row[0], year)] = (row[1], row[2])
+    reviews, events, suspend = [], [], []
+    for pk, year, application in items:
+        certificate = certificates.get(pk)
+        if certificate is None:
+            raise NotFound()
+        if not rules.certificate_action_allowed(action="review", status=certificate.status):
+            raise _refuse(certificate, pgettext("certificate action", "年审"))
+        if (pk, year) in done:
+            raise Conflict(_("%(y)d 年度已年审。") % {"y": year}, code="already_reviewed")
+        done.add((pk, year))
+        got, required = hours.get((certificate.holder_id, year), (Decimal("0"), Decimal("0")))
+        active = certificate.holder.status == InspectorStatus.ACTIVE
+        passed = active and training_rules.hours_met(got, required)
+        note = ""
+        if not active:
+            note = _("持证人状态为“%(s)s”") % {"s": certificate.holder.get_status_display()}
+        elif not passed:
+            note = _("年度学时 %(h)s，未达到 %(r)s 学时") % {"h": plain_number(got), "r": plain_number(required)}
+        reviews.append(
+            AnnualReview(
+                certificate=certificate,
+                year=year,
+                passed=passed,
+                hours=got,
+                required_hours=required,
+                note=note,
+                reviewed_by_id=_actor_id(actor),
+            )
+        )
+        verdict = (
+            _("%(y)d 年度年审通过") % {"y": year}
+            if passed
+            else _("%(y)d 年度年审未通过：%(n)s") % {"y": year, "n": note}
+        )
+        before = certificate.status
+        events.append(
+            CertificateEvent(
+                certificate=certificate,
+                kind=Kind.REVIEWED,
+                reason=verdict[:300],
+                from_status=before,
+                to_status=before,
+                actor_id=_actor_id(actor),
+                application=application,
+            )
+        )
+        if not passed and before == S.VALID:
+            certificate.status = S.SUSPENDED
+            suspend.append(certificate.pk)
+            events.append(
+                CertificateEvent(
+                    certificate=certificate,
+                    kind=Kind.SUSPENDED,
+                    reason=verdict[:300],
+                    from_status=S.VALID,
+                    to_status=S.SUSPENDED,
+                    actor_id=_actor_id(actor),
+                )
+            )
+    out = AnnualReview.objects.bulk_create(reviews)
+    if suspend:
+        Certificate.objects.filter(pk__in=suspend).update(status=S.SUSPENDED, updated_at=timezone.now())
+    CertificateEvent.objects.bulk_create(events)
+    return out
+
+
+@transaction.atomic
+def certificate_replace(*, certificate: Certificate, reason: str, actor, application=None) -> Certificate:
+    """补办: a new card under the same number (``card_edition`` + 1); the cards before are void."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    _need_reason(reason)
+    if not rules.certificate_action_allowed(action="replace", status=certificate.status):
+        raise _refuse(certificate, pgettext("certificate action", "补办"))
+    certificate.card_edition += 1
+    certificate.save(update_fields=["card_edition", "updated_at"])
+    text = _("补办第 %(n)d 版证卡（%(r)s），此前证卡作废") % {"n": certificate.card_edition, "r": reason}
+    _event(certificate, Kind.REPLACED, actor, text, from_status=certificate.status, application=application)
+    return certificate
+
+
+@transaction.atomic
+def certificate_change(*, certificate: Certificate, actor, changes: dict, application=None) -> Certificate:
+    """变更: the holder's unit, region or sector (``changes``: any of unit/region/sector) through
+    the personnel service (its own event row), and the certificate's event naming the change."""
+    from personnel.services import inspector_update
+
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    if not rules.certificate_action_allowed(action="change", status=certificate.status):
+        raise _refuse(certificate, pgettext("certificate action", "变更"))
+    if not changes:
+        raise ValidationFailed(_("没有要变更的内容。"), code="no_change")
+    holder = inspector_update(actor=actor, inspector=certificate.holder, data=changes)
+    described = []
+    for field, value in changes.items():
+        label = Inspector._meta.get_field(field).verbose_name
+        shown = getattr(holder, f"get_{field}_display")() if field == "sector" else value
+        described.append(f"{label}：{shown}")
+    text = _("变更为 %(c)s") % {"c": "，".join(str(d) for d in described)}
+    _event(certificate, Kind.CHANGED, actor, text, from_status=certificate.status, application=application)
+    return certificate
+
+
+@transaction.atomic
+def certificate_cancel(*, certificate: Certificate, reason: str, actor, application=None) -> Certificate:
+    """注销 on transfer, retirement or dismissal: final, like 吊销 but no sanction."""
+    certificate = _lock(certificate)
+    _require_admin_of(actor=actor, region=certificate.holder.region)
+    _need_reason(reason)
+    if not rules.certificate_action_allowed(action="cancel", status=certificate.status):
+        raise _refuse(certificate, pgettext("certificate action", "注销"))
+    before = certificate.status
+    certificate.status = S.CANCELLED
+    certificate.save(update_fields=["status", "updated_at"])
+    _event(certificate, Kind.CANCELLED, actor, reason, from_status=before, application=application)
+    return certificate
 
 
 def _system_actor():

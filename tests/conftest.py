@@ -47,6 +47,14 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _issue_on_pass(settings):
+    # The tests written before certificate applications expect a qualification pass to issue
+    # at once; the application flow's tests (tests/exams/test_applications.py) set "application",
+    # the deployment default (config/settings.py CERTIFICATE_ON_PASS).
+    settings.CERTIFICATE_ON_PASS = "issue"
+
+
 @pytest.fixture
 def regions(db):
     """Province 130000 > cities 130100 (石家庄), 130200 (唐山) > counties."""

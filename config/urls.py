@@ -13,6 +13,13 @@ from core.csp import csp_extend
 from core.health import healthz
 from core.schema import SchemaView
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
+from exams.api_applications import ApplicationViewSet
+from exams.register_views import (
+    RegisterChangesAPIView,
+    RegisterHoldersAPIView,
+    register_changes_page,
+    register_holders_page,
+)
 from exams.views import CertificateVerifyAPIView, MeAPIView, me_page, verify_form, verify_page
 from personnel.api import InspectorViewSet, RegionViewSet
 from reports.api import ExportJobViewSet
@@ -42,6 +49,7 @@ router.register("exams", ExamViewSet, basename="exam")
 router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")
 router.register("certificates", CertificateViewSet, basename="certificate")
+router.register("applications", ApplicationViewSet, basename="application")
 router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [
@@ -60,10 +68,14 @@ urlpatterns = [
     # Before the router, so its "me" prefix and any "certificates" viewset do not capture these.
     path("api/v1/certificates/verify/<str:number>/", CertificateVerifyAPIView.as_view(), name="api-certificate-verify"),
     path("api/v1/me/", MeAPIView.as_view(), name="api-me"),
+    path("api/v1/register/", RegisterHoldersAPIView.as_view(), name="api-register"),
+    path("api/v1/register/changes/", RegisterChangesAPIView.as_view(), name="api-register-changes"),
     path("api/v1/", include(router.urls)),
     path("verify/", verify_form, name="verify-form"),
     path("verify/<str:number>/", verify_page, name="verify"),
     path("me/", me_page, name="me"),
+    path("register/", register_holders_page, name="register"),
+    path("register/changes/", register_changes_page, name="register-changes"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

@@ -12,7 +12,7 @@ means. One hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) makes these r
 - every error status an operation can answer is documented with the one ``ErrorEnvelope``
   ``{code, detail, fields}`` (core.errors.exception_handler);
 - nullable fields say ``null`` in their type (OpenAPI 3.1);
-- the public operations (token login, certificate verify) say ``security: []``.
+- the public operations (token login, certificate verify, the public register) say ``security: []``.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ ERROR_DESCRIPTIONS = {
 RETRY_AFTER = {"429", "503"}
 
 # Operations that need no authentication (by operationId).
-PUBLIC_OPERATIONS = {"v1_auth_token_create", "certificates_verify"}
+PUBLIC_OPERATIONS = {"v1_auth_token_create", "certificates_verify", "register_list", "register_changes"}
 # Operations whose throttle can answer 429.
-THROTTLED_OPERATIONS = {"v1_auth_token_create", "certificates_verify"}
+THROTTLED_OPERATIONS = {"v1_auth_token_create", "certificates_verify", "register_list", "register_changes"}
 
 _BINARY = {"type": "string", "format": "binary"}
 

@@ -223,7 +223,9 @@ class Expect:
     multipart: bool = False  # an API write that takes a file upload
     success: set[int] | None = None  # statuses of a write that went through (default: 2xx)
     fixed: dict[str, list[str]] | None = None  # values for the other path parameters
-    markers: str = "actor"  # "actor", "public" (the certificate in the path only), "owner"
+    # "actor", "public" (the certificate in the path only), "owner", "register" (the public
+    # register: holders' names and certificate numbers, never an ID number nor a phone)
+    markers: str = "actor"
     check: Callable[[World, str, dict], None] | None = None  # more about a JSON body
 
 
@@ -293,6 +295,9 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/certificates/verify/{number}/"): Expect(
         ALL(200), kind="cert_number", hidden=ALL(404), markers="public"
     ),
+    # The public register (公示): no login; the same rows for everyone.
+    ("GET", "/api/v1/register/"): Expect(ALL(200), markers="register"),
+    ("GET", "/api/v1/register/changes/"): Expect(ALL(200), markers="register"),
     # --- API: regions and inspectors
     ("GET", "/api/v1/regions/"): Expect(R(401, 200, 200, 200, 200, 200), lists="region"),
     ("GET", "/api/v1/regions/{code}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="region_code"),
@@ -399,6 +404,8 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/i18n/setlang/"): Expect(ALL(302), body={"language": "zh-hans"}),
     ("GET", "/verify/"): Expect(ALL(200)),
     ("GET", "/verify/{number}/"): Expect(ALL(200), kind="cert_number", hidden=ALL(404), markers="public"),
+    ("GET", "/register/"): Expect(ALL(200), markers="register"),
+    ("GET", "/register/changes/"): Expect(ALL(200), markers="register"),
     ("GET", "/calendar/{token}.ics"): Expect(ALL(200), kind="calendar_token", hidden=ALL(404), markers="owner"),
     ("GET", "/me/"): Expect(R(302, 200, 200, 200, 200, 200)),
     ("GET", "/accounts/login/"): Expect(R(200, 302, 302, 302, 302, 302)),
@@ -731,6 +738,13 @@ def foreign_markers(world: World, perspective: str) -> dict[str, str]:
     return {m: obj for obj, markers in world.markers.items() if obj not in allowed for m in markers if m}
 
 
+def register_markers(world: World) -> set[str]:
+    """What the public register may show: the names of the certificate holders and their
+    certificate numbers (not their ID numbers, whole or masked, nor their phones)."""
+    certificates = world.objects["certificate"].values()
+    return {c.holder.name for c in certificates} | {c.number for c in certificates}
+
+
 def listed_keys(world: World, kind: str, response) -> tuple[list[str], int]:
     """The keys of the objects a list shows, and the count it claims."""
     by_pk = {row.pk: key for key, row in world.objects[ROWS.get(kind, kind)].items()}
@@ -1029,6 +1043,9 @@ def _leaks(world: World, role: str, expect: Expect, key: str | None, label: str,
         foreign = {m: o for m, o in foreign_markers(world, ANON).items() if o != f"certificate:{key}"}
     elif expect.markers == "owner":
         foreign = foreign_markers(world, f"owner:{key}") if key else {}
+    elif expect.markers == "register":
+        published = register_markers(world)
+        foreign = {m: o for m, o in foreign_markers(world, ANON).items() if m not in published}
     else:
         foreign = foreign_markers(world, role)
     for marker, obj in foreign.items():

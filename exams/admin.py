@@ -33,7 +33,7 @@ from personnel.admin import RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
-from . import rules, selectors, services
+from . import card_admin, rules, selectors, services
 from .imports import (
     Entry,
     candidate_pool,
@@ -917,7 +917,7 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [CertificateEventInline]
-    actions = ["suspend", "reinstate", "revoke", "return_", "renew", "review"]
+    actions = ["suspend", "reinstate", "revoke", "return_", "renew", "review", "print_cards"]
     change_form_template = "admin/exams/certificate/change_form.html"
     list_per_page = 50
 
@@ -1100,6 +1100,11 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("年审所选证件"))
     def review(self, request, queryset):
         return self._run_action(request, queryset, "review", "review")
+
+    @admin.action(description=_("打印执法证"))
+    def print_cards(self, request, queryset):
+        """Asks for the layout, then answers the PDF (exams.card: one card_printed event each)."""
+        return card_admin.print_cards(self, request, queryset)
 
 
 def _form(form_class, data):

@@ -6,10 +6,12 @@ exams.services, scores through the one check in exams.imports.
 """
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.errors import AccessDenied, ValidationFailed
@@ -18,7 +20,8 @@ from personnel.models import Region
 from personnel.serializers import import_result_schemas
 from training.selectors import batch_list
 
-from . import selectors, services
+from . import card as card_pdf
+from . import card_admin, selectors, services
 from .imports import Entry, candidate_pool, grid_read, require_open_sitting, scores_import, scores_save
 from .serializers import (
     AnnualReviewSerializer,
@@ -414,3 +417,39 @@ class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         """The certificate's event log, oldest first."""
         events = selectors.certificate_events(actor=request.user, certificate_id=pk)
         return Response(CertificateEventSerializer(events, many=True).data)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The card answers a PDF it builds itself; its refusals are JSON whatever the Accept
+        # header asks (DRF would answer 406 to "Accept: application/pdf" before the view ran).
+        if self.action == "card":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "layout",
+                str,
+                enum=[*card_pdf.LAYOUTS],
+                default=card_pdf.LAYOUT_CARD,
+                description="card：每页一张（证卡尺寸，正面后接背面）；a4：A4 拼版，带裁切线，正反面交替",
+            )
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="执法证 PDF"),
+            400: _REFUSALS[400],
+            403: _REFUSALS[403],
+            404: _REFUSALS[404],
+            409: OpenApiResponse(description="证件不是有效状态，不能制卡（card_not_printable）"),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def card(self, request, pk=None):
+        """The printed card (执法证) as PDF; records a card_printed (制卡) event. Admins whose
+        region contains the holder's."""
+        certificate = self.get_object()
+        layout = request.query_params.get("layout", card_pdf.LAYOUT_CARD)
+        pdf = card_pdf.certificate_cards_print(
+            actor=request.user, certificates=[certificate], layout=layout, request=request
+        )
+        return card_admin.pdf_response(pdf, 1)

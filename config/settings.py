@@ -355,6 +355,10 @@ SPECTACULAR_SETTINGS = {
         "InspectorStatusEnum": "personnel.models.InspectorStatus",
         "BatchStatusEnum": "training.models.BatchStatus",
         "EnrollmentStatusEnum": "training.models.EnrollmentStatus",
+        "SectorEnum": "personnel.models.Sector",
+        "ApplicationKindEnum": "exams.models.ApplicationKind",
+        "ApplicationStateEnum": "exams.models.ApplicationState",
+        "ApplicationEventKindEnum": "exams.models.ApplicationEvent.Kind",
     },
 }
 

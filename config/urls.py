@@ -14,7 +14,6 @@ from core.health import healthz
 from core.schema import SchemaView
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.api_applications import ApplicationViewSet
-from exams.api_applications import ApplicationViewSet
 from exams.register_views import (
     RegisterChangesAPIView,
     RegisterHoldersAPIView,
@@ -50,7 +49,6 @@ router.register("exams", ExamViewSet, basename="exam")
 router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")
 router.register("certificates", CertificateViewSet, basename="certificate")
-router.register("applications", ApplicationViewSet, basename="application")
 router.register("applications", ApplicationViewSet, basename="application")
 router.register("exports", ExportJobViewSet, basename="export-job")
 

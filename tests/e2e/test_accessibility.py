@@ -5,7 +5,7 @@ The pages are the permission matrix's (tests/security/test_permission_matrix.py)
 of a page it discovers, as every role it expects to get 200 there, with the first object of
 the world (tests/security/conftest.py) that role sees; and a few it does not visit (the
 admin's index, login and password change, the 404 page). Each is opened in headless Chromium
-at 1366 x 768, and the public and inspector pages (/verify/..., the logins, /me/) also at
+at 1366 x 768, and the public and inspector pages (/verify/..., /register/..., the logins, /me/) also at
 390 x 844, in zh-hans, and in en as the anonymous visitor, the inspector and the province's
 admin (whose pages are every other admin's); axe-core (the copy bundled with axe-playwright-python) runs
 with the tags wcag2a and wcag2aa only. Every violation is printed with its rule, impact,
@@ -97,7 +97,7 @@ MORE_PAGES = {
 }
 NOT_FOUND = "/no-such-page/"  # the 404 page, as someone not logged in
 # Seen at a phone's size too: the public pages and the inspector's.
-PHONE_PREFIXES = ("/verify/", "/accounts/login/", "/admin/login/", "/me/", NOT_FOUND)
+PHONE_PREFIXES = ("/verify/", "/register/", "/accounts/login/", "/admin/login/", "/me/", NOT_FOUND)
 # The API reference (Swagger UI, Redoc) speaks English whatever the site's language.
 IN_ENGLISH = {"/api/docs/", "/api/redoc/"}
 # The score grid and the attendance grid (made accessible in their own change).

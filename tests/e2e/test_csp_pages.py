@@ -1,7 +1,7 @@
 """The pages pass their Content-Security-Policy (core.csp): on the demo province (seed_demo),
 headless Chromium opens, as an anonymous visitor, an inspector and the province's admin,
 
-- the public pages: /verify/, a certificate's result, the inspector login, /me/;
+- the public pages: /verify/, a certificate's result, the register (/register/, its changes), the inspector login, /me/;
 - the admin: login, index, every list the province admin sees, the overview and its lists
   page, the batch form with its date widgets' calendar opened and the course's
   "add another" popup, the batch's attendance grid and sign-in sheet, a sitting's score grid,
@@ -89,7 +89,14 @@ def test_no_page_violates_the_content_security_policy(chromium_available, live_s
             context = browser.new_context(viewport={"width": 1366, "height": 768})
             watch(context)
             page = context.new_page()
-            for path in ["/verify/", f"/verify/{demo['certificate']}/", "/accounts/login/", "/admin/login/"]:
+            for path in [
+                "/verify/",
+                f"/verify/{demo['certificate']}/",
+                "/register/",
+                "/register/changes/",
+                "/accounts/login/",
+                "/admin/login/",
+            ]:
                 visit(page, path)
             visit(page, "/api/docs/")
             page.wait_for_selector(".swagger-ui", timeout=20_000)

@@ -1125,3 +1125,6 @@ def _qr(request, certificate: Certificate) -> dict:
 
 
 from . import admin_dossier  # noqa: E402, F401 - 一人一档: replaces the inspector's admin (exams/admin_dossier.py)
+
+# 申请: the applications, their actions and apply page; after admin_dossier, whose inspector admin it extends.
+from . import admin_applications  # noqa: E402, F401  # isort: skip

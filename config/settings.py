@@ -261,6 +261,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),
     },
+    # The admins who must act on applications, and the annual review's amber and red cities.
+    "exams-application-reminders": {
+        "task": "exams.tasks.send_application_reminders",
+        "schedule": crontab(hour=8, minute=45),
+    },
     # The overview page's stored figures (reports.services.overview_figures_refresh).
     "reports-refresh-overview-figures": {
         "task": "reports.tasks.refresh_overview_figures",

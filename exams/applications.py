@@ -664,3 +664,83 @@ def application_withdraw(*, actor, application: CertificateApplication, comment:
     found.save(update_fields=["state", "level", "closed_at", "updated_at"])
     _step(found, E.WITHDRAWN, level, comment, actor).save()
     return found
+
+
+# --- reminders ------------------------------------------------------------------------------------
+
+
+def application_reminders_send(*, today: dt.date | None = None):
+    """Daily: each admin with an e-mail address who must act is told how many applications
+    wait at their level in their subtree, and (a city admin, or the province) how the annual
+    review stands where it is amber or red (``annual_review_progress``). Read first, in a fixed
+    number of queries; the mails go after (``core.mail.send_each``: one failure is that
+    recipient's only). Returns the ``ReminderRun``."""
+    from django.db.models import Count
+
+    from core.mail import ReminderRun, send_each
+    from personnel.models import RegionAdmin
+
+    from .selectors import annual_review_progress
+
+    today = _today(today)
+    waiting = list(
+        CertificateApplication.objects.filter(state=ApplicationState.PENDING)
+        .order_by()
+        .values("level", "region__path")
+        .annotate(n=Count("id"))
+        .values_list("level", "region__path", "n")
+    )
+    system = certificate_services._system_actor()
+    late = [r for r in annual_review_progress(actor=system, year=today.year, today=today) if r["colour"] != "green"]
+    items = []
+    for binding in (
+        RegionAdmin.objects.select_related("user", "region").exclude(user__email="").filter(user__is_active=True)
+    ):
+        level, path = binding.region.level, binding.region.path
+        count = sum(n for lv, where, n in waiting if lv == level and where.startswith(path))
+        # The review figures go to whom they are about: a city its own row, the province all.
+        if level == RegionLevel.PROVINCE:
+            cities = late
+        elif level == RegionLevel.CITY:
+            cities = [r for r in late if r["region"] == binding.region.code]
+        else:
+            cities = []
+        if count or cities:
+            items.append((binding.user, count, cities))
+
+    def mail(item) -> dict:
+        user, count, cities = item
+        lines = []
+        if count:
+            lines.append(_("有 %(n)d 件证件申请待您审批。") % {"n": count})
+        for row in cities:
+            state = _("已逾期") if row["colour"] == "red" else _("临近截止")
+            lines.append(
+                _("%(r)s %(y)d 年度年审%(s)s（截止 %(d)s）：应审 %(due)d，已办结 %(ok)d，逾期 %(late)d。")
+                % {
+                    "r": row["region_name"],
+                    "y": today.year,
+                    "s": state,
+                    "d": row["deadline"],
+                    "due": row["due"],
+                    "ok": row["approved"],
+                    "late": row["overdue"],
+                }
+            )
+        return {
+            "subject": _("证件申请待办提醒"),
+            "message": "\n".join(lines) + "\n",
+            "from_email": None,
+            "recipient_list": [user.email],
+        }
+
+    run = ReminderRun()
+    send_each(
+        items,
+        mail=mail,
+        sent=lambda item: None,
+        failed=lambda item, exc: None,
+        run=run,
+        what=lambda item: f"application reminder for user {item[0].pk}",
+    )
+    return run

@@ -23,3 +23,13 @@ def send_expiry_reminders(self) -> int:
     if run.failed and self.request.retries < REMINDER_MAX_RETRIES:
         raise self.retry(countdown=REMINDER_RETRY_SECONDS)
     return run.sent
+
+
+@shared_task(name="exams.tasks.send_application_reminders")
+def send_application_reminders() -> int:
+    """Daily (Celery beat): tell the admins who must act how many applications wait at their
+    level, and where the annual review is amber or red; returns the mails sent. Reads only, so
+    a rerun sends the same digest again (no claim rows: it is a digest, not a one-off notice)."""
+    from . import applications
+
+    return applications.application_reminders_send().sent

@@ -374,3 +374,28 @@ def test_application_list_is_scoped(regions, county_admin, other_city_admin, ins
     city = RegionAdminFactory(region=regions["sjz"]).user
     assert selectors.application_list(actor=city, filters={"awaiting": True}).count() == 1
     assert selectors.application_list(actor=county_admin, filters={"awaiting": True}).count() == 0
+
+
+def test_reminders_go_to_the_admins_who_must_act(regions, county_admin, city_admin, holder, certificate, mailoutbox):
+    # given an application waiting at county level and a red annual review in 石家庄
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    users.filter(pk=county_admin.pk).update(email="county@example.org")
+    users.filter(pk=city_admin.pk).update(email="city@example.org")
+    apps.application_create(actor=county_admin, kind=K.CANCEL, inspector=holder, reason="retired")
+    AnnualReviewWindow.objects.create(year=TODAY.year, opens_on=dt.date(2026, 1, 1), deadline=dt.date(2026, 5, 1))
+    # when
+    run = apps.application_reminders_send(today=TODAY)
+    # then
+    assert run.sent == 2
+    by_to = {m.to[0]: m.body for m in mailoutbox}
+    assert "有 1 件证件申请待您审批。" in by_to["county@example.org"]
+    assert "石家庄市 2026 年度年审已逾期" in by_to["city@example.org"]
+
+
+def test_the_beat_schedules_the_reminders(settings):
+    from exams import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["exams-application-reminders"]
+    assert entry["task"] == tasks.send_application_reminders.name

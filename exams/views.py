@@ -145,9 +145,9 @@ class CertificateVerifyAPIView(APIView):
 
 
 def _plain_json_accepted(request) -> bool:
-    """True when DRF would pick JSON without a doubt: no ?format=, and no Accept header or
-    one naming JSON or anything."""
-    if "format" in request.GET:
+    """True when DRF would pick JSON without a doubt: no ?format= (the query string is not
+    parsed: any "format" in it goes to DRF), and no Accept header or one naming JSON or anything."""
+    if "format" in request.META.get("QUERY_STRING", ""):
         return False
     accept = request.META.get("HTTP_ACCEPT", "")
     return not accept or "*/*" in accept or "application/json" in accept or "application/*" in accept

@@ -522,9 +522,12 @@ def applications_approve(*, actor, ids: list[int], comment: str = "", today: dt.
         a.state, a.level, a.closed_at = ApplicationState.APPROVED, "", now
         outcome.done.append(a)
     if carried:
-        CertificateApplication.objects.bulk_update(
-            carried, ["state", "level", "closed_at", "certificate"], batch_size=1000
+        CertificateApplication.objects.filter(pk__in=[a.pk for a in carried]).update(
+            state=ApplicationState.APPROVED, level="", closed_at=now, updated_at=now
         )
+        issued = [a for a in carried if a.kind == K.ISSUE]
+        if issued:  # 申领 learns its new certificate
+            CertificateApplication.objects.bulk_update(issued, ["certificate"], batch_size=1000)
     ApplicationEvent.objects.bulk_create(events)
     return outcome
 

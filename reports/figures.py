@@ -633,3 +633,84 @@ def detail_rows(scope: Scope):
 
 def region_level_label(region: Region) -> str:
     return str(RegionLevel(region.level).label)
+
+
+# --- certificate applications, annual review, cards printed (issue 14) ------------------------------
+#
+# Small live counts (a GROUP BY each over the year's applications and card events, and the
+# annual review's own selector), shown by the workbook's 证件办理 sheet and the overview.
+
+
+def applications_by_kind_state(scope: Scope, actor) -> list[dict]:
+    """申请 per kind and state: those the actor sees in the scope's subtree (the applying
+    region), made in the year; a row per kind (every kind, zero included) with a count per
+    state and its total, then the 合计 row (``kind`` None). One GROUP BY."""
+    from exams.models import ApplicationKind, ApplicationState
+    from exams.selectors import application_list
+
+    counts = (
+        application_list(actor=actor, filters={"region": scope.region.code})
+        .filter(created_at__year=scope.year)
+        .order_by()
+        .values_list("kind", "state")
+        .annotate(n=Count("id"))
+    )
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, state, n in counts:
+        by_kind.setdefault(kind, {})[state] = n
+    rows = []
+    for kind in ApplicationKind:
+        states = by_kind.get(kind.value, {})
+        row = {
+            "kind": kind.value,
+            "label": str(kind.label),
+            **{s.value: states.get(s.value, 0) for s in ApplicationState},
+        }
+        row["total"] = sum(states.values())
+        rows.append(row)
+    total = {"kind": None, "label": gettext("合计")}
+    for key in (*ApplicationState.values, "total"):
+        total[key] = sum(row[key] for row in rows)
+    return [*rows, total]
+
+
+def annual_review_by_city(scope: Scope, actor, today: dt.date | None = None) -> list[dict]:
+    """年审 of the scope's year per city (``exams.selectors.annual_review_progress``: due,
+    applied, approved, returned, pending, overdue, colour), the cities in the scope (the
+    province's own inspectors as the province's row). A county's scope has no city row."""
+    from exams.selectors import annual_review_progress
+
+    inside = set(Region.objects.filter(path__startswith=scope.path).values_list("code", flat=True))
+    rows = annual_review_progress(actor=actor, year=scope.year, today=today)
+    return [row for row in rows if row["region"] in inside]
+
+
+def cards_printed_by_region(scope: Scope) -> list[dict]:
+    """执法证 cards printed in the year (certificate events ``card_printed``) for holders in
+    the scope, per region one level down (a city's counties, the province's cities; the
+    scope's own inspectors as ``本级``), every such region listed, then the 合计 row. One
+    GROUP BY on the holder's region path cut at the level below the scope."""
+    from django.db.models.functions import Substr
+
+    cut = len(scope.path) + 7  # one more "130102/"
+    counts = dict(
+        CertificateEvent.objects.filter(
+            kind="card_printed", at__year=scope.year, certificate__holder__region__path__startswith=scope.path
+        )
+        .order_by()
+        .annotate(part=Substr("certificate__holder__region__path", 1, cut))
+        .values_list("part")
+        .annotate(n=Count("id"))
+        .values_list("part", "n")
+    )
+    rows = [
+        {"region": child.code, "label": child.name, "cards": counts.get(child.path, 0)}
+        for child in Region.objects.filter(parent=scope.region).order_by("path").only("code", "name", "path")
+    ]
+    own = counts.get(scope.path, 0)
+    if own:
+        rows.insert(
+            0, {"region": scope.region.code, "label": gettext("%(r)s本级") % {"r": scope.region.name}, "cards": own}
+        )
+    rows.append({"region": None, "label": gettext("合计"), "cards": sum(counts.values())})
+    return rows

@@ -162,8 +162,20 @@ def overview(request):
         "today": today,
         "upcoming": list(upcoming[:UPCOMING_SHOWN]),
         "upcoming_count": upcoming.count(),
+        # Certificate work (issue 14): live small counts, defined in reports.figures (the
+        # workbook's 证件办理 sheet shows the same).
+        "applications": figures.applications_by_kind_state(scope, user),
+        "annual_review": [
+            {**row, "deadline_text": DEADLINE_TEXT.get(row["colour"], "")}
+            for row in figures.annual_review_by_city(scope, user, today=today)
+        ],
+        "cards_printed": figures.cards_printed_by_region(scope),
     }
     return render(request, "reports/overview.html", context)
+
+
+# The 年审 deadline's colour in words (the colour alone would say nothing to a screen reader).
+DEADLINE_TEXT = {"amber": gettext_lazy("临近截止"), "red": gettext_lazy("已逾期")}
 
 
 # --- the office's lists, as xlsx --------------------------------------------------------------------

@@ -13,6 +13,7 @@ shows (``shown_rate``).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -53,6 +54,9 @@ TABLES = {
     "名册": "Roster",
     "学时未达标": "HoursShortfall",
     "三项制度未覆盖": "CoverageMissing",
+    "证件申请": "Applications",
+    "年审进度": "AnnualReview",
+    "制卡": "CardsPrinted",
 }
 CHART_SHEET = "_chart"
 # A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
@@ -223,7 +227,16 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
     book = Book(target, scope_text=f"{scope.year}年度 · {where}")
     counts = {}
     book.add_sheets(
-        "汇总", "分行业", "分地区", "分批次", "学时达标", *(("明细",) if include_detail else ()), CHART_SHEET
+        "汇总",
+        "分行业",
+        "分地区",
+        "分批次",
+        "学时达标",
+        "证件申请",
+        "年审进度",
+        "制卡",
+        *(("明细",) if include_detail else ()),
+        CHART_SHEET,
     )
     book.wb.get_worksheet_by_name(CHART_SHEET).hide()
     with Pipeline() as reads:
@@ -258,6 +271,10 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
         _sector_sheet(book, scope, actor, where, report)
         progress(0.90, "分地区")
         _region_sheet(book, scope, where, report)
+        progress(0.91, "证件申请")
+        _applications_sheet(book, scope, actor, where)
+        _annual_review_sheet(book, scope, actor, where)
+        _cards_sheet(book, scope, where)
     progress(0.92, "压缩保存")
     book.close()
     progress(1.0, "完成")
@@ -413,6 +430,73 @@ def _region_sheet(book: Book, scope: f.Scope, where: str, report: f.Report) -> N
         # Below the table, not beside it: printed one page wide, a chart beside the table
         # shrank the table to half its size.
         ws.insert_chart(r + 2, 1, chart)
+
+
+def _applications_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
+    """证件申请: applications per kind and state (``figures.applications_by_kind_state``)."""
+    from exams.models import ApplicationState
+
+    headers = [("申请类别", 14), *((str(state.label), 10) for state in ApplicationState), ("合计", 10)]
+    ws, top = book.sheet(
+        "证件申请",
+        headers,
+        title=f"{scope.year}年度证件申请（按类别和状态） · {where}",
+        note="按申请提出的年度统计；申请单位在本地区及其下级地区。",
+    )
+    r = top
+    for row in f.applications_by_kind_state(scope, actor):
+        r += 1
+        ws.write_string(r, 0, row["label"], book.bold if row["kind"] is None else book.text)
+        for c, state in enumerate(ApplicationState, start=1):
+            book.number(ws, r, c, row[state.value])
+        book.number(ws, r, len(headers) - 1, row["total"])
+    book.table(ws, TABLES["证件申请"], top, r, headers)
+
+
+ANNUAL_REVIEW_COLUMNS = (
+    ("due", "应年审"),
+    ("applied", "已申请"),
+    ("approved", "已通过"),
+    ("returned", "已退回"),
+    ("pending", "审批中"),
+    ("overdue", "逾期"),
+)
+
+
+def _annual_review_sheet(book: Book, scope: f.Scope, actor, where: str) -> None:
+    """年审进度: the annual review per city (``figures.annual_review_by_city``)."""
+    headers = [("地区", 14), *((label, 10) for _key, label in ANNUAL_REVIEW_COLUMNS), ("截止日期", 12)]
+    ws, top = book.sheet(
+        "年审进度",
+        headers,
+        title=f"{scope.year}年度年审进度（按市） · {where}",
+        note="应年审：持有有效或暂扣证件的人数；逾期：截止日期已过仍未通过的人数。",
+    )
+    r = top
+    for row in f.annual_review_by_city(scope, actor):
+        r += 1
+        ws.write_string(r, 0, row["region_name"])
+        for c, (key, _label) in enumerate(ANNUAL_REVIEW_COLUMNS, start=1):
+            book.number(ws, r, c, row[key])
+        if row["deadline"] is not None:
+            ws.write_datetime(r, len(headers) - 1, dt.datetime.combine(row["deadline"], dt.time()), book.date)
+        else:
+            ws.write_blank(r, len(headers) - 1, None)
+    book.table(ws, TABLES["年审进度"], top, r, headers)
+
+
+def _cards_sheet(book: Book, scope: f.Scope, where: str) -> None:
+    """制卡: cards printed in the year per region (``figures.cards_printed_by_region``)."""
+    headers = [("地区", 16), ("制卡张数", 10)]
+    ws, top = book.sheet(
+        "制卡", headers, title=f"{scope.year}年度制卡（按地区） · {where}", note="当年打印的执法证张数（含补办）。"
+    )
+    r = top
+    for row in f.cards_printed_by_region(scope):
+        r += 1
+        ws.write_string(r, 0, row["label"], book.bold if row["region"] is None else book.text)
+        book.number(ws, r, 1, row["cards"])
+    book.table(ws, TABLES["制卡"], top, r, headers)
 
 
 def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict, topics: dict) -> int:

@@ -29,7 +29,18 @@ class TestOnTheKnownYears:
 
         # then: every sheet, figures equal to the independent count, a progress bar that ends
         book = open_book(path)
-        assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "明细", "_chart"]
+        assert book.sheetnames == [
+            "汇总",
+            "分行业",
+            "分地区",
+            "分批次",
+            "学时达标",
+            "证件申请",
+            "年审进度",
+            "制卡",
+            "明细",
+            "_chart",
+        ]
         rows = summary(book)
         assert_figures(rows, f"{Y}年", count_by_hand(year=Y, path="130000/"))
         assert_figures(rows, f"{P}年", count_by_hand(year=P, path="130000/"))

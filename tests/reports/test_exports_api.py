@@ -88,7 +88,18 @@ def test_the_job_is_done_when_the_post_returns_and_its_file_downloads(regions, c
     assert got["Content-Disposition"].startswith("attachment")
     assert quote(f"{Y}年长安区年度统计汇总.xlsx") in got["Content-Disposition"]
     book = workbook_of(got)
-    assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "明细", "_chart"]
+    assert book.sheetnames == [
+        "汇总",
+        "分行业",
+        "分地区",
+        "分批次",
+        "学时达标",
+        "证件申请",
+        "年审进度",
+        "制卡",
+        "明细",
+        "_chart",
+    ]
     assert [r[0] for r in book["学时达标"].iter_rows(min_row=3, values_only=True)] == ["张三"]
 
 

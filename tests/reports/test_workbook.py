@@ -271,7 +271,17 @@ class TestKnownYears:
         book = write(tmp_path, actor=province_admin, include_detail=False)
 
         # then
-        assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "_chart"]
+        assert book.sheetnames == [
+            "汇总",
+            "分行业",
+            "分地区",
+            "分批次",
+            "学时达标",
+            "证件申请",
+            "年审进度",
+            "制卡",
+            "_chart",
+        ]
 
     def test_roster_lists_the_scope_with_certificate_status_and_hours(self, tmp_path, known):
         # given
@@ -315,7 +325,18 @@ def test_an_empty_scope_still_writes_every_sheet(tmp_path, regions, province_adm
     book = write(tmp_path, actor=province_admin)
 
     # then
-    assert book.sheetnames == ["汇总", "分行业", "分地区", "分批次", "学时达标", "明细", "_chart"]
+    assert book.sheetnames == [
+        "汇总",
+        "分行业",
+        "分地区",
+        "分批次",
+        "学时达标",
+        "证件申请",
+        "年审进度",
+        "制卡",
+        "明细",
+        "_chart",
+    ]
     rows = summary(book)
     assert rows["培训人次"][f"{Y}年"] == 0
     assert rows["结业率"][f"{Y}年"] is None

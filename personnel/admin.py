@@ -370,7 +370,11 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
                 name="personnel_inspector_import",
             ),
             path("photos/", self.admin_site.admin_view(self.photos_view), name="personnel_inspector_photos"),
-            path("<int:pk>/photo/", self.admin_site.admin_view(self.photo_file_view), name="personnel_inspector_photo"),
+            path(
+                "<int:object_id>/photo/",
+                self.admin_site.admin_view(self.photo_file_view),
+                name="personnel_inspector_photo",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -401,10 +405,10 @@ class InspectorModelAdmin(HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admi
         }
         return TemplateResponse(request, "admin/personnel/inspector/import.html", context)
 
-    def photo_file_view(self, request, pk):
+    def photo_file_view(self, request, object_id):
         # Photos are personal data: served here to those who may see the inspector, never as
         # a public /media/ URL (docs/operations.md).
-        inspector = self.get_queryset(request).filter(pk=pk).first()
+        inspector = self.get_queryset(request).filter(pk=object_id).first()
         if inspector is None or not inspector.photo:
             raise Http404
         try:

@@ -115,6 +115,7 @@ ENROLLMENTS = {
     "b_ts_done:zhao",
 }
 RESULTS = {"s_sjz:zhang", "s_sjz:wang", "s_sjz:zhou", "s_ts:zhao", "s_prov:li", "s_prov:zhao"}
+APPLICATIONS = {"cancel:zhang", "cancel:zhou", "cancel:zhao"}
 
 
 def _of_people(keys: set[str]) -> dict[str, set[str]]:
@@ -127,6 +128,10 @@ SEES: dict[str, dict[str, set[str] | str]] = {
     "certificate": PEOPLE_SEEN,
     "enrollment": _of_people(ENROLLMENTS),
     "result": _of_people(RESULTS),
+    "application": _of_people(APPLICATIONS),
+    # Reference data of the office: every admin sees it (the province alone changes it).
+    "approval_chain": {**dict.fromkeys(ROLES, EVERYONE), ANON: set(), INSP: set()},
+    "review_window": {**dict.fromkeys(ROLES, EVERYONE), ANON: set(), INSP: set()},
     "region": {
         ANON: set(),
         INSP: {"changan"},
@@ -282,7 +287,23 @@ def _renew(key: str) -> int:
     return 200 if key == "zhang" else 409
 
 
+def _card(key: str) -> int:
+    return 409 if key == "zhao" else 200
+
+
 _ADMIN_CANCEL = {role: _cancel(role) for role in ROLES}
+
+# The level each admin holds over an application it sees: the county 张's (waiting at county
+# level), the city 周's (at city level, its last); nobody else's (赵's waits at 路南区's county
+# level; the province's level is in no chain yet). Held: 200; seen but not held: 403.
+_HOLDS = {COUNTY: {"cancel:zhang"}, CITY: {"cancel:zhou"}}
+
+
+def _holds(role: str) -> Callable[[str], int]:
+    return lambda key: 200 if key in _HOLDS.get(role, ()) else 403
+
+
+_LEVEL = {ANON: ANON_API, INSP: 403, **{role: _holds(role) for role in (COUNTY, OTHER, CITY, PROV)}}
 
 #                                                          anon  insp  county other city  prov
 EXPECT: dict[tuple[str, str], Expect] = {
@@ -377,6 +398,8 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/certificates/"): Expect(R(401, 200, 200, 200, 200, 200), lists="certificate"),
     ("GET", "/api/v1/certificates/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="certificate"),
     ("GET", "/api/v1/certificates/{id}/events/"): Expect(R(401, 200, 200, 200, 200, 200), kind="certificate"),
+    # The printed card (PDF): admins whose region holds the holder; a suspended card (赵) is not printed.
+    ("GET", "/api/v1/certificates/{id}/card/"): Expect(R(401, 403, _card, _card, _card, _card), kind="certificate"),
     # Empty bodies: the verbs that need a reason answer 400 to those who may use them.
     ("POST", "/api/v1/certificates/{id}/suspend/"): Expect(R(401, 403, 400, 400, 400, 400), kind="certificate"),
     ("POST", "/api/v1/certificates/{id}/reinstate/"): Expect(R(401, 403, 400, 400, 400, 400), kind="certificate"),
@@ -387,6 +410,17 @@ EXPECT: dict[tuple[str, str], Expect] = {
         R(401, 403, _renew, _renew, _renew, _renew), kind="certificate"
     ),
     ("POST", "/api/v1/certificates/{id}/review/"): Expect(R(401, 403, 200, 200, 200, 200), kind="certificate"),
+    # --- API: applications (申请). Empty bodies: the kind and the inspectors (or ids) are missing.
+    ("GET", "/api/v1/applications/"): Expect(R(401, 200, 200, 200, 200, 200), lists="application"),
+    ("POST", "/api/v1/applications/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/applications/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="application"),
+    # Approve or return only at a level held (a county admin not at city level, nor anyone
+    # outside the region: 404); the inspector sees their own and may not act on it.
+    ("POST", "/api/v1/applications/{id}/approve/"): Expect(_LEVEL, kind="application"),
+    ("POST", "/api/v1/applications/{id}/return/"): Expect(_LEVEL, kind="application", body={"comment": "材料不全"}),
+    ("POST", "/api/v1/applications/{id}/withdraw/"): Expect(R(401, 403, 200, 200, 200, 200), kind="application"),
+    ("POST", "/api/v1/applications/approve/"): Expect(R(401, 400, 400, 400, 400, 400)),
+    ("GET", "/api/v1/applications/progress/"): Expect(R(401, 200, 200, 200, 200, 200)),
     # --- API: exports
     ("GET", "/api/v1/exports/"): Expect(R(401, 200, 200, 200, 200, 200), lists="export_job"),
     ("POST", "/api/v1/exports/"): Expect(R(401, 400, 400, 400, 400, 400)),
@@ -457,6 +491,11 @@ ADMIN_MODELS: dict[str, AdminModel] = {
             # 一人一档, printable: the inspector's file and a year's 学时证明
             ("GET", "{object_id}/dossier/"): Expect(_staff(200), kind="inspector", hidden=_staff(404)),
             ("GET", "{object_id}/hours-certificate/"): Expect(_staff(200), kind="inspector", hidden=_staff(404)),
+            # Photos in bulk (a zip); an empty POST re-shows the form
+            ("GET", "photos/"): Expect(_staff(200)),
+            ("POST", "photos/"): Expect(_staff(200)),
+            # The photo itself, to those who see the inspector; nobody in this world has one (404)
+            ("GET", "{object_id}/photo/"): Expect(_staff(404), kind="inspector", hidden=_staff(404)),
         },
     ),
     "personnel/regionadmin": AdminModel("region_admin", add=403, change=403, change_post=403, refused=True),
@@ -511,6 +550,15 @@ ADMIN_MODELS: dict[str, AdminModel] = {
             ),
         },
     ),
+    # 申请: read-only rows (the apply page and the actions write); an empty apply form is shown again.
+    "exams/certificateapplication": AdminModel(
+        "application",
+        add=403,
+        change_post=403,
+        extra={("GET", "apply/"): Expect(_staff(200)), ("POST", "apply/"): Expect(_staff(200))},
+    ),
+    "exams/approvalchain": AdminModel("approval_chain", add=PROVINCE_ONLY, change_post=PROVINCE_ONLY),
+    "exams/annualreviewwindow": AdminModel("review_window", add=PROVINCE_ONLY, change_post=PROVINCE_ONLY),
     "reports/exportjob": AdminModel(
         "export_job",
         add=403,

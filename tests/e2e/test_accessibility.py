@@ -141,6 +141,7 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory):
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         ALLOWED_HOSTS=["localhost", "127.0.0.1"],
         VERIFY_RATE=None,
+        CERTIFICATE_ON_PASS="issue",  # as the world is built for the permission matrix
     )
     with overrides, django_db_blocker.unblock():
         try:

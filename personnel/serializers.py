@@ -3,6 +3,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import FieldsBuiltOnce
+
 from .models import Inspector, InspectorEvent, InspectorStatus, Region, RegionLevel, Sector
 from .selectors import can_see_full_national_id
 
@@ -17,7 +19,7 @@ class RegionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegionBriefSerializer(serializers.ModelSerializer):
+class RegionBriefSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = Region
         fields = ["id", "code", "name", "level"]

@@ -6,7 +6,6 @@ every write to a service; the rules live there, not here.
 """
 
 import datetime as dt
-import threading
 from collections import Counter
 
 from django.urls import reverse
@@ -67,22 +66,6 @@ from .serializers import (
 ID = r"\d+"
 BATCH_ORDER = ("-year", "region__path", "number", "id")
 INSPECTOR_ORDER = ("region__path", "name", "id")
-
-
-# One EnrollmentOutputSerializer per thread, its fields built once: building a model
-# serializer's fields (and its nested ones') costs more than the enrollment's own write, and
-# the enroll endpoint is the one every enrollment of a batch goes through at once.
-_enrollment_out = threading.local()
-
-
-def _enrollment_body(enrollment, *, context: dict) -> dict:
-    """``EnrollmentOutputSerializer(enrollment, context=context).data``, on this thread's
-    serializer (the context is the request's: the ID number is masked by the caller's rights)."""
-    serializer = getattr(_enrollment_out, "serializer", None)
-    if serializer is None:
-        serializer = _enrollment_out.serializer = EnrollmentOutputSerializer()
-    serializer._context = context  # what DRF's own __init__ sets; every field reads it through root
-    return serializer.to_representation(enrollment)
 
 
 def _params(serializer_class, request):
@@ -220,7 +203,7 @@ class BatchViewSet(
         # The enrollment comes back with the batch (its course and region) and the inspector
         # (their region) loaded: no second read to answer.
         enrollment = services.enrollment_create(batch=batch, inspector=inspector, actor=request.user)
-        body = _enrollment_body(enrollment, context=self.get_serializer_context())
+        body = EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=BulkEnrollInputSerializer, responses={200: BulkEnrollResultSerializer})

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import FieldsBuiltOnce
 from personnel.models import Sector
 from personnel.serializers import CodeField, InspectorOutputSerializer, RegionBriefSerializer, RegionCodeField
 
@@ -33,6 +34,7 @@ REGION_CODE = r"^\d{6}$"
 # Ids and counts are bounded by what the columns hold: past that, a lookup is a 500 on
 # SQLite (OverflowError) and PostgreSQL (out of range), not a 400.
 ID_MAX = 2**63 - 1  # BigAutoField
+YEAR_MAX = 32767  # PositiveSmallIntegerField (a year filter past it is a 500 on PostgreSQL)
 
 
 # --- courses ----------------------------------------------------------------------------------
@@ -66,7 +68,7 @@ class CourseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CourseBriefSerializer(serializers.ModelSerializer):
+class CourseBriefSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     topics = TopicsField(read_only=True)
 
     class Meta:
@@ -164,7 +166,7 @@ class BatchOutputSerializer(serializers.ModelSerializer):
         return obj.get_sector_display() if obj.sector else str(_("综合"))
 
 
-class BatchBriefSerializer(serializers.ModelSerializer):
+class BatchBriefSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     label = serializers.CharField(read_only=True, help_text="年度与批次号，如 2025年第1批（不含组织单位）")
     display_name = _display_name()
     course = CourseBriefSerializer(read_only=True)
@@ -215,7 +217,7 @@ class BatchUpdateSerializer(BatchInputSerializer):
 
 
 class BatchFilterSerializer(serializers.Serializer):
-    year = serializers.IntegerField(required=False, label=_("年度"))
+    year = serializers.IntegerField(required=False, min_value=1, max_value=YEAR_MAX, label=_("年度"))
     sector = serializers.ChoiceField(
         choices=Sector.choices, required=False, allow_blank=True, label=_("面向行业（空值为综合批次）")
     )
@@ -226,7 +228,7 @@ class BatchFilterSerializer(serializers.Serializer):
 
 
 class EnrollInputSerializer(serializers.Serializer):
-    inspector = serializers.IntegerField(label=_("执法人员ID（本人报名填自己的ID）"))
+    inspector = serializers.IntegerField(min_value=1, max_value=ID_MAX, label=_("执法人员ID（本人报名填自己的ID）"))
 
 
 class BulkEnrollInputSerializer(serializers.Serializer):
@@ -262,8 +264,12 @@ class BulkEnrollResultSerializer(serializers.Serializer):
 
 class AttendanceInputSerializer(serializers.Serializer):
     day = serializers.DateField(label=_("日期"))
-    present = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, label=_("出勤"))
-    absent = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, label=_("缺勤"))
+    present = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, default=list, label=_("出勤")
+    )
+    absent = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, default=list, label=_("缺勤")
+    )
     all_present = serializers.BooleanField(required=False, default=False, label=_("除缺勤者外全部出勤"))
 
 
@@ -300,9 +306,12 @@ class CompleteInputSerializer(serializers.Serializer):
 
     def validate_overrides(self, value):
         try:
-            return {int(k): v for k, v in value.items()}
+            overrides = {int(k): v for k, v in value.items()}
         except (TypeError, ValueError):
             raise serializers.ValidationError(_("键应为执法人员ID。")) from None
+        if any(not 1 <= k <= ID_MAX for k in overrides):
+            raise serializers.ValidationError(_("键应为执法人员ID。"))
+        return overrides
 
 
 class CompleteResultSerializer(serializers.Serializer):
@@ -350,7 +359,7 @@ class UncompleteInputSerializer(serializers.Serializer):
 # --- enrollments ------------------------------------------------------------------------------
 
 
-class InspectorBriefSerializer(InspectorOutputSerializer):
+class InspectorBriefSerializer(FieldsBuiltOnce, InspectorOutputSerializer):
     """An inspector inside a training row; the ID number is masked by the personnel rule."""
 
     class Meta(InspectorOutputSerializer.Meta):
@@ -358,7 +367,7 @@ class InspectorBriefSerializer(InspectorOutputSerializer):
         read_only_fields = fields
 
 
-class EnrollmentOutputSerializer(serializers.ModelSerializer):
+class EnrollmentOutputSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     batch = BatchBriefSerializer(read_only=True)
     inspector = InspectorBriefSerializer(read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
@@ -385,7 +394,7 @@ class EnrollmentFilterSerializer(serializers.Serializer):
     inspector = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, label=_("执法人员ID"))
     batch = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, label=_("批次ID"))
     status = serializers.ChoiceField(choices=EnrollmentStatus.choices, required=False, label=_("状态"))
-    year = serializers.IntegerField(required=False, label=_("年度"))
+    year = serializers.IntegerField(required=False, min_value=1, max_value=YEAR_MAX, label=_("年度"))
 
 
 class CancelInputSerializer(serializers.Serializer):
@@ -536,7 +545,7 @@ class HoursPolicyEventSerializer(serializers.ModelSerializer):
 
 
 class HoursPolicyFilterSerializer(serializers.Serializer):
-    year = serializers.IntegerField(required=False, label=_("年度"))
+    year = serializers.IntegerField(required=False, min_value=1, max_value=YEAR_MAX, label=_("年度"))
 
 
 class CalendarLinkSerializer(serializers.Serializer):

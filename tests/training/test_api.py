@@ -352,6 +352,25 @@ def test_enrolling_an_inspector_out_of_the_admins_scope_is_a_404(client_for, cit
     )
 
 
+@pytest.mark.parametrize("value", [2**63, -1, 0, 10**30])
+def test_an_id_past_the_columns_range_is_a_400_with_a_reason(client_for, city_admin, batch, value):
+    client = client_for(city_admin)
+    body = assert_error(
+        client.post(f"{BATCHES}{batch.pk}/enroll/", {"inspector": value}, format="json"), 400, "invalid"
+    )
+    assert body["fields"]["inspector"], body
+    calls = [
+        (f"{BATCHES}{batch.pk}/attendance/", {"day": str(batch.starts_on), "present": [value]}, "present"),
+        (f"{BATCHES}{batch.pk}/complete/", {"overrides": {str(value): "特批"}}, "overrides"),
+    ]
+    for url, data, field in calls:
+        body = assert_error(client.post(url, data, format="json"), 400, "invalid")
+        assert field in body["fields"], body
+    for url in (f"{BATCHES}?year={value}", f"{ENROLLMENTS}?year={value}", f"{POLICIES}?year={value}"):
+        if value > 0:
+            assert_error(client.get(url), 400, "invalid")
+
+
 def _deadline_passed(batch, coal, regions):
     Batch.objects.filter(pk=batch.pk).update(enrollment_deadline=timezone.localdate() - dt.timedelta(days=1))
     return coal[0]

@@ -251,6 +251,25 @@ def build_world(*, today: dt.date | None = None) -> World:
     _score(sittings["s_prov"], people["li"], prov, 36, 50)  # passes: certificate issued
     _score(sittings["s_prov"], people["zhao"], prov, 10, 10)
     certificates["li"] = Certificate.objects.get(holder=people["li"])
+
+    # --- applications (申请): 注销 of 张 (长安区: waits at county level), 周 (石家庄市 itself: at
+    # city level, its last) and 赵 (路南区: at county level, which no role of the world holds)
+    from exams import applications as apps
+    from exams.models import AnnualReviewWindow, ApprovalChain
+
+    applications = {
+        "cancel:zhang": apps.application_create(
+            actor=county, kind="cancel", inspector=people["zhang"], reason="transferred"
+        ),
+        "cancel:zhou": apps.application_create(actor=sjz, kind="cancel", inspector=people["zhou"], reason="retired"),
+        "cancel:zhao": apps.application_create(actor=ts, kind="cancel", inspector=people["zhao"], reason="dismissed"),
+    }
+    chains = {row.kind: row for row in ApprovalChain.objects.all()}
+    windows = {
+        "this_year": AnnualReviewWindow.objects.create(
+            year=today.year, opens_on=today.replace(month=1, day=1), deadline=today.replace(month=12, day=31)
+        )
+    }
     results = {f"{s}:{p}": Result.objects.get(sitting=sittings[s], inspector=people[p]) for s, p in _RESULTS}
 
     tokens = {key: training.calendar_token_for(inspector=people[key]) for key in ("zhang", "zhao")}
@@ -284,6 +303,9 @@ def build_world(*, today: dt.date | None = None) -> World:
         "sitting": sittings,
         "result": results,
         "certificate": certificates,
+        "application": applications,
+        "approval_chain": chains,
+        "review_window": windows,
         "calendar_token": tokens,
         "export_job": jobs,
         "region_admin": {role: users[role].region_admin for role in ADMIN_ROLES},
@@ -342,7 +364,9 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
     media = tmp_path_factory.mktemp("security-media")
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with (
-        override_settings(MEDIA_ROOT=media, PASSWORD_HASHERS=fast),
+        # The world's qualification pass issues 李's certificate at once (the setting's other
+        # value opens an application instead, which the world makes by hand).
+        override_settings(MEDIA_ROOT=media, PASSWORD_HASHERS=fast, CERTIFICATE_ON_PASS="issue"),
         django_db_blocker.unblock(),
         transaction.atomic(),
     ):

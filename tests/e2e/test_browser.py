@@ -114,7 +114,7 @@ def test_inspector_sees_own_page_and_anonymous_verifies(
             expect(bar).to_have_attribute("aria-valuenow", "24")
             expect(bar).to_have_attribute("aria-valuemax", "60")
             assert bar.bounding_box()["width"] > 0
-            fill = page.locator("[role=progressbar] > span").bounding_box()["width"]
+            fill = page.locator("[role=progressbar] rect").bounding_box()["width"]
             assert 0.3 < fill / bar.bounding_box()["width"] < 0.5  # 24 of 60
             expect(page.locator("#hours-done")).to_have_text("24")
             expect(page.locator("#upcoming")).to_contain_text("候补第 2 位")

@@ -429,7 +429,7 @@ EXPECT: dict[tuple[str, str], Expect] = {
     # --- pages
     ("GET", "/"): Expect(ALL(302)),
     ("GET", "/healthz"): Expect(ALL(200)),
-    ("GET", "/favicon.ico"): Expect(ALL(301)),
+    ("GET", "/favicon.ico"): Expect(ALL(302)),
     ("GET", "/api/v1/"): Expect(R(401, 200, 200, 200, 200, 200)),
     ("GET", "/api/schema/"): Expect(ALL(200)),
     ("GET", "/api/docs/"): Expect(ALL(200)),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import segno
 from django.db import transaction
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 from reportlab.lib.colors import Color, black, white
 from reportlab.lib.pagesizes import A4
@@ -45,6 +45,7 @@ from .qr import verify_url
 FONT_NAME = "WenQuanYiMicroHeiCard"
 FONT_PATH = Path(__file__).resolve().parent / "fonts" / "WenQuanYiMicroHei-card.ttf"
 
+CARD_LANGUAGE = "zh-hans"
 CARD_WIDTH = 85.6 * mm
 CARD_HEIGHT = 54 * mm
 LAYOUT_CARD = "card"
@@ -124,7 +125,13 @@ def certificate_cards_print(*, actor, certificates: Iterable[Certificate], layou
 
 
 def cards_pdf(certificates: Sequence[Certificate], *, layout: str, request=None) -> bytes:
-    """The PDF of these certificates' cards (no checks, no events: ``certificate_cards_print`` is the caller)."""
+    """The PDF of these certificates' cards (no checks, no events: ``certificate_cards_print`` is the caller).
+    The card is an official document in Chinese, whatever the language of the page that asked."""
+    with translation.override(CARD_LANGUAGE):
+        return _cards_pdf(certificates, layout=layout, request=request)
+
+
+def _cards_pdf(certificates: Sequence[Certificate], *, layout: str, request=None) -> bytes:
     _register_font()
     out = io.BytesIO()
     size = (CARD_WIDTH, CARD_HEIGHT) if layout == LAYOUT_CARD else A4

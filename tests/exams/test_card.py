@@ -233,3 +233,13 @@ def test_the_admin_action_asks_for_the_layout_then_prints(certificate, county_ad
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert CertificateEvent.objects.filter(certificate=certificate, kind="card_printed").count() == 1
+
+
+def test_the_card_is_in_chinese_whatever_the_page_language(certificate, county_admin):
+    from django.utils import translation
+
+    with translation.override("en"):
+        pdf = card.certificate_cards_print(actor=county_admin, certificates=[certificate], layout="card")
+    front, back = text_of(pdf)
+    assert "行政执法证" in front and "有效期至" in front
+    assert "使用须知" in back

@@ -11,8 +11,8 @@ admin (whose pages are every other admin's); axe-core (the copy bundled with axe
 with the tags wcag2a and wcag2aa only. Every violation is printed with its rule, impact,
 target and URL; ``<html lang>`` must be the language asked for.
 
-One browser and one server for the module: the world is built once and committed (the server
-answers from another thread), the database is emptied after the module.
+One server for the module, one browser per test: the world is built once and committed (the
+server answers from another thread), the database is emptied after the module.
 
 Layout shift: the overview and two lists, measured with a buffered PerformanceObserver after
 load, must stay under 0.01 (Django's admin sidebar script used to add its class late: 0.498).
@@ -163,8 +163,11 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory):
             server.is_ready.wait()
             if server.error:
                 raise server.error
+            # The pages too, before any browser starts (the schema generator behind
+            # discovered() may read the database).
+            listed = {(role, grids): pages(world, role, grids=grids) for role in ROLES for grids in (False, True)}
             try:
-                yield {"world": world, "url": f"http://localhost:{server.port}", "cookies": cookies}
+                yield {"url": f"http://localhost:{server.port}", "cookies": cookies, "pages": listed}
             finally:
                 server.terminate()
                 for conn in shared.values():
@@ -173,8 +176,11 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory):
             call_command("flush", interactive=False, verbosity=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(site):
+    """Chromium, started for each test after its database fixture and stopped before that
+    fixture's teardown: an ORM call while Playwright's event loop runs gets a connection of
+    its own that nothing closes (PostgreSQL could then not drop the test database)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -200,7 +206,7 @@ def violations(browser, site, role: str, language: str, *, grids: bool) -> tuple
     page = context.new_page()
     problems, runs, sidebar_checked = [], 0, False
     try:
-        for template, path in pages(site["world"], role, grids=grids):
+        for template, path in site["pages"][(role, grids)]:
             sizes = [DESKTOP, PHONE] if path.startswith(PHONE_PREFIXES) else [DESKTOP]
             for size in sizes:
                 page.set_viewport_size(size)

@@ -160,6 +160,16 @@ _APPROVED = inline_serializer(
     "ApplicationApproveResult",
     {"approved": ApplicationSerializer(many=True), "refused": _refused_items()},
 )
+_APPROVED_NONE = inline_serializer(
+    "ApplicationApproveRefused",
+    {
+        "code": serializers.CharField(),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(),
+        "approved": ApplicationSerializer(many=True),
+        "refused": _refused_items(),
+    },
+)
 _ERRORS = {
     400: OpenApiResponse(description="输入有误（理由见 fields）"),
     403: OpenApiResponse(description="无权申请或无权在该层级审批（level_not_held）"),
@@ -288,7 +298,7 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @extend_schema(
         operation_id="v1_applications_approve_many",
         request=BulkApproveSerializer,
-        responses={200: _APPROVED, 409: OpenApiResponse(_APPROVED, description="没有一件获批（code refused）")},
+        responses={200: _APPROVED, 409: OpenApiResponse(_APPROVED_NONE, description="没有一件获批（code refused）")},
     )
     @action(detail=False, methods=["post"], url_path="approve", url_name="approve-many")
     def approve_many(self, request):

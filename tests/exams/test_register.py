@@ -307,3 +307,29 @@ def test_the_schema_documents_both_operations_as_public():
         assert operation["security"] == []
         assert {"200", "400", "404", "429"} <= set(operation["responses"])
         assert {p["name"] for p in operation["parameters"]} == {"q", "region", "sector", "page"}
+
+
+@pytest.mark.django_db
+def test_past_the_deepest_page_the_visitor_is_asked_to_narrow_the_search(client, people, monkeypatch):
+    # given: a register of more pages than are shown
+    from exams import register
+
+    monkeypatch.setattr(register, "PAGE_SIZE", 1)
+    monkeypatch.setattr(register, "MAX_PAGE", 1)
+
+    # when
+    first = _get(client, "/api/v1/register/").json()
+    deeper = _get(client, "/api/v1/register/", page="2")
+    page = _get(client, "/register/", page="2")
+
+    # then: the first page says there is one page, and no next one
+    assert first["count"] == 2 and first["pages"] == 1 and first["next"] is None
+    assert deeper.status_code == 400 and set(deeper.json()["fields"]) == {"page"}
+    assert page.status_code == 400 and "缩小查询范围" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_number_shaped_search_looks_at_numbers_only(client, people):
+    number = people["zhang"].number
+    body = _get(client, "/api/v1/register/", q=number[:6]).json()
+    assert {row["number"][:6] for row in body["results"]} == {number[:6]}

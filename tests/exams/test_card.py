@@ -243,3 +243,16 @@ def test_the_card_is_in_chinese_whatever_the_page_language(certificate, county_a
     front, back = text_of(pdf)
     assert "行政执法证" in front and "有效期至" in front
     assert "使用须知" in back
+
+
+def test_the_statements_of_a_print_do_not_grow_with_its_cards(regions, county_admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(n: int) -> int:
+        certificates = [CertificateFactory(holder=InspectorFactory(region=regions["changan"])) for _ in range(n)]
+        with CaptureQueriesContext(connection) as run:
+            card.certificate_cards_print(actor=county_admin, certificates=certificates, layout="a4")
+        return len(run.captured_queries)
+
+    assert statements(2) == statements(12)

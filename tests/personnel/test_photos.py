@@ -290,3 +290,17 @@ def test_the_zip_page_lists_bad_entries(city_admin, regions):
     page = browser.post("/admin/personnel/inspector/photos/", {"file": upload}).content.decode()
     assert "未写入任何照片" in page
     assert "张三.jpg" in page
+
+
+def test_the_statements_of_a_zip_import_do_not_grow_with_its_photos(city_admin, regions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(n: int) -> int:
+        people = [InspectorFactory(region=regions["changan"]) for _ in range(n)]
+        archive = zip_of({f"{p.national_id}.jpg": image_bytes(size=(300, 400)) for p in people})
+        with CaptureQueriesContext(connection) as run:
+            assert services.inspector_photos_import(actor=city_admin, data=archive).written == n
+        return len(run.captured_queries)
+
+    assert statements(2) == statements(10)

@@ -149,11 +149,13 @@ class _Compiled:
         qs = self.build(_Placeholder(), _PLACEHOLDER_DAY, year)
         compiler = qs.query.get_compiler(using=qs.db)
         sql, params = compiler.as_sql()
+        # The backend may have adapted the day already (SQLite: a string; PostgreSQL: a date).
+        placeholder_day = compiler.connection.ops.adapt_datefield_value(_PLACEHOLDER_DAY)
         slots = []
         for i, value in enumerate(params):
             if type(value) is int and value == _PLACEHOLDER_ID:
                 slots.append((i, "inspector"))
-            elif type(value) is dt.date and value == _PLACEHOLDER_DAY:
+            elif type(value) is type(placeholder_day) and value == placeholder_day:
                 slots.append((i, "day"))
         if not any(which == "inspector" for _i, which in slots):
             raise RuntimeError("the statement does not filter by the inspector")
@@ -171,7 +173,7 @@ class _Compiled:
         sql, params, slots, compiler, converters = compiled[key]
         values = list(params)
         for i, which in slots:
-            values[i] = inspector_id if which == "inspector" else day
+            values[i] = inspector_id if which == "inspector" else connection.ops.adapt_datefield_value(day)
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             rows = cursor.fetchall()

@@ -133,6 +133,7 @@ def test_the_compiled_statements_read_what_their_querysets_read(inspector_user, 
 
     other = InspectorFactory(region=regions["ts"], user=UserFactory(username="inspector2"))
     upcoming(other, today)
+    upcoming(other, today, days_ahead=-30)  # over: the day must reach the statement
     for inspector in (busy_inspector, other):
         for compiled, build in (
             (me._INSPECTOR, me.inspector_row),

@@ -33,7 +33,7 @@ from personnel.admin import RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
-from . import card_admin, rules, selectors, services
+from . import card, card_admin, rules, selectors, services
 from .imports import (
     Entry,
     candidate_pool,
@@ -986,6 +986,10 @@ class CertificateModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 for verb in rules.certificate_actions(status=certificate.status)
             ]
             context.update(_qr(request, certificate))
+            if card.card_printable(certificate) and access.scope_for(request.user).is_admin:
+                # The API's card (a session login works there too), at card size; A4 from the list action.
+                url = reverse("certificate-card", args=[certificate.pk])
+                context["card_links"] = [(gettext("打印执法证（证卡尺寸）"), f"{url}?layout=card")]
         return super().change_view(request, object_id, form_url, context)
 
     # one certificate, from its page

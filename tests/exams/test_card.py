@@ -256,3 +256,13 @@ def test_the_statements_of_a_print_do_not_grow_with_its_cards(regions, county_ad
         return len(run.captured_queries)
 
     assert statements(2) == statements(12)
+
+
+def test_the_certificate_page_links_its_card(certificate, county_admin):
+    browser = Client()
+    browser.force_login(county_admin)
+    page = browser.get(f"/admin/exams/certificate/{certificate.pk}/change/").content.decode()
+    link = f"/api/v1/certificates/{certificate.pk}/card/?layout=card"
+    assert link in page
+    response = browser.get(link)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"

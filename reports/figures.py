@@ -689,28 +689,33 @@ def cards_printed_by_region(scope: Scope) -> list[dict]:
     """执法证 cards printed in the year (certificate events ``card_printed``) for holders in
     the scope, per region one level down (a city's counties, the province's cities; the
     scope's own inspectors as ``本级``), every such region listed, then the 合计 row. One
-    GROUP BY on the holder's region path cut at the level below the scope."""
-    from django.db.models.functions import Substr
-
-    cut = len(scope.path) + 7  # one more "130102/"
-    counts = dict(
-        CertificateEvent.objects.filter(
-            kind="card_printed", at__year=scope.year, certificate__holder__region__path__startswith=scope.path
-        )
-        .order_by()
-        .annotate(part=Substr("certificate__holder__region__path", 1, cut))
-        .values_list("part")
-        .annotate(n=Count("id"))
-        .values_list("part", "n")
-    )
-    rows = [
-        {"region": child.code, "label": child.name, "cards": counts.get(child.path, 0)}
-        for child in Region.objects.filter(parent=scope.region).order_by("path").only("code", "name", "path")
-    ]
-    own = counts.get(scope.path, 0)
+    GROUP BY on the holder's region id (no join to the regions; the whole province needs no
+    region filter), rolled up the region tree here."""
+    regions = {
+        r.pk: r for r in Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
+    }
+    start = timezone.make_aware(dt.datetime(scope.year, 1, 1))
+    end = timezone.make_aware(dt.datetime(scope.year + 1, 1, 1))
+    events = CertificateEvent.objects.filter(kind="card_printed", at__gte=start, at__lt=end)
+    if scope.region.parent_id is not None:
+        events = events.filter(certificate__holder__region_id__in=list(regions))
+    counts = events.order_by().values_list("certificate__holder__region_id").annotate(n=Count("id"))
+    children = sorted((r for r in regions.values() if r.parent_id == scope.region.pk), key=lambda r: r.path)
+    per_child = {child.pk: 0 for child in children}
+    own = total = 0
+    for region_id, n in counts:
+        total += n
+        region = regions.get(region_id)
+        while region is not None and region.parent_id != scope.region.pk and region.pk != scope.region.pk:
+            region = regions.get(region.parent_id)
+        if region is None or region.pk == scope.region.pk:
+            own += n
+        else:
+            per_child[region.pk] += n
+    rows = [{"region": child.code, "label": child.name, "cards": per_child[child.pk]} for child in children]
     if own:
         rows.insert(
             0, {"region": scope.region.code, "label": gettext("%(r)s本级") % {"r": scope.region.name}, "cards": own}
         )
-    rows.append({"region": None, "label": gettext("合计"), "cards": sum(counts.values())})
+    rows.append({"region": None, "label": gettext("合计"), "cards": total})
     return rows

@@ -316,6 +316,9 @@ REST_FRAMEWORK = {
 API_TOKEN_TTL = dt.timedelta(minutes=env_int("API_TOKEN_TTL_MINUTES", 12 * 60))
 # Live tokens per user (one per device or client); a new login beyond it revokes the oldest.
 API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 10)
+# Read with the token's user in the same query (select_related paths from the user): what
+# personnel.access.scope_for needs (role and region), so a token call reads no more for it.
+API_TOKEN_USER_RELATED = ("region_admin__region", "inspector")
 
 # --- Cache: per-process memory by default; CACHE_URL (redis://...) shares rate-limit
 # counters between gunicorn workers and hosts, which a real deployment wants.

@@ -67,12 +67,31 @@ def _resolve(user) -> Scope:
 
     if user.is_superuser:
         return Scope(ALL)
-    binding = RegionAdmin.objects.select_related("region").filter(user=user).first()
+    binding = _loaded(user, "region_admin")
+    if binding is _NOT_LOADED:
+        binding = RegionAdmin.objects.select_related("region").filter(user=user).order_by()[:1]
+        binding = next(iter(binding), None)
     if binding is not None:
         if binding.region.level == RegionLevel.PROVINCE and binding.region.parent_id is None:
             return Scope(ALL, region_path=binding.region.path, region_id=binding.region_id)
         return Scope(REGION, region_path=binding.region.path, region_id=binding.region_id)
-    inspector_id = Inspector.objects.filter(user=user).values_list("id", flat=True).first()
+    inspector = _loaded(user, "inspector")
+    if inspector is _NOT_LOADED:
+        inspector_id = Inspector.objects.filter(user=user).values_list("id", flat=True).order_by()[:1]
+        inspector_id = next(iter(inspector_id), None)
+    else:
+        inspector_id = inspector.pk if inspector is not None else None
     if inspector_id is not None:
         return Scope(SELF, inspector_id=inspector_id)
     return Scope(NONE)
+
+
+_NOT_LOADED = object()
+
+
+def _loaded(user, name: str):
+    """The user's one-to-one row ``name`` (or None when there is none) if the query that
+    loaded the user loaded it too (the API token's: settings.API_TOKEN_USER_RELATED);
+    _NOT_LOADED otherwise."""
+    related = getattr(user.__class__, name).related  # __class__: request.user may be a lazy object
+    return related.get_cached_value(user) if related.is_cached(user) else _NOT_LOADED

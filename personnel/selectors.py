@@ -88,6 +88,20 @@ def inspector_get_for_actor(*, actor, inspector_id) -> Inspector:
     return inspector
 
 
+def inspector_in_scope(*, actor, inspector_id: int) -> bool:
+    """Whether an inspector with this id is one the actor may see (scope_filter's rule),
+    without reading the row: no query for the province's admins (everyone) or an inspector
+    (their own id), one narrow indexed query for a region's admin. Says nothing of whether the
+    row exists: for a caller that reads (and locks) it next, as enrolling does."""
+    scope = access.scope_for(actor)
+    if scope.kind == access.ALL:
+        return True
+    if scope.kind == access.SELF:
+        return inspector_id == scope.inspector_id
+    q = scope_filter(actor=actor, region_field="region", inspector_field="id")
+    return Inspector.objects.filter(q, pk=inspector_id).exists()
+
+
 def can_see_full_national_id(*, actor, inspector: Inspector) -> bool:
     """Only admins whose region contains the inspector's region see the whole number."""
     scope = access.scope_for(actor)

@@ -19,7 +19,7 @@ from rest_framework.settings import api_settings
 from core.errors import AccessDenied, NotFound
 from personnel import access
 from personnel.models import Inspector
-from personnel.selectors import inspector_get_for_actor, region_get_for_actor, scope_filter
+from personnel.selectors import inspector_get_for_actor, inspector_in_scope, region_get_for_actor, scope_filter
 
 from . import rules, selectors, services
 from .models import Attendance, HoursPolicy, HoursPolicyEvent
@@ -199,9 +199,13 @@ class BatchViewSet(
         batch = self.get_object()
         data = EnrollInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        inspector = inspector_get_for_actor(actor=request.user, inspector_id=data.validated_data["inspector"])
-        # The enrollment comes back with the batch (its course and region) and the inspector
-        # (their region) loaded: no second read to answer.
+        inspector_id = data.validated_data["inspector"]
+        if not inspector_in_scope(actor=request.user, inspector_id=inspector_id):
+            raise NotFound()
+        # The service reads the inspector (with their region) itself, locking the row, and
+        # answers 404 when there is none: only the id is handed over. The enrollment comes
+        # back with the batch (its course and region) and that inspector: no read to answer.
+        inspector = Inspector(pk=inspector_id)
         enrollment = services.enrollment_create(batch=batch, inspector=inspector, actor=request.user)
         body = EnrollmentOutputSerializer(enrollment, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -352,6 +352,42 @@ def test_enrolling_an_inspector_out_of_the_admins_scope_is_a_404(client_for, cit
     )
 
 
+@pytest.mark.parametrize("who", ["province_admin", "city_admin", "inspector"])
+def test_enrolling_with_a_token_reads_the_role_with_the_token(request, who, batch, coal, regions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.tokens import api_token_issue
+
+    me = coal[0]
+    if who != "inspector":
+        user = request.getfixturevalue(who)
+    else:
+        user = UserFactory(username="me_coal")
+        me.user = user
+        me.save(update_fields=["user"])
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=user)[1]}")
+    with CaptureQueriesContext(connection) as queries:
+        response = enroll(client, batch, me)
+    assert response.status_code == 201, response.content
+    assert response.json()["inspector"]["id"] == me.pk
+    # The role and region come with the token's row; the inspector's row is read once, by the
+    # service's lock (a region admin's scope check before it is a narrow EXISTS).
+    sqls = [q["sql"] for q in queries]
+    assert not [sql for sql in sqls if 'FROM "personnel_regionadmin"' in sql]
+    inspector_reads = [sql for sql in sqls if 'FROM "personnel_inspector"' in sql]
+    # (an inspector: batch_list reads their own row to find the batches open to them)
+    assert len(inspector_reads) == (1 if who == "province_admin" else 2), inspector_reads
+    if who == "city_admin":
+        assert inspector_reads[0].startswith('SELECT 1 AS "a" FROM "personnel_inspector"'), inspector_reads
+    # Someone out of scope is still a 404, and so is an id nobody has.
+    lunan = InspectorFactory(region=regions["lunan"], sector=Sector.COAL)
+    if who != "province_admin":
+        assert_error(enroll(client, batch, lunan), 404, "not_found")
+    missing = client.post(f"{BATCHES}{batch.pk}/enroll/", {"inspector": 10**12}, format="json")
+    assert_error(missing, 404, "not_found")
+
+
 @pytest.mark.parametrize("value", [2**63, -1, 0, 10**30])
 def test_an_id_past_the_columns_range_is_a_400_with_a_reason(client_for, city_admin, batch, value):
     client = client_for(city_admin)

@@ -449,6 +449,10 @@ class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         region contains the holder's."""
         certificate = self.get_object()
         layout = request.query_params.get("layout", card_pdf.LAYOUT_CARD)
+        if request.method == "HEAD":
+            # What GET would answer, without printing a card (and so without a 制卡 event).
+            card_pdf.certificate_cards_check(actor=request.user, certificates=[certificate], layout=layout)
+            return card_admin.pdf_response(b"", 1)
         pdf = card_pdf.certificate_cards_print(
             actor=request.user, certificates=[certificate], layout=layout, request=request
         )

@@ -89,6 +89,25 @@ def certificate_cards_print(*, actor, certificates: Iterable[Certificate], layou
     """The PDF of the cards of ``certificates`` (in the order given) and one ``card_printed``
     event on each, in one transaction: refused whole, with the numbers at fault, when any
     certificate is outside the actor's scope or not valid."""
+    chosen = certificate_cards_check(actor=actor, certificates=certificates, layout=layout)
+    pdf = cards_pdf(chosen, layout=layout, request=request)
+    CertificateEvent.objects.bulk_create(
+        [
+            CertificateEvent(
+                certificate=c,
+                kind=CertificateEvent.Kind.CARD_PRINTED,
+                reason=_("证卡第%(n)d版") % {"n": _edition(c)},
+                actor=actor if getattr(actor, "pk", None) else None,
+            )
+            for c in chosen
+        ]
+    )
+    return pdf
+
+
+def certificate_cards_check(*, actor, certificates: Iterable[Certificate], layout: str) -> list[Certificate]:
+    """The certificates to print, read afresh with what the card shows, or the refusal
+    ``certificate_cards_print`` would give (a HEAD request asks only this: nothing printed)."""
     if layout not in LAYOUTS:
         raise ValidationFailed(_("未知的版式。"), fields={"layout": [_("可选：a4 或 card。")]})
     ids = [c.pk for c in certificates]
@@ -106,19 +125,7 @@ def certificate_cards_print(*, actor, certificates: Iterable[Certificate], layou
         raise Conflict(
             _("只能为有效的执法证制卡，这些不是：%(n)s") % {"n": "、".join(not_valid)}, code="card_not_printable"
         )
-    pdf = cards_pdf(chosen, layout=layout, request=request)
-    CertificateEvent.objects.bulk_create(
-        [
-            CertificateEvent(
-                certificate=c,
-                kind=CertificateEvent.Kind.CARD_PRINTED,
-                reason=_("证卡第%(n)d版") % {"n": _edition(c)},
-                actor=actor if getattr(actor, "pk", None) else None,
-            )
-            for c in chosen
-        ]
-    )
-    return pdf
+    return chosen
 
 
 # --- drawing

@@ -266,3 +266,11 @@ def test_the_certificate_page_links_its_card(certificate, county_admin):
     assert link in page
     response = browser.get(link)
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+
+
+def test_head_checks_without_printing(certificate, client_for, county_admin):
+    url = f"/api/v1/certificates/{certificate.pk}/card/"
+    response = client_for(county_admin).head(url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert not CertificateEvent.objects.filter(kind="card_printed").exists()
+    assert client_for(county_admin).head(url, {"layout": "a3"}).status_code == 400

@@ -2,8 +2,11 @@
 
 - the province's qualification exam (执法资格考试: 通用法律知识 40 + 专门法律知识 60, pass 60)
   in each of the last three years, with a spring sitting and an autumn retake: a few
-  hundred candidates, some absent, some failing in spring and passing in autumn; every
-  pass issues its certificate through the services (number, event);
+  hundred candidates, some absent, some failing in spring and passing in autumn; the
+  first two years' passes were issued at once (before applications), the report year's
+  passes open 申领 applications (CERTIFICATE_ON_PASS's default), most approved through the
+  whole chain three weeks after the retake, a few still waiting at the county or the city
+  and two returned with a comment;
 - course exams at the end of the report year's sector batches, with a retake sitting;
 - certificates held from before (issued directly, spread over earlier years), some
   expiring within 7, 30 and 90 days, and some suspended, reinstated, revoked, returned
@@ -27,6 +30,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from personnel import services as personnel_services
@@ -34,11 +38,14 @@ from personnel.models import Inspector, InspectorStatus, Region, RegionLevel
 from training.models import Batch, BatchStatus
 from training.selectors import inspector_hours_list
 
-from . import services
+from . import applications, services
 from .models import (
     HELD,
     AnnualReview,
+    ApplicationKind,
+    ApplicationState,
     Certificate,
+    CertificateApplication,
     CertificateStatus,
     Exam,
     ExamKind,
@@ -77,8 +84,12 @@ def seed_exams(*, stdout=None, seed: int = 2024, today: dt.date | None = None) -
     me = Inspector.objects.filter(user__username="inspector").first()
     made: Counter = Counter()
 
-    for year in (report_year - 2, report_year - 1, report_year):
-        _qualification_year(actor, province, rng, year=year, me=me if year == report_year - 2 else None, made=made)
+    for year in (report_year - 2, report_year - 1):
+        # Before applications: a pass issued its certificate at once.
+        with override_settings(CERTIFICATE_ON_PASS="issue"):  # noqa: S106 (a setting, not a password)
+            _qualification_year(actor, province, rng, year=year, me=me if year == report_year - 2 else None, made=made)
+    _qualification_year(actor, province, rng, year=report_year, me=None, made=made)
+    _issue_applications(rng, year=report_year, made=made)
     _course_exams(actor, rng, year=report_year, made=made)
     _held_before(actor, rng, today=today, report_year=report_year, me=me, made=made)
     _annual_exam(actor, province, rng, today=today, me=me, made=made)
@@ -89,7 +100,7 @@ def seed_exams(*, stdout=None, seed: int = 2024, today: dt.date | None = None) -
         by_status = dict(Certificate.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         stdout.write(
             f"考试：新建考试 {made['exams']} 场，成绩 {made['results']} 条；执法证：新发 {made['issued']} 本，"
-            f"年审 {made['reviews']} 本，本次过期 {made['expired']} 本；现有 "
+            f"年审 {made['reviews']} 本，本次过期 {made['expired']} 本，申领申请 {made['applications']} 件；现有 "
             + "，".join(f"{S(s).label} {by_status.get(s, 0)}" for s in S.values)
             + "\n"
         )
@@ -142,6 +153,38 @@ def _qualification_year(actor, province: Region, rng: random.Random, *, year: in
     if mine:
         rows.append({"inspector": me, "scores": {general: "33.5", special: "48.0"}})
     _grade(actor, autumn, rows, made)
+
+
+RETURNED = ("照片不清晰，请重新上传后再次提交", "所在单位信息有误，请核实")
+
+
+def _issue_applications(rng: random.Random, *, year: int, made: Counter) -> None:
+    """The report year's 申领 applications (opened by its passes): most approved level by level
+    by the superuser (who holds every level) three weeks after the autumn retake, a few left
+    waiting at the county or the city, two returned with a comment."""
+    pending = list(
+        CertificateApplication.objects.filter(
+            kind=ApplicationKind.ISSUE, state=ApplicationState.PENDING, source_result__exam__title__startswith=str(year)
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if not pending:
+        return
+    superuser = get_user_model().objects.filter(is_superuser=True).order_by("id").first()
+    rng.shuffle(pending)
+    # pending[2:6] stay at their first level (the county's, or the city's for a city's own staff)
+    returned, waiting_city, approve = pending[:2], pending[6:10], pending[10:]
+    before = Certificate.objects.count()
+    day = dt.date(year, 11, 9)
+    for comment, pk in zip(RETURNED, returned, strict=False):
+        applications.applications_return(actor=superuser, ids=[pk], comment=comment)
+    applications.applications_approve(actor=superuser, ids=waiting_city, comment="材料齐全", today=day)
+    made["applications"] += len(pending)
+    while approve:  # one level a call, until the chain's last carries the certificate out
+        outcome = applications.applications_approve(actor=superuser, ids=approve, comment="同意", today=day)
+        approve = [a.pk for a in outcome.done if a.state == ApplicationState.PENDING]
+    made["issued"] += Certificate.objects.count() - before
 
 
 def _uncertified(*, exclude: list[int]) -> list[int]:

@@ -18,7 +18,8 @@
      call on its own connection, each bounded by a timeout.
    - **service**: ``training.services.enrollment_create`` called from ``--threads`` threads in
      this process (each its own connection), with the batch and inspector objects loaded
-     beforehand as the API view hands them over; no HTTP, no view.
+     beforehand (the API view hands over the batch it read and only the inspector's id: the
+     service reads and locks the inspector's row either way); no HTTP, no view.
    - **bare SQL**: the minimum correct work from ``--threads`` threads on plain psycopg
      connections: lock the batch row, count the seats and the last waitlist position, insert
      the enrollment and its event, commit. No eligibility checks, no Django.

@@ -34,7 +34,7 @@ from training.models import ACTIVE_ENROLLMENT, Batch, EnrollmentStatus
 from training.selectors import enrollment_list, hours_this_year_per_row, required_hours_per_row
 from training.services import calendar_token_for
 
-from .models import Certificate, CertificateStatus, ExamKind
+from .models import ApplicationKind, ApplicationState, Certificate, CertificateApplication, CertificateStatus, ExamKind
 from .qr import verify_url
 from .selectors import certificates_held_first, result_list
 
@@ -194,20 +194,72 @@ def _certificate_object():
     return Subquery(picked, output_field=JSONField())
 
 
+# The inspector's latest applications (申请) shown on /me/, each a JSON object carried by the
+# inspector's own statement (no statement of their own: /me/ stays within its six).
+ME_APPLICATIONS = 3
+
+
+def _application_object(index: int):
+    """The inspector's ``index``-th latest application as one JSON object, a subquery."""
+    latest = (
+        CertificateApplication.objects.filter(inspector=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values(card=JSONObject(id=F("id"), kind=F("kind"), state=F("state"), level=F("level"), year=F("year")))[
+            index : index + 1
+        ]
+    )
+    return Subquery(latest, output_field=JSONField())
+
+
 def inspector_row(actor, day: dt.date, year: int):
-    """The inspector with their hours in ``year``, required hours, certificate and calendar token."""
+    """The inspector with their hours in ``year``, required hours, certificate, calendar token
+    and latest applications."""
+    applications = {f"application_{i}": _application_object(i) for i in range(ME_APPLICATIONS)}
     return (
         inspector_list(actor=actor)
         .annotate(
             hours=hours_this_year_per_row(year),
             required=required_hours_per_row(year),
             certificate=_certificate_object(),
+            **applications,
         )
         .order_by()
         .values_list(
-            "name", "sector", "status", "region__name", "calendar_token__token", "hours", "required", "certificate"
+            "name",
+            "sector",
+            "status",
+            "region__name",
+            "calendar_token__token",
+            "hours",
+            "required",
+            "certificate",
+            *applications,
         )[:1]
     )
+
+
+_LEVELS = {"county": _("县级"), "city": _("市级"), "province": _("省级")}
+
+
+def _applications(found) -> list[dict]:
+    """The latest applications from the JSON objects of the inspector's statement."""
+    out = []
+    for row in found:
+        if row is None:
+            continue
+        out.append(
+            {
+                "id": int(row["id"]),
+                "kind": row["kind"],
+                "kind_display": _label(ApplicationKind.choices, row["kind"]),
+                "state": row["state"],
+                "state_display": _label(ApplicationState.choices, row["state"]),
+                "level": row["level"] or "",
+                "level_display": str(_LEVELS.get(row["level"], "")) if row["level"] else "",
+                "year": row["year"],
+            }
+        )
+    return out
 
 
 def upcoming_rows(actor, day: dt.date, year: int):
@@ -352,7 +404,7 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
     found = _INSPECTOR.rows(inspector_id=scope.inspector_id, day=today, year=year)
     if not found:
         raise NotFound(_("此页面仅供执法人员使用。"))
-    name, sector, status, region, calendar_token, hours, required, certificate = found[0]
+    name, sector, status, region, calendar_token, hours, required, certificate, *applications = found[0]
     if calendar_token is None:  # the first visit creates it
         calendar_token = calendar_token_for(inspector=Inspector(pk=scope.inspector_id)).token
     upcoming = _upcoming(_UPCOMING.rows(inspector_id=scope.inspector_id, day=today, year=year), today)
@@ -377,6 +429,7 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
         "upcoming": upcoming,
         "calendar_path": reverse("calendar-feed", kwargs={"token": calendar_token}),
         "results": results,
+        "applications": _applications(applications),
     }
 
 
@@ -466,6 +519,19 @@ def dashboard_json(data: dict, request) -> dict:
             }
             for r in data["results"]
         ],
+        "applications": [
+            {
+                "id": a["id"],
+                "kind": a["kind"],
+                "kind_display": str(a["kind_display"]),
+                "state": a["state"],
+                "state_display": str(a["state_display"]),
+                "level": a["level"],
+                "level_display": str(a["level_display"]),
+                "year": a["year"],
+            }
+            for a in data["applications"]
+        ],
     }
 
 
@@ -539,6 +605,17 @@ class MeResultSerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField()
 
 
+class MeApplicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ApplicationKind.choices)
+    kind_display = serializers.CharField()
+    state = serializers.ChoiceField(choices=ApplicationState.choices)
+    state_display = serializers.CharField()
+    level = serializers.CharField(help_text="审批中的当前层级（county/city/province）；已办结、退回或撤回为空")
+    level_display = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True, help_text="年审年度")
+
+
 class MeDashboardSerializer(serializers.Serializer):
     today = serializers.DateField()
     inspector = MeInspectorSerializer()
@@ -547,6 +624,7 @@ class MeDashboardSerializer(serializers.Serializer):
     upcoming = MeBatchSerializer(many=True)
     calendar_url = serializers.SerializerMethodField()
     results = MeResultSerializer(many=True)
+    applications = MeApplicationSerializer(many=True, help_text="最近的证件申请（至多 3 件），新的在前")
 
     def get_calendar_url(self, obj) -> str:
         request = self.context.get("request")

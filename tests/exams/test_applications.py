@@ -399,3 +399,26 @@ def test_the_beat_schedules_the_reminders(settings):
 
     entry = settings.CELERY_BEAT_SCHEDULE["exams-application-reminders"]
     assert entry["task"] == tasks.send_application_reminders.name
+
+
+def test_the_inspector_sees_their_applications_on_me(
+    client, api_client, regions, county_admin, inspector_user, django_assert_max_num_queries
+):
+    # given two applications of the signed-in inspector, one returned
+    me = Inspector.objects.get(user=inspector_user)
+    CertificateFactory(holder=me)
+    first = apps.application_create(actor=county_admin, kind=K.CANCEL, inspector=me, reason="retired")
+    apps.application_return(actor=county_admin, application=first, comment="材料不全")
+    apps.application_create(actor=county_admin, kind=K.CANCEL, inspector=me, reason="transferred")
+    # when
+    api_client.force_authenticate(inspector_user)
+    body = api_client.get("/api/v1/me/").json()
+    client.force_login(inspector_user)
+    page = client.get("/me/").content.decode()
+    # then: the latest first, with state and level
+    assert [(a["kind"], a["state"], a["level"]) for a in body["applications"]] == [
+        ("cancel", "pending", "county"),
+        ("cancel", "returned", ""),
+    ]
+    assert body["applications"][0]["level_display"] == "县级"
+    assert 'id="applications"' in page and "已退回" in page and "审批中" in page

@@ -367,7 +367,16 @@ def test_api_me_returns_the_same_dashboard(api_client, inspector_user, me, regio
     # then
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"today", "inspector", "certificate", "hours", "upcoming", "calendar_url", "results"}
+    assert set(body) == {
+        "today",
+        "inspector",
+        "certificate",
+        "hours",
+        "upcoming",
+        "calendar_url",
+        "results",
+        "applications",
+    }
     assert body["inspector"]["name"] == "张三"
     cert = body["certificate"]
     assert cert["number"] == certificate.number

@@ -109,10 +109,10 @@ class ApplicationInputSerializer(serializers.Serializer):
         help_text=gettext_lazy("多人（逐一审核，不合格的附理由返回，其余创建）"),
     )
     year = serializers.IntegerField(min_value=2000, max_value=2100, required=False, help_text=gettext_lazy("年审年度"))
-    reason = serializers.ChoiceField(choices=ApplicationReason.choices, required=False, default="")
+    reason = serializers.ChoiceField(choices=ApplicationReason.choices, required=False)
     note = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
     new_region = serializers.RegexField(r"^\d{6}$", required=False, help_text=gettext_lazy("变更后地区代码"))
-    new_sector = serializers.ChoiceField(choices=Sector.choices, required=False, default="")
+    new_sector = serializers.ChoiceField(choices=Sector.choices, required=False)
     new_unit = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
 
     def validate(self, data):
@@ -232,9 +232,9 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = dict(form.validated_data)
         options = {
             "year": data.get("year"),
-            "reason": data["reason"],
+            "reason": data.get("reason", ""),
             "note": data["note"],
-            "new_sector": data["new_sector"],
+            "new_sector": data.get("new_sector", ""),
             "new_unit": data["new_unit"],
             "new_region": _region(data.get("new_region")),
         }

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 
+# Ids are bounded by what the columns hold: past that, a lookup is a 500 on SQLite
+# (OverflowError) and PostgreSQL (out of range), not a 400.
+ID_MAX = 2**63 - 1  # BigAutoField
+
 
 # For a model serializer: its fields are built from the model once per class, then each
 # instance gets a copy, as a plain ``Serializer`` copies its declared fields (DRF's

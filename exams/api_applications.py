@@ -24,6 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import NotFound
+from core.serializers import ID_MAX
 from personnel.models import Inspector, Region, Sector
 
 from . import applications, selectors
@@ -49,7 +50,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
     region_name = serializers.CharField(source="region.name", read_only=True)
     certificate_number = serializers.CharField(source="certificate.number", default=None, read_only=True)
     levels = serializers.ListField(source="level_list", child=serializers.CharField(), read_only=True)
-    new_region = serializers.CharField(source="new_region.code", default=None, read_only=True)
+    new_region = serializers.CharField(source="new_region.code", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = CertificateApplication
@@ -92,7 +93,7 @@ class ApplicationFilterSerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=LEVELS, required=False)
     region = serializers.RegexField(r"^\d{6}$", required=False, help_text=gettext_lazy("行政区划代码（含下级）"))
     year = serializers.IntegerField(min_value=2000, max_value=2100, required=False)
-    inspector = serializers.IntegerField(min_value=1, required=False)
+    inspector = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
     awaiting = serializers.BooleanField(
         required=False, default=None, allow_null=True, help_text=gettext_lazy("只看待本人审批的")
     )
@@ -100,9 +101,9 @@ class ApplicationFilterSerializer(serializers.Serializer):
 
 class ApplicationInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ApplicationKind.choices)
-    inspector = serializers.IntegerField(min_value=1, required=False, help_text=gettext_lazy("一人"))
+    inspector = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False, help_text=gettext_lazy("一人"))
     inspectors = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
         required=False,
         min_length=1,
         max_length=5000,
@@ -130,7 +131,9 @@ class ReturnSerializer(serializers.Serializer):
 
 
 class BulkApproveSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10000)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), min_length=1, max_length=10000
+    )
     comment = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
 
 

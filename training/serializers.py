@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.serializers import FieldsBuiltOnce
+from core.serializers import ID_MAX, FieldsBuiltOnce
 from personnel.models import Sector
 from personnel.serializers import CodeField, InspectorOutputSerializer, RegionBriefSerializer, RegionCodeField
 
@@ -33,7 +33,6 @@ def current_year() -> int:
 REGION_CODE = r"^\d{6}$"
 # Ids and counts are bounded by what the columns hold: past that, a lookup is a 500 on
 # SQLite (OverflowError) and PostgreSQL (out of range), not a 400.
-ID_MAX = 2**63 - 1  # BigAutoField
 YEAR_MAX = 32767  # PositiveSmallIntegerField (a year filter past it is a 500 on PostgreSQL)
 
 

@@ -30,6 +30,7 @@ KINDS = {
     "certificates": "certificate",
     "exports": "export_job",
     "regions": "region",
+    "applications": "application",
 }
 ROWS_PER_KIND = 4
 

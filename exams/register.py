@@ -48,8 +48,9 @@ _CODE = re.compile(r"[0-9]{6}")
 # left out by name, so this list may name the kinds of the applications flow ahead of them.
 CHANGE_KINDS = ("issued", "cancelled", "returned", "revoked")
 
-# The words personnel.models.region_enforcement_body puts after a region's name.
-_ENFORCEMENT_BODY = "应急管理局"
+# The words personnel.models.region_enforcement_body puts after a region's name (a city's or
+# county's 局, a province's 厅).
+_ENFORCEMENT_BODIES = ("应急管理局", "应急管理厅")
 
 HOLDERS = "holders"
 CHANGES = "changes"
@@ -170,6 +171,7 @@ _ROW_FIELDS = (
     "holder__unit",
     "holder__sector",
     "holder__region__name",
+    "holder__region__level",  # the enforcement body of a blank unit: 局, or a province's 厅
     "holder__region__path",
 )
 
@@ -204,9 +206,10 @@ def _search(term: str, prefix: str) -> Q:
 def _region_part(term: str) -> str:
     """``长安区应急管理局`` or ``长安区应急`` -> ``长安区``: the region's name in a search for
     the unit a holder without one is shown with."""
-    for size in range(len(_ENFORCEMENT_BODY), 1, -1):
-        if term.endswith(_ENFORCEMENT_BODY[:size]) and len(term) > size:
-            return term[:-size]
+    for body in _ENFORCEMENT_BODIES:
+        for size in range(len(body), 1, -1):
+            if term.endswith(body[:size]) and len(term) > size:
+                return term[:-size]
     return term
 
 

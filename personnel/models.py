@@ -175,7 +175,10 @@ def display_unit(inspector: Inspector) -> str:
 
 
 def region_enforcement_body(region: Region) -> str:
-    """The enforcement body of a region, as printed for its inspectors and as the card's issuer."""
+    """The enforcement body of a region, as printed for its inspectors and as the card's issuer:
+    a province's 应急管理厅, a city's or county's 应急管理局."""
+    if region.level == RegionLevel.PROVINCE:
+        return _("%(region)s应急管理厅") % {"region": region.name}
     return _("%(region)s应急管理局") % {"region": region.name}
 
 

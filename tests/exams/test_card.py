@@ -66,7 +66,7 @@ def test_the_card_reads_back_with_every_field(certificate, county_admin):
         "煤矿",
         numbers.printed(certificate.number),
         f"{certificate.valid_until.year}年{certificate.valid_until.month}月{certificate.valid_until.day}日",
-        "河北省应急管理局",  # 发证机关: the certificate's region
+        "河北省应急管理厅",  # 发证机关: the certificate's region (a province's 厅)
     ):
         assert expected in front, expected
     assert "使用须知" in back

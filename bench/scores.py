@@ -39,6 +39,7 @@ from bench.harness import (
     BenchError,
     Measure,
     active_inspectors,
+    bench_env,
     count_queries,
     database_url,
     django_setup,
@@ -245,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     url = database_url(args.database_url, DEFAULT_DATABASE_URL)
 
     with fresh_database(url, keep=args.keep):
-        django_setup(database_url=url)
+        # Both sides issue the certificate on a pass, as the row-by-row write it replaced did
+        # (the deployment default now opens a 申领 application instead).
+        django_setup(database_url=url, env=bench_env(CERTIFICATE_ON_PASS="issue"))  # noqa: S106 (a setting)
         from django.core.management import call_command
         from django.db import connection
 

@@ -23,13 +23,15 @@ wrote, so a second run adds nothing.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
+import zipfile
 from collections import Counter
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -95,12 +97,14 @@ def seed_exams(*, stdout=None, seed: int = 2024, today: dt.date | None = None) -
     _annual_exam(actor, province, rng, today=today, me=me, made=made)
     _annual_reviews(actor, year=report_year, me=me, made=made)
     made["expired"] += services.certificates_expire(today=today)
+    _photos(actor, rng, me=me, made=made)
 
     if stdout is not None:
         by_status = dict(Certificate.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         stdout.write(
             f"考试：新建考试 {made['exams']} 场，成绩 {made['results']} 条；执法证：新发 {made['issued']} 本，"
-            f"年审 {made['reviews']} 本，本次过期 {made['expired']} 本，申领申请 {made['applications']} 件；现有 "
+            f"年审 {made['reviews']} 本，本次过期 {made['expired']} 本，申领申请 {made['applications']} 件，"
+            f"证件照 {made['photos']} 张；现有 "
             + "，".join(f"{S(s).label} {by_status.get(s, 0)}" for s in S.values)
             + "\n"
         )
@@ -425,3 +429,58 @@ def _annual_reviews(actor, *, year: int, me, made: Counter) -> None:
     for certificate in sorted(certificates.values(), key=lambda c: c.pk):
         services.certificate_review(certificate=certificate, year=year, actor=actor)
         made["reviews"] += 1
+
+
+# --- card photos -------------------------------------------------------------------------------
+
+BACKDROPS = ((67, 142, 219), (255, 255, 255), (214, 40, 40))  # the 证件照 blue, white, red
+SUITS = ((34, 40, 49), (44, 62, 80), (25, 25, 35))
+SKIN = ((241, 204, 170), (232, 190, 150), (224, 176, 138))
+
+
+def _portrait(rng: random.Random) -> bytes:
+    """A drawn head and shoulders on an ID-photo backdrop (300 x 400 JPEG): the demo has no
+    real photos, and a card or an application needs one."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (300, 400), rng.choice(BACKDROPS))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 270, 280, 520), fill=rng.choice(SUITS))  # shoulders
+    draw.polygon([(130, 275), (170, 275), (150, 330)], fill=(250, 250, 250))  # collar
+    draw.rectangle((130, 215, 170, 280), fill=rng.choice(SKIN))  # neck
+    skin = rng.choice(SKIN)
+    draw.ellipse((90, 90, 210, 240), fill=skin)  # face
+    draw.chord((85, 70, 215, 190), 180, 360, fill=(30, 30, 30))  # hair
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _photos(actor, rng: random.Random, *, me, made: Counter) -> None:
+    """Card photos for the demo inspector's county and the certificate holders of its city,
+    through the bulk upload (a zip of <ID number>.jpg): enough to print their cards and apply
+    for them; everyone else still has none (an application for them is refused for it)."""
+    if me is None:
+        return
+    county = me.region
+    city = county.parent or county
+    people = list(
+        Inspector.objects.filter(status=InspectorStatus.ACTIVE, photo="")
+        .filter(
+            Q(region__path__startswith=county.path)
+            | Q(certificates__status__in=HELD, region__path__startswith=city.path)
+        )
+        .distinct()
+        .order_by("id")
+        .values_list("national_id", flat=True)
+    )
+    if not people:
+        return
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for national_id in people:
+            archive.writestr(f"{national_id}.jpg", _portrait(rng))
+    result = personnel_services.inspector_photos_import(actor=actor, data=buffer.getvalue())
+    if not result.ok:  # the demo's own files: a refusal here is a bug
+        raise RuntimeError(f"demo photos refused: {result.errors[:3]}")
+    made["photos"] += result.written

@@ -16,3 +16,11 @@ import os
 os.environ["DJANGO_DEBUG"] = "1"
 
 from config.settings import *  # noqa: F403
+
+# Uploaded files (inspector photos: the demo seeds some) go to a scratch folder, not the
+# checkout's media/; names are random, so runs side by side do not collide.
+if "DJANGO_MEDIA_ROOT" not in os.environ:
+    import tempfile
+    from pathlib import Path
+
+    MEDIA_ROOT = Path(tempfile.gettempdir()) / "inspector-training-test-media"

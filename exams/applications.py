@@ -32,6 +32,7 @@ from training.selectors import inspector_hours_list
 from . import rules
 from . import services as certificate_services
 from .models import (
+    DEFAULT_CHAINS,
     HELD,
     AnnualReview,
     AnnualReviewWindow,
@@ -50,7 +51,6 @@ K = ApplicationKind
 E = ApplicationEvent.Kind
 
 # Used when the office removed a kind's chain row in the admin (the migration seeds them).
-FALLBACK_CHAIN = "county,city,province"
 
 
 def _today(today: dt.date | None) -> dt.date:
@@ -107,7 +107,15 @@ def awaiting_q(actor) -> Q:
 
 
 def chain_for(kind: str) -> str:
-    return ApprovalChain.objects.filter(kind=kind).values_list("levels", flat=True).first() or FALLBACK_CHAIN
+    stored = ApprovalChain.objects.filter(kind=kind).values_list("levels", flat=True).first()
+    return stored or DEFAULT_CHAINS.get(kind, DEFAULT_CHAINS[K.ISSUE])
+
+
+def approval_chains_ensure(*, using: str = "default", **_signal) -> None:
+    """Give every kind its default chain where it has none (post_migrate: after a migrate, and
+    after a flush, which empties the table the migration filled). An edited chain is kept."""
+    for kind, levels in DEFAULT_CHAINS.items():
+        ApprovalChain.objects.using(using).get_or_create(kind=kind, defaults={"levels": levels})
 
 
 def level_label(level: str) -> str:

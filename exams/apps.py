@@ -7,7 +7,13 @@ class ExamsConfig(AppConfig):
     verbose_name = _("考试与执法证")
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from personnel import demo
+
+        from .applications import approval_chains_ensure
+
+        post_migrate.connect(approval_chains_ensure, sender=self, dispatch_uid="exams.approval_chains_ensure")
 
         from . import demo as exams_demo
 

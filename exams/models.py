@@ -415,6 +415,17 @@ APPROVAL_CHAINS = [
     ("city", _("市")),
     ("county", _("县")),
 ]
+# The chain each kind starts with (the office changes them in the admin). Migration 0005 seeds
+# them with a frozen copy; ``applications.approval_chains_ensure`` restores a missing one after
+# every migrate and flush; ``applications.chain_for`` falls back to it.
+DEFAULT_CHAINS = {
+    "issue": "county,city,province",
+    "review": "county,city",
+    "renew": "county,city,province",
+    "replace": "city,province",
+    "change": "county,city,province",
+    "cancel": "county,city",
+}
 
 
 class ApprovalChain(TimeStamped):

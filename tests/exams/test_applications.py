@@ -422,3 +422,22 @@ def test_the_inspector_sees_their_applications_on_me(
     ]
     assert body["applications"][0]["level_display"] == "县级"
     assert 'id="applications"' in page and "已退回" in page and "审批中" in page
+
+
+def test_a_missing_chain_comes_back_after_migrate_or_flush_and_an_edited_one_stays(db):
+    # given: the table emptied of one kind (a flush empties it all), another edited
+    ApprovalChain.objects.filter(kind=K.REPLACE).delete()
+    ApprovalChain.objects.filter(kind=K.ISSUE).update(levels="city")
+    # then: until restored, the kind's default is used
+    assert apps.chain_for(K.REPLACE) == "city,province"
+    # when: post_migrate (sent after every migrate and flush)
+    from django.apps import apps as django_apps
+    from django.db.models.signals import post_migrate
+
+    config = django_apps.get_app_config("exams")
+    post_migrate.send(sender=config, app_config=config, verbosity=0, interactive=False, using="default")
+    # then
+    chains = dict(ApprovalChain.objects.values_list("kind", "levels"))
+    assert chains[K.REPLACE] == "city,province"
+    assert chains[K.ISSUE] == "city"
+    assert set(chains) == set(K.values)

@@ -467,7 +467,8 @@ def export_problems(drill: Drill, load: Load, jobs: list[tuple]) -> list[str]:
         download = load.request("download", "GET", f"/api/v1/exports/{job_id}/download/", headers=load.admin_headers())
         if download.status != 200 or not download.body.startswith(b"PK\x03\x04"):
             problems.append(f"export {job_id} does not download as a workbook: {download.describe()}")
-    files = sorted(p.relative_to(drill.media).as_posix() for p in drill.media.rglob("*") if p.is_file())
+    # The exports' own folder: media also holds the demo's inspector photos (photos/).
+    files = sorted(p.relative_to(drill.media).as_posix() for p in (drill.media / "exports").rglob("*") if p.is_file())
     named = sorted(j[3] for j in jobs if j[3])
     if files != named or len(set(named)) != len(named):
         problems.append(f"files in media {files} are not one per job {named}")

@@ -7,7 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.models import TimeStamped
+from core.models import ChangeEvent, TimeStamped
 from core.text import plain_number
 from personnel.models import Inspector, Region
 from training.models import Batch, Course
@@ -92,6 +92,16 @@ class SittingStatus(models.TextChoices):
     CANCELLED = "cancelled", _("已取消")
 
 
+class SittingMode(models.TextChoices):
+    PAPER = "paper", _("线下考试")
+    ONLINE = "online", _("在线考试")
+
+
+class ScoreShown(models.TextChoices):
+    ON_SUBMIT = "on_submit", _("交卷后即显示")
+    ON_CLOSE = "on_close", _("成绩确认后显示")
+
+
 class Sitting(TimeStamped):
     exam = models.ForeignKey(Exam, verbose_name=_("考试"), on_delete=models.PROTECT, related_name="sittings")
     held_on = models.DateField(_("考试日期"))
@@ -100,12 +110,35 @@ class Sitting(TimeStamped):
         Batch, verbose_name=_("培训批次"), null=True, blank=True, on_delete=models.PROTECT, related_name="sittings"
     )
     status = models.CharField(_("状态"), max_length=16, choices=SittingStatus.choices, default=SittingStatus.SCHEDULED)
+    # An online sitting (在线考试): candidates sit it on their phones between opens_at and
+    # closes_at, each for at most duration_minutes, on a paper drawn from the question bank by
+    # the exam's PaperRule rows (exams.online); scored automatically into Result as a typed score.
+    mode = models.CharField(_("考试方式"), max_length=8, choices=SittingMode.choices, default=SittingMode.PAPER)
+    opens_at = models.DateTimeField(_("开考时间"), null=True, blank=True)
+    closes_at = models.DateTimeField(_("截止时间"), null=True, blank=True)
+    duration_minutes = models.PositiveSmallIntegerField(_("答题时长（分钟）"), null=True, blank=True)
+    score_shown = models.CharField(
+        _("成绩公布"), max_length=12, choices=ScoreShown.choices, default=ScoreShown.ON_SUBMIT
+    )
 
     class Meta:
         verbose_name = _("考试场次")
         verbose_name_plural = _("考试场次")
         ordering = ["-held_on", "id"]
         indexes = [models.Index(fields=["held_on"], name="sitting_held_on")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(mode="paper")
+                | (
+                    Q(opens_at__isnull=False)
+                    & Q(closes_at__isnull=False)
+                    & Q(duration_minutes__gte=1)
+                    & Q(closes_at__gt=F("opens_at"))
+                ),
+                name="sitting_online_has_window",
+                violation_error_message=_("在线考试须有开考时间、晚于开考时间的截止时间和答题时长。"),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.exam.title} {self.held_on:%Y-%m-%d}"
@@ -584,3 +617,252 @@ class ApplicationEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d}"
+
+
+# --- question bank (题库) and online attempts --------------------------------------------------
+
+
+class QuestionKind(models.TextChoices):
+    SINGLE = "single", _("单选题")
+    MULTIPLE = "multiple", _("多选题")
+    TRUE_FALSE = "true_false", _("判断题")
+
+
+class Difficulty(models.IntegerChoices):
+    EASY = 1, _("易")
+    MEDIUM = 2, _("中")
+    HARD = 3, _("难")
+
+
+class Question(TimeStamped):
+    """A question of the bank as it reads now. Its content (stem, options, answer, explanation,
+    kind, category, difficulty) changes only through exams.questions, which writes a new
+    QuestionVersion for every content change: papers point at versions, so an edit never changes
+    what a past candidate was asked. Options are a list of texts lettered A, B, C... by position;
+    the answer is the letters of the right options in order ("A", "ACD"); a true/false question
+    has the options 正确 / 错误."""
+
+    region = models.ForeignKey(Region, verbose_name=_("所属地区"), on_delete=models.PROTECT, related_name="questions")
+    kind = models.CharField(_("题型"), max_length=12, choices=QuestionKind.choices)
+    stem = models.TextField(_("题干"))
+    options = models.JSONField(_("选项"), default=list)
+    answer = models.CharField(_("答案"), max_length=12)
+    explanation = models.TextField(_("解析"), blank=True)
+    category = models.CharField(_("分类"), max_length=64, help_text=_("考试科目或法律领域，组卷规则按它抽题。"))
+    difficulty = models.PositiveSmallIntegerField(_("难度"), choices=Difficulty.choices, default=Difficulty.MEDIUM)
+    active = models.BooleanField(_("启用"), default=True)
+    version = models.PositiveIntegerField(_("版本"), default=1)
+    # sha256 of the normalised stem and options: the same question twice in a region is a duplicate.
+    digest = models.CharField(_("内容摘要"), max_length=64, editable=False)
+
+    class Meta:
+        verbose_name = _("试题")
+        verbose_name_plural = _("题库")
+        ordering = ["category", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "digest"],
+                name="question_unique_in_region",
+                violation_error_message=_("本地区题库中已有相同的试题。"),
+            ),
+        ]
+        indexes = [models.Index(fields=["region", "category", "difficulty", "active"], name="question_draw")]
+
+    def __str__(self):
+        stem = self.stem if len(self.stem) <= 40 else self.stem[:39] + "…"
+        return f"{self.get_kind_display()} {stem}"
+
+
+class QuestionVersion(models.Model):
+    """What a question read at one version; never changed once written (papers point here)."""
+
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField(_("版本"))
+    kind = models.CharField(_("题型"), max_length=12, choices=QuestionKind.choices)
+    stem = models.TextField(_("题干"))
+    options = models.JSONField(_("选项"), default=list)
+    answer = models.CharField(_("答案"), max_length=12)
+    explanation = models.TextField(_("解析"), blank=True)
+    category = models.CharField(_("分类"), max_length=64)
+    difficulty = models.PositiveSmallIntegerField(_("难度"), choices=Difficulty.choices)
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("试题版本")
+        verbose_name_plural = _("试题版本")
+        ordering = ["question", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "version"], name="question_version_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.question_id} v{self.version}"
+
+
+class QuestionEvent(ChangeEvent):
+    class Kind(models.TextChoices):
+        CREATED = "created", _("新增")
+        CHANGED = "changed", _("修改")
+        IMPORTED = "imported", _("导入")
+        ACTIVATED = "activated", _("启用")
+        DEACTIVATED = "deactivated", _("停用")
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+
+    class Meta(ChangeEvent.Meta):
+        verbose_name = _("试题记录")
+        verbose_name_plural = _("试题记录")
+
+
+class PaperRule(models.Model):
+    """How a part of an exam's online paper is drawn: ``count`` active questions of the bank in
+    ``category`` (and of ``difficulty``, or any), ``points`` each; or, with ``question`` set, that
+    one question (a fixed paper is a part made only of such rows)."""
+
+    part = models.ForeignKey(ExamPart, verbose_name=_("科目"), on_delete=models.CASCADE, related_name="paper_rules")
+    category = models.CharField(_("分类"), max_length=64, blank=True)
+    difficulty = models.PositiveSmallIntegerField(_("难度"), choices=Difficulty.choices, null=True, blank=True)
+    kind = models.CharField(_("题型"), max_length=12, choices=QuestionKind.choices, blank=True)
+    count = models.PositiveSmallIntegerField(_("题数"), default=1, validators=[MinValueValidator(1)])
+    question = models.ForeignKey(
+        Question, verbose_name=_("指定试题"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    points = models.DecimalField(_("每题分值"), **SCORE, validators=[MinValueValidator(Decimal("0.5"))])
+    order = models.PositiveSmallIntegerField(_("顺序"), default=0)
+
+    class Meta:
+        verbose_name = _("组卷规则")
+        verbose_name_plural = _("组卷规则")
+        ordering = ["part", "order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(question__isnull=True) & ~Q(category="")) | (Q(question__isnull=False) & Q(count=1)),
+                name="paper_rule_draw_or_fixed",
+                violation_error_message=_("组卷规则须指定分类（随机抽题），或指定一道试题（固定试卷，题数为 1）。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(points__gt=0) & Q(count__gte=1),
+                name="paper_rule_positive",
+                violation_error_message=_("题数和每题分值必须大于 0。"),
+            ),
+        ]
+
+    def __str__(self):
+        what = self.category or str(self.question_id)
+        return f"{what} × {self.count} × {plain_number(self.points)}"
+
+
+class AttemptState(models.TextChoices):
+    ACTIVE = "active", _("答题中")
+    SUBMITTED = "submitted", _("已交卷")
+
+
+class SubmittedBy(models.TextChoices):
+    CANDIDATE = "candidate", _("考生交卷")
+    TIMEOUT = "timeout", _("到时自动交卷")
+
+
+class Attempt(TimeStamped):
+    """One candidate's paper in an online sitting (or a practice paper: ``sitting`` empty,
+    never counted). Drawn once at start from ``seed`` and fixed; ``deadline`` is the server's:
+    the earlier of start + duration and the sitting's close."""
+
+    sitting = models.ForeignKey(
+        Sitting, verbose_name=_("场次"), null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
+    )
+    inspector = models.ForeignKey(Inspector, verbose_name=_("考生"), on_delete=models.PROTECT, related_name="attempts")
+    practice = models.BooleanField(_("练习"), default=False)
+    seed = models.BigIntegerField(_("抽题种子"))
+    state = models.CharField(_("状态"), max_length=12, choices=AttemptState.choices, default=AttemptState.ACTIVE)
+    started_at = models.DateTimeField(_("开始时间"))
+    deadline = models.DateTimeField(_("截止时间"))
+    submitted_at = models.DateTimeField(_("交卷时间"), null=True, blank=True)
+    submitted_by = models.CharField(_("交卷方式"), max_length=12, choices=SubmittedBy.choices, blank=True)
+    score = models.DecimalField(_("得分"), **SCORE, null=True, blank=True)
+    part_scores = models.JSONField(_("分项得分"), default=dict, blank=True)
+    result = models.OneToOneField(
+        Result, verbose_name=_("成绩"), null=True, blank=True, on_delete=models.SET_NULL, related_name="online_attempt"
+    )
+
+    class Meta:
+        verbose_name = _("在线答卷")
+        verbose_name_plural = _("在线答卷")
+        ordering = ["-started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sitting", "inspector"],
+                condition=Q(practice=False),
+                name="attempt_once_per_sitting",
+                violation_error_message=_("该考生在本场次已有答卷。"),
+            ),
+            models.UniqueConstraint(
+                fields=["inspector"],
+                condition=Q(practice=True, state="active"),
+                name="attempt_one_active_practice",
+                violation_error_message=_("已有一份正在进行的练习。"),
+            ),
+            models.CheckConstraint(
+                condition=Q(practice=True, sitting__isnull=True) | Q(practice=False, sitting__isnull=False),
+                name="attempt_practice_has_no_sitting",
+                violation_error_message=_("练习不属于考试场次；正式答卷必须属于一个场次。"),
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "deadline"], name="attempt_due")]
+
+    def __str__(self):
+        return f"{self.inspector.name} {self.sitting or _('练习')}"
+
+
+class AttemptItem(models.Model):
+    """One question of an attempt's paper: the version asked, the order its options were shown
+    in (``option_order``: original indexes in display order), its points, and the candidate's
+    answer (original letters, saved as given). ``correct`` and ``awarded`` are set on scoring."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveSmallIntegerField(_("题序"))
+    part = models.ForeignKey(
+        ExamPart, verbose_name=_("科目"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    version = models.ForeignKey(QuestionVersion, verbose_name=_("试题版本"), on_delete=models.PROTECT, related_name="+")
+    option_order = models.JSONField(_("选项顺序"), default=list)
+    points = models.DecimalField(_("分值"), **SCORE)
+    answer = models.CharField(_("作答"), max_length=12, blank=True)
+    answered_at = models.DateTimeField(_("作答时间"), null=True, blank=True)
+    correct = models.BooleanField(_("正确"), null=True, blank=True)
+    awarded = models.DecimalField(_("得分"), **SCORE, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("答卷试题")
+        verbose_name_plural = _("答卷试题")
+        ordering = ["attempt", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "position"], name="attempt_item_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.attempt_id}#{self.position}"
+
+
+class AttemptEvent(models.Model):
+    class Kind(models.TextChoices):
+        STARTED = "started", _("开始答题")
+        SUBMITTED = "submitted", _("交卷")
+        TIMED_OUT = "timed_out", _("到时自动交卷")
+        SCORED = "scored", _("评分")
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    detail = models.JSONField(_("详情"), default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("答卷记录")
+        verbose_name_plural = _("答卷记录")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -286,11 +286,21 @@ class BatchEvent(ChangeEvent):
         verbose_name_plural = _("批次记录")
 
 
+class AttendanceSource(models.TextChoices):
+    OFFICE = "office", _("培训机构登记")
+    CHECKIN = "checkin", _("扫码签到")
+
+
 class Attendance(TimeStamped):
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="attendance")
     day = models.DateField(_("日期"))
     present = models.BooleanField(_("出勤"), default=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # How it was recorded: by the office (the grid, the API) or by the inspector scanning the
+    # day's QR code (training.checkin); a scan never overwrites an office's record.
+    source = models.CharField(
+        _("登记方式"), max_length=8, choices=AttendanceSource.choices, default=AttendanceSource.OFFICE
+    )
 
     class Meta:
         verbose_name = _("考勤")
@@ -382,3 +392,36 @@ class CalendarToken(TimeStamped):
 
     def __str__(self):
         return str(self.inspector)
+
+
+class Evaluation(TimeStamped):
+    """评教: one participant's rating of a batch they completed, given once (1-5 on content,
+    trainer and organisation, and a comment). Written only through training.evaluations."""
+
+    enrollment = models.OneToOneField(
+        Enrollment, verbose_name=_("报名"), on_delete=models.CASCADE, related_name="evaluation"
+    )
+    batch = models.ForeignKey(Batch, verbose_name=_("批次"), on_delete=models.CASCADE, related_name="evaluations")
+    content = models.PositiveSmallIntegerField(_("课程内容"), validators=[MinValueValidator(1), MaxValueValidator(5)])
+    trainer = models.PositiveSmallIntegerField(_("授课教师"), validators=[MinValueValidator(1), MaxValueValidator(5)])
+    organisation = models.PositiveSmallIntegerField(
+        _("组织安排"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    comment = models.TextField(_("意见建议"), max_length=1000, blank=True)
+
+    class Meta:
+        verbose_name = _("评教")
+        verbose_name_plural = _("评教")
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(content__gte=1, content__lte=5)
+                & Q(trainer__gte=1, trainer__lte=5)
+                & Q(organisation__gte=1, organisation__lte=5),
+                name="evaluation_scores_1_to_5",
+                violation_error_message=_("评分须为 1 至 5 分。"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.batch} {self.content}/{self.trainer}/{self.organisation}"

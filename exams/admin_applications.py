@@ -37,21 +37,19 @@ from .models import (
     CertificateApplication,
 )
 
-LEVEL_CHOICES = [("county", _("县")), ("city", _("市")), ("province", _("省"))]
-
 
 class LevelFilter(admin.SimpleListFilter):
     title = _("当前审批层级")
     parameter_name = "level"
 
     def lookups(self, request, model_admin):
-        return [*LEVEL_CHOICES, ("mine", _("待我审批"))]
+        return [*applications.APPROVAL_LEVEL_LABELS.items(), ("mine", _("待我审批"))]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == "mine":
             return queryset.filter(applications.awaiting_q(request.user))
-        if value in dict(LEVEL_CHOICES):
+        if value in applications.APPROVAL_LEVEL_LABELS:
             return queryset.filter(level=value)
         return queryset
 

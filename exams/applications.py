@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import AccessDenied, Conflict, DomainError, NotFound, ValidationFailed
 from personnel import access
@@ -118,8 +119,18 @@ def approval_chains_ensure(*, using: str = "default", **_signal) -> None:
         ApprovalChain.objects.using(using).get_or_create(kind=kind, defaults={"levels": levels})
 
 
+# The approval levels as every page names them: /me/ and /api/v1/me/ (level_display), the
+# admin's application list and history, the refusal of an approval at a level not held.
+APPROVAL_LEVEL_LABELS = {
+    RegionLevel.COUNTY: gettext_lazy("县级"),
+    RegionLevel.CITY: gettext_lazy("市级"),
+    RegionLevel.PROVINCE: gettext_lazy("省级"),
+}
+
+
 def level_label(level: str) -> str:
-    return str(RegionLevel(level).label) if level in RegionLevel.values else level
+    """县级, 市级 or 省级 in the active language; "" for no level (a closed application)."""
+    return str(APPROVAL_LEVEL_LABELS[level]) if level in APPROVAL_LEVEL_LABELS else level
 
 
 # --- eligibility -------------------------------------------------------------------------------
@@ -466,7 +477,7 @@ def _check_level(application: CertificateApplication, actor) -> DomainError | No
         message = _("申请状态为“%(s)s”，不能审批。") % {"s": application.get_state_display()}
         return Conflict(message, code="not_pending")
     if not actor_holds_level(actor=actor, level=application.level, region_path=application.region.path):
-        message = _("该申请正待%(l)s级审批，您无权在此层级审批。") % {"l": level_label(application.level)}
+        message = _("该申请正待%(l)s审批，您无权在此层级审批。") % {"l": level_label(application.level)}
         return AccessDenied(message, code="level_not_held")
     return None
 

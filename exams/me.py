@@ -34,6 +34,7 @@ from training.models import ACTIVE_ENROLLMENT, Batch, EnrollmentStatus
 from training.selectors import enrollment_list, hours_this_year_per_row, required_hours_per_row
 from training.services import calendar_token_for
 
+from .applications import level_label
 from .models import ApplicationKind, ApplicationState, Certificate, CertificateApplication, CertificateStatus, ExamKind
 from .qr import verify_url
 from .selectors import certificates_held_first, result_list
@@ -238,9 +239,6 @@ def inspector_row(actor, day: dt.date, year: int):
     )
 
 
-_LEVELS = {"county": _("县级"), "city": _("市级"), "province": _("省级")}
-
-
 def _applications(found) -> list[dict]:
     """The latest applications from the JSON objects of the inspector's statement."""
     out = []
@@ -255,7 +253,7 @@ def _applications(found) -> list[dict]:
                 "state": row["state"],
                 "state_display": _label(ApplicationState.choices, row["state"]),
                 "level": row["level"] or "",
-                "level_display": str(_LEVELS.get(row["level"], "")) if row["level"] else "",
+                "level_display": level_label(row["level"] or ""),
                 "year": row["year"],
             }
         )

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from exams import applications as apps
@@ -420,8 +421,15 @@ def test_the_inspector_sees_their_applications_on_me(
         ("cancel", "pending", "county"),
         ("cancel", "returned", ""),
     ]
-    assert body["applications"][0]["level_display"] == "县级"
-    assert 'id="applications"' in page and "已退回" in page and "审批中" in page
+    assert body["applications"][0]["level_display"] == "县级" == apps.level_label("county")
+    assert 'id="applications"' in page and "已退回" in page and "审批中" in page and "<td>县级</td>" in page
+
+
+def test_the_approval_level_has_one_name_in_the_active_language():
+    # /me/, the API, the admin and the refusal all name a level through apps.level_label
+    assert [apps.level_label(lv) for lv in ("county", "city", "province", "")] == ["县级", "市级", "省级", ""]
+    with translation.override("en"):
+        assert apps.level_label("city") == "City level"
 
 
 def test_a_missing_chain_comes_back_after_migrate_or_flush_and_an_edited_one_stays(db):

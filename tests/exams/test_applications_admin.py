@@ -80,7 +80,8 @@ def test_approve_and_return_many(county_admin, city_admin, people):
     assert CertificateApplication.objects.get(pk=apps[0]).state == ApplicationState.RETURNED
     # the county cannot approve the other at city level
     refused = browser.post(LIST, {"action": "approve", helpers.ACTION_CHECKBOX_NAME: apps[1:]})
-    assert any("无权在此层级审批" in t for t in texts(refused))
+    assert any("该申请正待市级审批，您无权在此层级审批。" in t for t in texts(refused))
+    assert '<td class="field-level_display">市级</td>' in browser.get(LIST + "?state=pending").content.decode()
     city.post(LIST, {"action": "approve", helpers.ACTION_CHECKBOX_NAME: apps[1:]})
     application = CertificateApplication.objects.get(pk=apps[1])
     assert application.state == ApplicationState.APPROVED
@@ -97,6 +98,7 @@ def test_list_filters_and_progress(county_admin, province_admin, people):
     browser = browser_for(province_admin)
     page = browser.get(LIST).content.decode()
     assert 'id="review-progress"' in page and "colour-amber" in page
+    assert '<a href="?level=county">县级</a>' in page, page[page.find("level=county") - 200 :][:400]
     for query in ("kind=review", "state=pending", "level=county", "level=mine", "region_code=130100", "year=2020"):
         assert browser.get(f"{LIST}?{query}").status_code == 200
 

@@ -9,6 +9,7 @@ import datetime as dt
 from collections import Counter
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -19,13 +20,21 @@ from rest_framework.settings import api_settings
 from core.errors import AccessDenied, NotFound
 from personnel import access
 from personnel.models import Inspector
-from personnel.selectors import inspector_get_for_actor, inspector_in_scope, region_get_for_actor, scope_filter
+from personnel.selectors import (
+    actor_manages_region,
+    inspector_get_for_actor,
+    inspector_in_scope,
+    region_get_for_actor,
+    scope_filter,
+)
 
 from . import rules, selectors, services
-from .models import Attendance, HoursPolicy, HoursPolicyEvent
+from .evaluations import batch_evaluation_figures, batch_evaluation_rows, evaluation_submit
+from .models import Attendance, Enrollment, HoursPolicy, HoursPolicyEvent
 from .serializers import (
     AttendanceGridSerializer,
     AttendanceInputSerializer,
+    BatchEvaluationsSerializer,
     BatchEventSerializer,
     BatchFilterSerializer,
     BatchInputSerializer,
@@ -48,6 +57,8 @@ from .serializers import (
     EnrollmentEventSerializer,
     EnrollmentFilterSerializer,
     EnrollmentOutputSerializer,
+    EvaluationGivenSerializer,
+    EvaluationInputSerializer,
     HoursFilterSerializer,
     HoursPolicyEventSerializer,
     HoursPolicyFilterSerializer,
@@ -301,6 +312,60 @@ class BatchViewSet(
             raise AccessDenied()
         events = batch.events.select_related("actor").order_by("at", "id")
         return Response(BatchEventSerializer(events, many=True).data)
+
+    @extend_schema(
+        methods=["GET"],
+        responses={
+            200: BatchEvaluationsSerializer,
+            403: OpenApiResponse(description="只有组织地区及其上级的管理员可以查看评教结果"),
+        },
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=EvaluationInputSerializer,
+        responses={
+            201: EvaluationGivenSerializer,
+            400: OpenApiResponse(description="评分不在 1-5 分之间，或意见建议过长（按字段说明）"),
+            403: OpenApiResponse(description="not_participant：只有参加该期培训的本人可以评价"),
+            409: OpenApiResponse(description="拒绝评价：not_completed / already_evaluated / evaluation_closed"),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def evaluations(self, request, pk=None):
+        """评教. GET: for the batch's administrators, the figures (response rate, the means) and
+        every evaluation, anonymous (scores, comment, day; never who). POST: the participant's own
+        rating, once, after completion."""
+        batch = self.get_object()
+        if request.method == "POST":
+            return self._evaluate(request, batch)
+        if not actor_manages_region(actor=request.user, region=batch.region):
+            raise AccessDenied(_("只有组织地区（%(r)s）及其上级的管理员可以查看评教结果。") % {"r": batch.region.name})
+        body = {
+            "summary": batch_evaluation_figures(batch),
+            "evaluations": batch_evaluation_rows(batch),
+        }
+        return Response(BatchEvaluationsSerializer(body).data)
+
+    def _evaluate(self, request, batch):
+        scope = access.scope_for(request.user)
+        enrollment = None
+        if scope.kind == access.SELF:
+            mine = Enrollment.objects.filter(batch=batch, inspector_id=scope.inspector_id).order_by()[:1]
+            enrollment = next(iter(mine), None)
+        if enrollment is None:
+            raise AccessDenied(_("只有参加该期培训的本人可以评价。"), code="not_participant")
+        data = EvaluationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = evaluation_submit(enrollment=enrollment, actor=request.user, **data.validated_data)
+        body = {
+            "batch": batch.pk,
+            "content": given.content,
+            "trainer": given.trainer,
+            "organisation": given.organisation,
+            "comment": given.comment,
+            "given_on": timezone.localtime(given.created_at).date(),
+        }
+        return Response(EvaluationGivenSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 def _attendance_grid(*, actor, batch) -> dict:

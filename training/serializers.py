@@ -550,3 +550,49 @@ class HoursPolicyFilterSerializer(serializers.Serializer):
 class CalendarLinkSerializer(serializers.Serializer):
     path = serializers.CharField(help_text=_("/calendar/<token>.ics"))
     url = serializers.URLField(help_text=_("完整订阅地址"))
+
+
+# --- 评教 (training.evaluations) ------------------------------------------------------------------
+
+
+class EvaluationInputSerializer(serializers.Serializer):
+    """A participant's rating; the range (1-5) and the comment's length are the service's rules."""
+
+    content = serializers.IntegerField(label=_("课程内容"), help_text=_("1-5 分"))
+    trainer = serializers.IntegerField(label=_("授课教师"), help_text=_("1-5 分"))
+    organisation = serializers.IntegerField(label=_("组织安排"), help_text=_("1-5 分"))
+    comment = serializers.CharField(label=_("意见建议"), required=False, allow_blank=True, default="")
+
+
+class EvaluationSerializer(serializers.Serializer):
+    """One evaluation as its readers see it: anonymous (no name, no enrollment)."""
+
+    content = serializers.IntegerField()
+    trainer = serializers.IntegerField()
+    organisation = serializers.IntegerField()
+    comment = serializers.CharField()
+    given_on = serializers.DateField(help_text=_("评价日期"))
+
+
+class EvaluationFiguresSerializer(serializers.Serializer):
+    completers = serializers.IntegerField(help_text=_("结业人数"))
+    evaluations = serializers.IntegerField(help_text=_("评价份数（结业者的评价）"))
+    response_rate = serializers.FloatField(allow_null=True, help_text=_("参评率 = 评价份数 / 结业人数"))
+    content = serializers.FloatField(allow_null=True, help_text=_("课程内容平均分"))
+    trainer = serializers.FloatField(allow_null=True, help_text=_("授课教师平均分"))
+    organisation = serializers.FloatField(allow_null=True, help_text=_("组织安排平均分"))
+    overall = serializers.FloatField(allow_null=True, help_text=_("综合平均分（三项全部评分的平均）"))
+
+
+class BatchEvaluationsSerializer(serializers.Serializer):
+    summary = EvaluationFiguresSerializer()
+    evaluations = EvaluationSerializer(many=True)
+
+
+class EvaluationGivenSerializer(serializers.Serializer):
+    batch = serializers.IntegerField()
+    content = serializers.IntegerField()
+    trainer = serializers.IntegerField()
+    organisation = serializers.IntegerField()
+    comment = serializers.CharField()
+    given_on = serializers.DateField()

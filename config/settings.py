@@ -257,6 +257,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.purge_old_exports",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Online attempts past their deadline are submitted by the server (exams.online.attempts_sweep).
+    "exams-sweep-attempts": {
+        "task": "exams.tasks.sweep_attempts",
+        "schedule": 60.0,
+    },
     "exams-expiry-reminders": {
         "task": "exams.tasks.send_expiry_reminders",
         "schedule": crontab(hour=8, minute=30),

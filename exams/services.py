@@ -40,7 +40,9 @@ from .models import (
     ExpiryReminder,
     Result,
     ResultChange,
+    ScoreShown,
     Sitting,
+    SittingMode,
     SittingStatus,
 )
 
@@ -166,24 +168,67 @@ def exam_update(*, exam: Exam, actor, parts: list[tuple[str, Decimal]] | None = 
 
 
 @transaction.atomic
-def sitting_create(*, actor, exam: Exam, held_on: dt.date, place: str = "", batch: Batch | None = None) -> Sitting:
-    """A sitting of an exam (for a batch: its completed inspectors sit), with its event row."""
+def sitting_create(
+    *,
+    actor,
+    exam: Exam,
+    held_on: dt.date,
+    place: str = "",
+    batch: Batch | None = None,
+    mode: str = SittingMode.PAPER,
+    opens_at: dt.datetime | None = None,
+    closes_at: dt.datetime | None = None,
+    duration_minutes: int | None = None,
+    score_shown: str = ScoreShown.ON_SUBMIT,
+) -> Sitting:
+    """A sitting of an exam (for a batch: its completed inspectors sit), with its event row.
+    An online one (``mode``) needs a window, a duration and a paper that can be drawn
+    (exams.online.sitting_online_check)."""
+    from .online import sitting_online_check
+
     _require_admin_of(actor=actor, region=exam.region)
     if batch is not None and exam.course_id and batch.course_id != exam.course_id:
         raise ValidationFailed(_("该批次的课程与考试的课程不一致。"), fields={"batch": [_("课程不一致。")]})
-    sitting = Sitting.objects.create(exam=exam, held_on=held_on, place=place, batch=batch)
+    sitting_online_check(
+        exam=exam, mode=mode, opens_at=opens_at, closes_at=closes_at, duration_minutes=duration_minutes
+    )
+    online = {}
+    if mode == SittingMode.ONLINE:
+        online = {
+            "mode": mode,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "duration_minutes": duration_minutes,
+            "score_shown": score_shown,
+        }
+    sitting = Sitting.objects.create(exam=exam, held_on=held_on, place=place, batch=batch, **online)
     changes = {"held_on": [None, held_on.isoformat()], "place": [None, place], "batch": [None, _plain(batch)]}
+    changes.update({name: [None, _plain(value)] for name, value in online.items()})
     _exam_event(exam=exam, sitting=sitting, kind=ExamEvent.Kind.SITTING_CREATED, actor=actor, changes=changes)
     return sitting
 
 
-SITTING_FIELDS = ("exam", "batch", "held_on", "place")
+SITTING_FIELDS = (
+    "exam",
+    "batch",
+    "held_on",
+    "place",
+    "mode",
+    "opens_at",
+    "closes_at",
+    "duration_minutes",
+    "score_shown",
+)
 
 
 @transaction.atomic
 def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
-    """Change a sitting's date or place (``values``). Its exam and batch stay; once results
-    exist its date stays too. The status moves through ``sitting_set_status``."""
+    """Change a sitting's date or place, or its online settings (``values``). Its exam and
+    batch stay; once results exist its date stays too; once candidates started online, its
+    mode and duration stay (their deadlines are fixed). The status moves through
+    ``sitting_set_status``."""
+    from .online import ONLINE_FIELDS, sitting_online_check
+
     unknown = set(values) - set(SITTING_FIELDS)
     if unknown:
         raise TypeError(f"sitting_update: unknown fields {sorted(unknown)}")
@@ -199,8 +244,20 @@ def sitting_update(*, sitting: Sitting, actor, **values) -> Sitting:
     refusal = rules.sitting_change_refusal(has_results=sitting.results.exists(), changed=changes)
     if refusal is not None:
         raise refusal.error()
+    fixed = [name for name in ("mode", "duration_minutes") if name in changes]
+    if fixed and sitting.attempts.exists():
+        message = _("已有考生开始在线答题，考试方式和答题时长不能再修改。")
+        raise Conflict(message, code="sitting_has_attempts", fields={name: [message] for name in fixed})
     for name, value in values.items():
         setattr(sitting, name, value)
+    if any(name in changes for name in ONLINE_FIELDS):
+        sitting_online_check(
+            exam=sitting.exam,
+            mode=sitting.mode,
+            opens_at=sitting.opens_at,
+            closes_at=sitting.closes_at,
+            duration_minutes=sitting.duration_minutes,
+        )
     sitting.full_clean()
     sitting.save()
     _exam_event(exam=sitting.exam, sitting=sitting, kind=ExamEvent.Kind.SITTING_CHANGED, actor=actor, changes=changes)

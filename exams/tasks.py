@@ -33,3 +33,12 @@ def send_application_reminders() -> int:
     from . import applications
 
     return applications.application_reminders_send().sent
+
+
+@shared_task(name="exams.tasks.sweep_attempts")
+def sweep_attempts() -> int:
+    """Every minute (Celery beat): submit, by timeout, the online attempts past their deadline;
+    returns how many. Safe to run twice at once (a submitted attempt is left as it is)."""
+    from . import online
+
+    return online.attempts_sweep()

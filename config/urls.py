@@ -32,6 +32,7 @@ from training.api import (
     HoursViewSet,
     MeViewSet,
 )
+from training.evaluation_views import evaluation_post
 from training.views import calendar_feed
 
 router = DefaultRouter()
@@ -74,6 +75,7 @@ urlpatterns = [
     path("verify/", verify_form, name="verify-form"),
     path("verify/<str:number>/", verify_page, name="verify"),
     path("me/", me_page, name="me"),
+    path("me/evaluations/<int:batch_id>/", evaluation_post, name="me-evaluation"),
     path("register/", register_holders_page, name="register"),
     path("register/changes/", register_changes_page, name="register-changes"),
     path(

@@ -30,6 +30,7 @@ from personnel import access
 from personnel.models import Inspector
 from personnel.selectors import inspector_list
 from training import rules
+from training.evaluations import COMMENT_MAX, QUESTIONS, SCORES, closes_on, evaluation_candidates, rating_open
 from training.models import ACTIVE_ENROLLMENT, Batch, EnrollmentStatus
 from training.selectors import enrollment_list, hours_this_year_per_row, required_hours_per_row
 from training.services import calendar_token_for
@@ -212,10 +213,37 @@ def _application_object(index: int):
     return Subquery(latest, output_field=JSONField())
 
 
+# The inspector's latest completed batches, each with the day it was rated (评教) if it was: the
+# page offers the form for those still open and not rated. Carried by the inspector's own
+# statement like the applications. A batch completed before the latest three is still rated
+# through the API (``/api/v1/batches/{id}/evaluations/``).
+ME_EVALUATIONS = 3
+# What the page's 评教 form asks (the page alone: the JSON leaves it out).
+EVALUATION_FORM = {"questions": QUESTIONS, "scores": list(SCORES), "comment_max": COMMENT_MAX}
+
+
+def _evaluation_object(index: int):
+    """The inspector's ``index``-th latest completed enrollment (``evaluation_candidates``) as
+    one JSON object: its batch, and when it was rated (null: not yet)."""
+    latest = evaluation_candidates(OuterRef("pk")).values(
+        card=JSONObject(
+            batch=F("batch_id"),
+            year=F("batch__year"),
+            number=F("batch__number"),
+            course=F("batch__course__title"),
+            organiser=F("batch__region__name"),
+            ends_on=F("batch__ends_on"),
+            given=F("evaluation__created_at"),
+        )
+    )[index : index + 1]
+    return Subquery(latest, output_field=JSONField())
+
+
 def inspector_row(actor, day: dt.date, year: int):
-    """The inspector with their hours in ``year``, required hours, certificate, calendar token
-    and latest applications."""
+    """The inspector with their hours in ``year``, required hours, certificate, calendar token,
+    latest applications and latest completed batches (评教)."""
     applications = {f"application_{i}": _application_object(i) for i in range(ME_APPLICATIONS)}
+    evaluations = {f"evaluation_{i}": _evaluation_object(i) for i in range(ME_EVALUATIONS)}
     return (
         inspector_list(actor=actor)
         .annotate(
@@ -223,6 +251,7 @@ def inspector_row(actor, day: dt.date, year: int):
             required=required_hours_per_row(year),
             certificate=_certificate_object(),
             **applications,
+            **evaluations,
         )
         .order_by()
         .values_list(
@@ -235,6 +264,7 @@ def inspector_row(actor, day: dt.date, year: int):
             "required",
             "certificate",
             *applications,
+            *evaluations,
         )[:1]
     )
 
@@ -255,6 +285,41 @@ def _applications(found) -> list[dict]:
                 "level": row["level"] or "",
                 "level_display": level_label(row["level"] or ""),
                 "year": row["year"],
+            }
+        )
+    return out
+
+
+def _given_on(value) -> dt.date | None:
+    """The rating's day from the JSON object's timestamp (PostgreSQL writes it with its offset,
+    SQLite as naive UTC)."""
+    if not value:
+        return None
+    at = dt.datetime.fromisoformat(value.replace(" ", "T"))
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, dt.UTC)
+    return timezone.localtime(at).date()
+
+
+def _evaluations(found, today: dt.date) -> list[dict]:
+    """The latest completed batches whose 评教 is still open (rated or not), from the JSON
+    objects of the inspector's statement."""
+    out = []
+    for row in found:
+        if row is None:
+            continue
+        ends_on = dt.date.fromisoformat(row["ends_on"])
+        if not rating_open(ends_on, today):
+            continue
+        out.append(
+            {
+                "batch": int(row["batch"]),
+                "label": Batch(year=row["year"], number=row["number"]).label,
+                "course": row["course"],
+                "organiser": row["organiser"],
+                "ends_on": ends_on,
+                "closes_on": closes_on(ends_on),
+                "given_on": _given_on(row["given"]),
             }
         )
     return out
@@ -402,7 +467,8 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
     found = _INSPECTOR.rows(inspector_id=scope.inspector_id, day=today, year=year)
     if not found:
         raise NotFound(_("此页面仅供执法人员使用。"))
-    name, sector, status, region, calendar_token, hours, required, certificate, *applications = found[0]
+    name, sector, status, region, calendar_token, hours, required, certificate, *cards = found[0]
+    applications, evaluations = cards[:ME_APPLICATIONS], cards[ME_APPLICATIONS:]
     if calendar_token is None:  # the first visit creates it
         calendar_token = calendar_token_for(inspector=Inspector(pk=scope.inspector_id)).token
     upcoming = _upcoming(_UPCOMING.rows(inspector_id=scope.inspector_id, day=today, year=year), today)
@@ -428,6 +494,8 @@ def inspector_dashboard(*, actor, today: dt.date | None = None) -> dict:
         "calendar_path": reverse("calendar-feed", kwargs={"token": calendar_token}),
         "results": results,
         "applications": _applications(applications),
+        "evaluations": _evaluations(evaluations, today),
+        "evaluation_form": EVALUATION_FORM,
     }
 
 
@@ -530,6 +598,18 @@ def dashboard_json(data: dict, request) -> dict:
             }
             for a in data["applications"]
         ],
+        "evaluations": [
+            {
+                "batch": e["batch"],
+                "label": str(e["label"]),
+                "course": e["course"],
+                "organiser": e["organiser"],
+                "ends_on": _iso(e["ends_on"]),
+                "closes_on": _iso(e["closes_on"]),
+                "given_on": _iso(e["given_on"]),
+            }
+            for e in data["evaluations"]
+        ],
     }
 
 
@@ -614,6 +694,16 @@ class MeApplicationSerializer(serializers.Serializer):
     year = serializers.IntegerField(allow_null=True, help_text="年审年度")
 
 
+class MeEvaluationSerializer(serializers.Serializer):
+    batch = serializers.IntegerField()
+    label = serializers.CharField()
+    course = serializers.CharField()
+    organiser = serializers.CharField()
+    ends_on = serializers.DateField()
+    closes_on = serializers.DateField(help_text="评教截止日期")
+    given_on = serializers.DateField(allow_null=True, help_text="评价日期；为空表示尚未评价")
+
+
 class MeDashboardSerializer(serializers.Serializer):
     today = serializers.DateField()
     inspector = MeInspectorSerializer()
@@ -623,6 +713,11 @@ class MeDashboardSerializer(serializers.Serializer):
     calendar_url = serializers.SerializerMethodField()
     results = MeResultSerializer(many=True)
     applications = MeApplicationSerializer(many=True, help_text="最近的证件申请（至多 3 件），新的在前")
+    evaluations = MeEvaluationSerializer(
+        many=True,
+        help_text="评教：最近结业的培训（至多 3 期）中仍可评价的，已评价的带评价日期；"
+        "评价用 POST /api/v1/batches/{id}/evaluations/",
+    )
 
     def get_calendar_url(self, obj) -> str:
         request = self.context.get("request")

@@ -20,6 +20,7 @@ from personnel.selectors import inspector_list, region_get_for_actor, region_lis
 
 from . import rules, selectors, services
 from .admin_enrollments import enrollment_summary
+from .admin_evaluations import EvaluationSummaryMixin, batch_evaluation_summary, course_evaluation_summary
 from .admin_workflow import BatchWorkflowMixin
 from .models import Batch, BatchStatus, Course, Enrollment, HoursPolicy, HoursPolicyEvent, Topic
 
@@ -37,7 +38,9 @@ class ProvincialOnlyMixin:
 
 
 @admin.register(Course)
-class CourseAdmin(HistoryMixin, ServiceFormMixin, ProvincialOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+class CourseAdmin(
+    EvaluationSummaryMixin, HistoryMixin, ServiceFormMixin, ProvincialOnlyMixin, ScopedAdminMixin, admin.ModelAdmin
+):
     list_display = [
         "code",
         "title",
@@ -78,6 +81,11 @@ class CourseAdmin(HistoryMixin, ServiceFormMixin, ProvincialOnlyMixin, ScopedAdm
             request, services.course_save, actor=request.user, course=obj if change else None, data=data
         )
         obj.pk = saved.pk
+
+    @admin.display(description=_("评教"))
+    def evaluation_summary(self, obj):
+        # Of the course's batches organised in the viewer's region (EvaluationSummaryMixin).
+        return course_evaluation_summary(obj, actor=obj.evaluation_viewer)
 
 
 # --- batches ------------------------------------------------------------------------------------
@@ -219,7 +227,9 @@ class BulkEnrollForm(forms.Form):
 
 
 @admin.register(Batch)
-class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
+class BatchAdmin(
+    BatchWorkflowMixin, EvaluationSummaryMixin, HistoryMixin, ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin
+):
     form = BatchAdminForm
     list_display = [
         "label_display",
@@ -255,6 +265,10 @@ class BatchAdmin(BatchWorkflowMixin, HistoryMixin, ServiceFormMixin, ScopedAdmin
     @admin.display(description=_("批次"), ordering="year")
     def label_display(self, obj):
         return obj.label
+
+    @admin.display(description=_("评教"))
+    def evaluation_summary(self, obj):
+        return batch_evaluation_summary(obj)
 
     @admin.display(description=_("面向行业"), ordering="sector")
     def sector_display(self, obj):

@@ -376,6 +376,7 @@ def test_api_me_returns_the_same_dashboard(api_client, inspector_user, me, regio
         "calendar_url",
         "results",
         "applications",
+        "evaluations",
     }
     assert body["inspector"]["name"] == "张三"
     cert = body["certificate"]

@@ -314,3 +314,126 @@ def test_api_who_reads_it(done, client_for, inspector_user, province_admin, coun
     assert client_for(other_city_admin).get(url).status_code == 404  # not their batch: not seen
     assert client_for(county_admin).get(url).status_code == 404  # organised above them
     assert client_for(inspector_user).get(url).status_code == 403  # a participant rates, reads nothing
+
+
+# --- /me/: the form, and whether it was rated -----------------------------------------------------------
+
+
+def test_me_page_offers_the_form_and_then_says_rated(client, done, inspector_user):
+    client.force_login(inspector_user)
+
+    page = client.get("/me/").content.decode()
+    assert "待评价的培训" in page
+    action = f'action="/me/evaluations/{done.batch_id}/"'
+    assert action in page
+    assert page.count('type="radio" name="content"') == 5
+    assert "<legend>课程内容</legend>" in page
+
+    answer = client.post(
+        f"/me/evaluations/{done.batch_id}/", {"content": "4", "trainer": "5", "organisation": "3", "comment": "好"}
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == "/me/#evaluations"
+
+    page = client.get("/me/").content.decode()
+    assert "已评价，感谢您的反馈。" in page
+    assert "已评价" in page and action not in page
+    given = Evaluation.objects.get(enrollment=done)
+    assert (given.content, given.trainer, given.organisation, given.comment) == (4, 5, 3, "好")
+
+
+def test_me_page_says_what_was_wrong(client, done, inspector_user):
+    client.force_login(inspector_user)
+
+    client.post(f"/me/evaluations/{done.batch_id}/", {"content": "4", "trainer": "9"})
+
+    page = client.get("/me/").content.decode()
+    assert "请为“授课教师”选择 1 至 5 分。" in page
+    assert "请为“组织安排”选择 1 至 5 分。" in page
+    assert not Evaluation.objects.exists()
+
+
+def test_me_form_posts_only_for_ones_own_enrollment(client, done, regions, city_admin):
+    other = _person(regions, "other")
+    client.force_login(other.user)
+    assert client.post(f"/me/evaluations/{done.batch_id}/", {"content": "5"}).status_code == 404
+    client.force_login(city_admin)
+    assert client.post(f"/me/evaluations/{done.batch_id}/", {"content": "5"}).status_code == 404
+    assert client.get(f"/me/evaluations/{done.batch_id}/").status_code == 405
+    assert not Evaluation.objects.exists()
+
+
+def test_api_me_says_whether_it_was_rated(api_client, done, inspector_user, regions):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    me = inspector_user.inspector
+    old = EnrollmentFactory(batch=_ended(regions, days_ago=EVALUATION_OPEN_DAYS + 1), inspector=me, status=S.COMPLETED)
+    rated = EnrollmentFactory(batch=_ended(regions, days_ago=1), inspector=me, status=S.COMPLETED)
+    _rate(rated, inspector_user)
+    api_client.force_authenticate(inspector_user)
+    api_client.get("/api/v1/me/")  # the calendar token
+
+    with CaptureQueriesContext(db) as queries:
+        body = api_client.get("/api/v1/me/").json()
+
+    assert [(e["batch"], e["given_on"]) for e in body["evaluations"]] == [
+        (rated.batch_id, timezone.localdate().isoformat()),
+        (done.batch_id, None),
+    ]
+    assert old.batch_id not in {e["batch"] for e in body["evaluations"]}  # closed
+    assert (
+        body["evaluations"][1]["closes_on"]
+        == (done.batch.ends_on + dt.timedelta(days=EVALUATION_OPEN_DAYS)).isoformat()
+    )
+    assert len(queries) <= 5  # forced authentication: no token to read (the budget is six with one)
+
+
+# --- the admin -------------------------------------------------------------------------------------------
+
+
+def test_admin_lists_the_evaluations_of_ones_batches_without_names(
+    client, done, inspector_user, city_admin, other_city_admin
+):
+    _rate(done, inspector_user, comment="讲得透彻")
+    city_admin.is_staff = other_city_admin.is_staff = True
+    city_admin.save()
+    other_city_admin.save()
+
+    client.force_login(city_admin)
+    page = client.get("/admin/training/evaluation/")
+    assert page.status_code == 200
+    assert [e.pk for e in page.context["cl"].result_list] == [Evaluation.objects.get().pk]
+    text = page.content.decode()
+    assert "讲得透彻" in text
+    assert inspector_user.inspector.name not in text
+    detail = client.get(f"/admin/training/evaluation/{Evaluation.objects.get().pk}/change/").content.decode()
+    assert inspector_user.inspector.name not in detail
+
+    client.force_login(other_city_admin)
+    assert list(client.get("/admin/training/evaluation/").context["cl"].result_list) == []
+
+
+def test_admin_batch_and_course_pages_show_the_figures(client, regions, city_admin, other_city_admin):
+    batch = _ended(regions)
+    people = [_person(regions, f"p{i}") for i in range(4)]
+    done = [EnrollmentFactory(batch=batch, inspector=p, status=S.COMPLETED) for p in people]
+    _rate(done[0], people[0].user, 5, 5, 4)
+    _rate(done[1], people[1].user, 4, 3, 4)
+    _rate(done[2], people[2].user, 3, 5, 2)
+    city_admin.is_staff = other_city_admin.is_staff = True
+    city_admin.save()
+    other_city_admin.save()
+    client.force_login(city_admin)
+
+    page = client.get(f"/admin/training/batch/{batch.pk}/change/").content.decode()
+    assert "75.0%" in page and "4.33" in page and "3.89" in page
+    assert f"batch__id__exact={batch.pk}" in page
+
+    course_page = client.get(f"/admin/training/course/{batch.course_id}/change/").content.decode()
+    assert "75.0%" in course_page and "3.89" in course_page
+
+    # 唐山's admin reads the course too, but none of its batches are theirs
+    client.force_login(other_city_admin)
+    course_page = client.get(f"/admin/training/course/{batch.course_id}/change/").content.decode()
+    assert "暂无结业学员" in course_page and "3.89" not in course_page

@@ -12,6 +12,7 @@ from core.auth import ApiTokenViewSet, token_view
 from core.csp import csp_extend
 from core.health import healthz
 from core.schema import SchemaView
+from exams import admin_analysis
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.api_applications import ApplicationViewSet
 from exams.register_views import (
@@ -64,6 +65,23 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Before the admin, whose catch-all would answer 404 for it.
     path("admin/overview/", include("reports.urls")),
+    # 试题分析 (exams.admin_analysis): admin pages of a sitting and of an exam, beside their admins.
+    path(
+        "admin/exams/sitting/<int:object_id>/analysis/",
+        admin_analysis.sitting_analysis_view,
+        name="exams-sitting-analysis",
+    ),
+    path(
+        "admin/exams/sitting/<int:object_id>/analysis.xlsx",
+        admin_analysis.sitting_analysis_xlsx_view,
+        name="exams-sitting-analysis-xlsx",
+    ),
+    path("admin/exams/exam/<int:object_id>/analysis/", admin_analysis.exam_analysis_view, name="exams-exam-analysis"),
+    path(
+        "admin/exams/exam/<int:object_id>/analysis.xlsx",
+        admin_analysis.exam_analysis_xlsx_view,
+        name="exams-exam-analysis-xlsx",
+    ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # Before the router, so its "me" prefix and any "certificates" viewset do not capture these.

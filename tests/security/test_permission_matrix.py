@@ -452,6 +452,14 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/admin/overview/lists/{name}.xlsx"): Expect(
         R(302, 403, 200, 200, 200, 200), fixed={"name": ["hours-shortfall", "coverage-missing"]}
     ),
+    # 试题分析 (exams.admin_analysis): admin pages, to the admins who see the sitting or the exam.
+    **{
+        ("GET", f"/admin/exams/{kind}/{{object_id}}/{page}"): Expect(
+            R(302, 302, 200, 200, 200, 200), kind=kind, hidden=R(302, 302, 404, 404, 404, 404)
+        )
+        for kind in ("sitting", "exam")
+        for page in ("analysis/", "analysis.xlsx")
+    },
 }
 
 # --- the admin: every view of every model of ours ---------------------------------------------

@@ -31,6 +31,7 @@ from exams import figures as exam_rules
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
 from training import rules
+from training.evaluations import add_counts, evaluation_counts, evaluation_figures
 from training.models import THREE_SYSTEMS, Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Topic
 from training.selectors import coverage, required_hours_expression
 
@@ -718,4 +719,109 @@ def cards_printed_by_region(scope: Scope) -> list[dict]:
             0, {"region": scope.region.code, "label": gettext("%(r)s本级") % {"r": scope.region.name}, "cards": own}
         )
     rows.append({"region": None, "label": gettext("合计"), "cards": total})
+    return rows
+
+
+# --- 评教 (training.evaluations) ------------------------------------------------------------------------
+#
+# Of the batches organised in the scope (the batch's region in the scope's subtree: a batch's
+# evaluations belong to its organiser, as its administrators read them in the admin and the
+# API), of the scope's year (the batch's year), over all their participants whatever their
+# region. The counts are additive over batches and organising regions; the rates and means are
+# derived from them (``training.evaluations.evaluation_figures``), never averaged.
+
+
+def _organised(scope: Scope):
+    """The enrollments of the year's batches organised in the scope."""
+    qs = Enrollment.objects.filter(rules.in_year(scope.year))
+    if scope.region.parent_id is not None:  # the whole tree needs no filter (nor its join)
+        qs = qs.filter(batch__region__path__startswith=scope.path)
+    return qs
+
+
+def evaluation_counts_by_organiser(scope: Scope) -> dict[int, dict]:
+    """{organising region id: additive 评教 counts} for the scope's year, each region its own
+    batches (not those below it): what the overview's refresh stores per region. One GROUP BY."""
+    counts = evaluation_counts(_organised(scope), by="batch__region_id")
+    return {region_id: row for region_id, row in counts.items() if region_id is not None}
+
+
+def evaluations_by_region(scope: Scope, own: dict[int, dict] | None = None) -> list[dict]:
+    """评教 per region one level down (a city's counties, the province's cities; the scope's own
+    batches as ``本级`` when it organised any), then the 合计 row (``region`` None), from each
+    region's own counts (``evaluation_counts_by_organiser``; ``own``: as stored by the overview's
+    refresh). Every row: {"region", "label", **evaluation_figures}."""
+    own = evaluation_counts_by_organiser(scope) if own is None else own
+    regions = {
+        r.pk: r for r in Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
+    }
+    children = sorted((r for r in regions.values() if r.parent_id == scope.region.pk), key=lambda r: r.path)
+    per_child: dict[int, list[dict]] = {child.pk: [] for child in children}
+    mine: list[dict] = []
+    for region_id, counts in own.items():
+        region = regions.get(region_id)
+        if region is None:  # (stored for a region outside the scope: not summed)
+            continue
+        while region is not None and region.parent_id != scope.region.pk and region.pk != scope.region.pk:
+            region = regions.get(region.parent_id)
+        if region is None or region.pk == scope.region.pk:
+            mine.append(counts)
+        else:
+            per_child[region.pk].append(counts)
+    rows = [
+        {"region": child.code, "label": child.name, **evaluation_figures(add_counts(per_child[child.pk]))}
+        for child in children
+    ]
+    if any(c.get("completers") for c in mine):
+        label = gettext("%(r)s本级") % {"r": scope.region.name}
+        rows.insert(0, {"region": scope.region.code, "label": label, **evaluation_figures(add_counts(mine))})
+    every = [c for counts in (*per_child.values(), mine) for c in counts]
+    rows.append({"region": None, "label": gettext("合计"), **evaluation_figures(add_counts(every))})
+    return rows
+
+
+def evaluations_by_batch(scope: Scope) -> list[dict]:
+    """评教 per batch of the year organised in the scope that has completers, by start date:
+    {"batch": id, "label", "course", "organiser", "starts_on", "ends_on", **evaluation_figures}.
+    One GROUP BY and one read of those batches."""
+    counts = evaluation_counts(_organised(scope), by="batch_id")
+    batches = Batch.objects.filter(pk__in=list(counts)).select_related("course", "region")
+    return [
+        {
+            "batch": b.pk,
+            "label": str(b.label),
+            "course": b.course.title,
+            "organiser": b.region.name,
+            "starts_on": b.starts_on,
+            "ends_on": b.ends_on,
+            **evaluation_figures(counts[b.pk]),
+        }
+        for b in batches.order_by("starts_on", "region__path", "number")
+    ]
+
+
+def evaluations_by_course(scope: Scope) -> list[dict]:
+    """评教 per course over the year's batches organised in the scope (those with completers),
+    by course code, then the 合计 row (``course`` None): {"course", "code", "title", "batches",
+    **evaluation_figures}. Two GROUP BYs."""
+    enrollments = _organised(scope)
+    counts = evaluation_counts(enrollments, by="batch__course_id")
+    held = dict(
+        enrollments.filter(rules.completed())
+        .order_by()
+        .values_list("batch__course_id")
+        .annotate(n=Count("batch_id", distinct=True))
+    )
+    rows = [
+        {
+            "course": c.pk,
+            "code": c.code,
+            "title": c.title,
+            "batches": held.get(c.pk, 0),
+            **evaluation_figures(counts[c.pk]),
+        }
+        for c in Course.objects.filter(pk__in=list(counts)).order_by("code")
+    ]
+    total = {"course": None, "code": "", "title": gettext("合计"), "batches": sum(held.values())}
+    rows.append({**total, **evaluation_figures(add_counts(counts.values()))})
     return rows

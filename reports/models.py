@@ -97,8 +97,9 @@ class OverviewSnapshot(TimeStamped):
 
 class OverviewRegionFigures(models.Model):
     """One region of a snapshot: its own staff's additive figures per sector (the cells of
-    ``figures.grid``), and the two figures that do not add up over regions (batches and
-    sittings held, ``figures.held_by_region``) for the region and everything under it."""
+    ``figures.grid``), the two figures that do not add up over regions (batches and
+    sittings held, ``figures.held_by_region``) for the region and everything under it, and
+    the 评教 counts of the batches it organised."""
 
     snapshot = models.ForeignKey(OverviewSnapshot, on_delete=models.CASCADE, related_name="regions")
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
@@ -107,6 +108,9 @@ class OverviewRegionFigures(models.Model):
     # The region's own staff's certificates expiring within the overview's window
     # (``exams.selectors.certificate_list``'s expiring_within) on the day of the refresh.
     expiring_certificates = models.PositiveIntegerField(default=0)
+    # 评教 of the batches the region itself organised in the year (``figures.evaluation_counts_by_organiser``):
+    # additive counts (completers, evaluations, each question's sum), summed over a scope's regions.
+    evaluations = models.JSONField(default=dict)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "region"], name="overview_one_row_per_region")]

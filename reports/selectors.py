@@ -102,6 +102,9 @@ class Overview:
     # Certificates of the scope expiring soon, as counted by the (fresh) refresh of the year;
     # None: count them now.
     expiring_count: int | None = None
+    # 评教 counts of the year's batches per organising region in the scope, as stored by the
+    # refresh; None: not stored yet (``figures.evaluations_by_region`` counts them now).
+    evaluations: dict[int, dict] | None = None
 
 
 def _stored_cells(by_sector_of: dict[int, dict]) -> dict:
@@ -131,13 +134,16 @@ def overview_report(*, scope: Scope) -> Overview:
     stored: dict[int, dict] = {year: {} for year in years}
     held: dict[int, dict] = {}
     expiring = dict.fromkeys(years, 0)
+    evaluations: dict[int, dict] = {}
     rows = OverviewRegionFigures.objects.filter(snapshot__in=list(snapshots), region__path__startswith=scope.path)
-    for snapshot_id, region_id, by_sector, region_held, region_expiring in rows.values_list(
-        "snapshot_id", "region_id", "by_sector", "held", "expiring_certificates"
+    for snapshot_id, region_id, by_sector, region_held, region_expiring, region_evaluations in rows.values_list(
+        "snapshot_id", "region_id", "by_sector", "held", "expiring_certificates", "evaluations"
     ):
         year = snapshots[snapshot_id].year
         stored[year][region_id] = by_sector
         expiring[year] += region_expiring
+        if year == scope.year:
+            evaluations[region_id] = region_evaluations
         if region_id == scope.region.pk:
             held[year] = region_held
     computed = {s.year: s.computed_at for s in snapshots.values() if s.year in held}
@@ -161,4 +167,6 @@ def overview_report(*, scope: Scope) -> Overview:
         stale=bool(stale),
         refresh=sorted([*missing, *stale]),
         expiring_count=expiring[scope.year] if scope.year in computed and scope.year not in stale else None,
+        # (a row stored before 评教 was has none: counted now until the next refresh)
+        evaluations=evaluations if scope.year in computed and all(evaluations.values()) else None,
     )

@@ -33,6 +33,7 @@ from core.errors import AccessDenied, ValidationFailed
 from personnel import access
 from personnel.models import Region
 from personnel.selectors import actor_manages_region
+from training.evaluations import COUNT_KEYS
 
 from . import detail_csv, figures, xlsx
 from .models import ExportJob, ExportKind, ExportStatus, OverviewRegionFigures, OverviewSnapshot
@@ -437,12 +438,14 @@ def _expiring_by_region(today: dt.date) -> dict[int, int]:
     return dict(rows.values_list("holder__region_id", "n"))
 
 
-def _read_figures(year: int) -> tuple[dict, dict, dict]:
-    """Every root's ``figures.grid`` cells and ``figures.held_by_region`` for the year, and the
-    certificates expiring now per region: on PostgreSQL in one read-only REPEATABLE READ
-    transaction, so that all of them see the same moment however long the reads take."""
+def _read_figures(year: int) -> tuple[dict, dict, dict, dict]:
+    """Every root's ``figures.grid`` cells, ``figures.held_by_region`` and 评教 counts per
+    organising region for the year, and the certificates expiring now per region: on PostgreSQL
+    in one read-only REPEATABLE READ transaction, so that all of them see the same moment
+    however long the reads take."""
     cells: dict = {}
     held: dict = {}
+    evaluations: dict = {}
     connection = connections[OverviewSnapshot.objects.db]
     own_transaction = not connection.in_atomic_block  # (a test's transaction: read in it)
     with transaction.atomic(using=connection.alias):
@@ -453,8 +456,9 @@ def _read_figures(year: int) -> tuple[dict, dict, dict]:
             scope = figures.Scope(region=root, year=year)
             cells.update(figures.grid(scope))
             held.update(figures.held_by_region(scope))
+            evaluations.update(figures.evaluation_counts_by_organiser(scope))
         expiring = _expiring_by_region(timezone.localdate())
-    return cells, held, expiring
+    return cells, held, expiring, evaluations
 
 
 def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
@@ -464,7 +468,7 @@ def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
     stored figures were computed leaves them alone (an older, slower run never overwrites a
     newer one). Derived data: no event row."""
     started = timezone.now()
-    cells, held, expiring = _read_figures(year)
+    cells, held, expiring, evaluations = _read_figures(year)
     by_region: dict[int, dict] = {region_id: {} for region_id in held}
     for (sector, region_id), values in cells.items():
         by_region.setdefault(region_id, {})[sector] = _json_cell(values)
@@ -480,6 +484,8 @@ def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
                 by_sector=sectors,
                 held=held.get(region_id, {}),
                 expiring_certificates=expiring.get(region_id, 0),
+                # zeros stored too: an empty value is a row written before 评教 was stored
+                evaluations=evaluations.get(region_id) or dict.fromkeys(COUNT_KEYS, 0),
             )
             for region_id, sectors in by_region.items()
         )

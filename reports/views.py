@@ -29,6 +29,7 @@ from core.errors import ValidationFailed
 from exams.selectors import certificate_list
 from personnel import access
 from personnel.selectors import region_list
+from training.evaluations import QUESTIONS
 from training.selectors import batch_counts, batch_list
 
 from . import figures, selectors, services, xlsx
@@ -170,8 +171,17 @@ def overview(request):
             for row in figures.annual_review_by_city(scope, user, today=today)
         ],
         "cards_printed": figures.cards_printed_by_region(scope),
+        # 评教 per organising region: the refresh's stored counts when there are (else counted now).
+        "evaluations": [_evaluation_row(row) for row in figures.evaluations_by_region(scope, overview.evaluations)],
+        "evaluation_questions": QUESTIONS,
     }
     return render(request, "reports/overview.html", context)
+
+
+def _evaluation_row(row: dict) -> dict:
+    """A 评教 row as the page writes it: the rate as a percentage, the means to two places."""
+    means = {key: "—" if row[key] is None else f"{row[key]:.2f}" for key in (*dict(QUESTIONS), "overall")}
+    return {**row, **means, "response_rate": fmt(row["response_rate"], "pct")}
 
 
 # The 年审 deadline's colour in words (the colour alone would say nothing to a screen reader).

@@ -57,6 +57,8 @@ TABLES = {
     "证件申请": "Applications",
     "年审进度": "AnnualReview",
     "制卡": "CardsPrinted",
+    "评教": "Evaluations",
+    "评教(课程)": "EvaluationsByCourse",
 }
 CHART_SHEET = "_chart"
 # A rate is shown as 0.0%, i.e. to 3 decimals of the fraction; it is stored as shown.
@@ -104,6 +106,7 @@ class Book:
         self.int = add({"num_format": "#,##0", "align": "right"})
         self.dec = add({"num_format": "#,##0.0", "align": "right"})
         self.pct = add({"num_format": "0.0%", "align": "right"})
+        self.mean = add({"num_format": "0.00", "align": "right"})
         self.pct_change = add({"num_format": YOY_PERCENT_FORMAT, "align": "right"})
         self.points_change = add({"num_format": YOY_POINTS_FORMAT, "align": "right"})
         self.date = add({"num_format": "yyyy-mm-dd", "align": "right"})
@@ -235,6 +238,8 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
         "证件申请",
         "年审进度",
         "制卡",
+        "评教",
+        "评教(课程)",
         *(("明细",) if include_detail else ()),
         CHART_SHEET,
     )
@@ -275,6 +280,8 @@ def yearly_workbook(target, *, scope: f.Scope, actor, include_detail: bool = Tru
         _applications_sheet(book, scope, actor, where)
         _annual_review_sheet(book, scope, actor, where)
         _cards_sheet(book, scope, where)
+        progress(0.915, "评教")
+        _evaluation_sheets(book, scope, where)
     progress(0.92, "压缩保存")
     book.close()
     progress(1.0, "完成")
@@ -497,6 +504,63 @@ def _cards_sheet(book: Book, scope: f.Scope, where: str) -> None:
         ws.write_string(r, 0, row["label"], book.bold if row["region"] is None else book.text)
         book.number(ws, r, 1, row["cards"])
     book.table(ws, TABLES["制卡"], top, r, headers)
+
+
+# 评教's columns after each sheet's own: (figure, header, kind); the means are numbers shown to two places.
+EVALUATION_COLUMNS = (
+    ("completers", "结业人数", "int"),
+    ("evaluations", "评价份数", "int"),
+    ("response_rate", "参评率", "pct"),
+    ("content", "课程内容", "mean"),
+    ("trainer", "授课教师", "mean"),
+    ("organisation", "组织安排", "mean"),
+    ("overall", "综合平均分", "mean"),
+)
+EVALUATION_NOTE = (
+    "本地区及下级组织的当年批次（按批次年度）的全部结业学员；评分 1-5 分，匿名；参评率 = 评价份数 / 结业人数。"
+)
+
+
+def _evaluation_cells(book: Book, ws, r: int, c: int, row: dict) -> None:
+    for offset, (key, _label, kind) in enumerate(EVALUATION_COLUMNS):
+        value = row[key]
+        if kind == "mean":
+            if value is None:
+                ws.write_blank(r, c + offset, None, book.mean)
+            else:
+                ws.write_number(r, c + offset, value, book.mean)
+        else:
+            book.number(ws, r, c + offset, value, kind)
+
+
+def _evaluation_sheets(book: Book, scope: f.Scope, where: str) -> None:
+    """评教: per batch (``figures.evaluations_by_batch``) and 评教(课程): per course, with the
+    合计 row (``figures.evaluations_by_course``)."""
+    figures_headers = [(label, 10) for _key, label, _kind in EVALUATION_COLUMNS]
+    headers = [("批次", 14), ("课程", 36), ("组织单位", 14), ("开始日期", 12), ("结束日期", 12), *figures_headers]
+    ws, top = book.sheet("评教", headers, title=f"{scope.year}年度评教（按批次） · {where}", note=EVALUATION_NOTE)
+    r = top
+    for row in f.evaluations_by_batch(scope):
+        r += 1
+        ws.write_string(r, 0, row["label"])
+        ws.write_string(r, 1, row["course"])
+        ws.write_string(r, 2, row["organiser"])
+        ws.write_datetime(r, 3, dt.datetime.combine(row["starts_on"], dt.time()), book.date)
+        ws.write_datetime(r, 4, dt.datetime.combine(row["ends_on"], dt.time()), book.date)
+        _evaluation_cells(book, ws, r, 5, row)
+    book.table(ws, TABLES["评教"], top, r, headers)
+
+    headers = [("课程编号", 12), ("课程", 36), ("批次数", 8), *figures_headers]
+    ws, top = book.sheet("评教(课程)", headers, title=f"{scope.year}年度评教（按课程） · {where}", note=EVALUATION_NOTE)
+    r = top
+    for row in f.evaluations_by_course(scope):
+        r += 1
+        total = row["course"] is None
+        ws.write_string(r, 0, row["code"])
+        ws.write_string(r, 1, row["title"], book.bold if total else book.text)
+        book.number(ws, r, 2, row["batches"])
+        _evaluation_cells(book, ws, r, 3, row)
+    book.table(ws, TABLES["评教(课程)"], top, r, headers)
 
 
 def _batch_sheet(book: Book, scope: f.Scope, where: str, batches: Iterable, exams: dict, topics: dict) -> int:

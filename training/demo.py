@@ -23,10 +23,12 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
 
 from . import services
-from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Topic
+from .evaluations import evaluation_submit
+from .models import Batch, BatchStatus, Course, Enrollment, EnrollmentStatus, Evaluation, Topic
 
 COURSES = (
     # code, title, topics, hours, delivery
@@ -43,6 +45,8 @@ COURSES = (
     ("HY-01", "安全生产执法业务培训（分行业）", (Topic.OTHER,), "24", "in_person"),
 )
 SECTOR_COURSE = "HY-01"
+# The recent batch the demo inspector has still to rate: a number no city's special course reaches.
+RECENT_NUMBER = 90
 SPECIAL_COURSE = "SZ-01"
 TOPIC_COURSES = ("SZ-02", "SZ-03", "SZ-04")
 
@@ -54,6 +58,25 @@ SECTOR_SEATS = {
     Sector.INDUSTRY_TRADE: 145,
 }
 NO_SHOW_RATE = 0.03
+# 评教: the share of a batch's completers who rate it (drawn per batch), the scores' weights
+# (5 down to 1: most are content, a few are not), and the comments some leave.
+RATED_SHARE = (0.55, 0.9)
+SCORE_WEIGHTS = {
+    "content": (46, 34, 14, 4, 2),
+    "trainer": (52, 31, 12, 3, 2),
+    "organisation": (38, 36, 18, 6, 2),
+}
+COMMENT_SHARE = 0.12
+COMMENTS = (
+    "案例贴近一线执法，很实用。",
+    "希望增加执法记录仪实操环节。",
+    "课程安排偏紧，建议延长一天。",
+    "授课老师讲解清楚，互动较好。",
+    "培训地点交通不便，建议就近安排。",
+    "法制审核部分讲得透彻，受益匪浅。",
+    "建议提前发放讲义。",
+    "希望多讲讲行政处罚裁量基准。",
+)
 
 
 def seed_training(*, stdout=None, seed: int = 2024, today: dt.date | None = None) -> dict:
@@ -72,13 +95,16 @@ def seed_training(*, stdout=None, seed: int = 2024, today: dt.date | None = None
 
     made = 0
     made += _seed_year(actor, courses, rng, year=report_year - 1, city_share=0.62, sector_scale=0.75, topic_share=0.1)
-    made += _seed_year(actor, courses, rng, year=report_year, city_share=1.0, sector_scale=1.0, topic_share=0.3)
+    made += _seed_year(
+        actor, courses, rng, year=report_year, city_share=1.0, sector_scale=1.0, topic_share=0.3, rate=True
+    )
     made += _seed_current_year(actor, courses, today)
     if stdout is not None:
         counts = Enrollment.objects.filter(batch__year=report_year).values("status")
         stdout.write(
             f"培训：课程 {len(courses)} 门；新建批次 {made} 个；{report_year} 年报名 {counts.count()} 人次，"
-            f"结业 {counts.filter(status=EnrollmentStatus.COMPLETED).count()} 人次\n"
+            f"结业 {counts.filter(status=EnrollmentStatus.COMPLETED).count()} 人次，"
+            f"评教 {Evaluation.objects.filter(batch__year=report_year).count()} 份\n"
         )
     return {"batches_created": made, "report_year": report_year}
 
@@ -123,8 +149,11 @@ def _batch(actor, *, course, region, year, number, starts_on, days, capacity, se
     )
 
 
-def _run(actor, batch: Batch, rng: random.Random, inspector_ids: list[int], *, complete: bool) -> None:
-    """Enroll, take attendance and (for past batches) complete, each on its own day."""
+def _run(
+    actor, batch: Batch, rng: random.Random, inspector_ids: list[int], *, complete: bool, rate: bool = False
+) -> None:
+    """Enroll, take attendance and (for past batches) complete, each on its own day; with
+    ``rate``, a share of the completers rate the batch (评教)."""
     deadline = batch.enrollment_deadline
     if inspector_ids:
         services.batch_bulk_enroll(batch=batch, actor=actor, inspector_ids=inspector_ids, today=deadline)
@@ -136,6 +165,49 @@ def _run(actor, batch: Batch, rng: random.Random, inspector_ids: list[int], *, c
         day = batch.starts_on + dt.timedelta(days=offset)
         services.attendance_mark(batch=batch, actor=actor, day=day, all_present=True, absent=absent)
     services.batch_complete(batch=batch, actor=actor, today=batch.ends_on)
+    if rate:
+        # Its own stream: the rest of the demo draws the same with or without the ratings.
+        _rate(batch, random.Random(f"{batch.region.code}-{batch.year}-{batch.number}"))
+
+
+class _Participant:
+    """The participant, as the evaluation service sees them: the demo's inspectors mostly have
+    no login, and a rating is only ever their own act (``training.evaluations``)."""
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = False
+    is_staff = False
+    pk = None
+
+    def __init__(self, inspector_id: int):
+        self._personnel_scope = access.Scope(access.SELF, inspector_id=inspector_id)
+
+
+def _rate(batch: Batch, rng: random.Random, *, leave_out: set[int] = frozenset()) -> int:
+    """A share of the batch's completers rate it in the days after it ended; ``leave_out``:
+    inspectors who have not rated yet (the demo inspector, so /me/ shows the form)."""
+    completed = list(
+        batch.enrollments.filter(status=EnrollmentStatus.COMPLETED, evaluation__isnull=True)
+        .exclude(inspector_id__in=leave_out)
+        .order_by("id")
+    )
+    share = rng.uniform(*RATED_SHARE)
+    rated = 0
+    for enrollment in completed:
+        if rng.random() >= share:
+            continue
+        scores = {name: rng.choices((5, 4, 3, 2, 1), weights)[0] for name, weights in SCORE_WEIGHTS.items()}
+        comment = rng.choice(COMMENTS) if rng.random() < COMMENT_SHARE else ""
+        evaluation_submit(
+            enrollment=enrollment,
+            actor=_Participant(enrollment.inspector_id),
+            comment=comment,
+            today=batch.ends_on + dt.timedelta(days=rng.randint(0, 14)),
+            **scores,
+        )
+        rated += 1
+    return rated
 
 
 def _active(**filters) -> list[int]:
@@ -144,7 +216,10 @@ def _active(**filters) -> list[int]:
     )
 
 
-def _seed_year(actor, courses, rng, *, year: int, city_share: float, sector_scale: float, topic_share: float) -> int:
+def _seed_year(
+    actor, courses, rng, *, year: int, city_share: float, sector_scale: float, topic_share: float, rate: bool = False
+) -> int:
+    """A year of batches; with ``rate``, its completers rate them (评教 came in the report year)."""
     made = 0
     province = Region.objects.get(code="130000")
     cities = list(Region.objects.filter(parent=province).order_by("code"))
@@ -168,7 +243,7 @@ def _seed_year(actor, courses, rng, *, year: int, city_share: float, sector_scal
                 capacity=120,
             )
             if batch is not None:
-                _run(actor, batch, rng, chunk, complete=True)
+                _run(actor, batch, rng, chunk, complete=True, rate=rate)
                 made += 1
     # 2. The province trains its own staff on the special course, and a share of everyone
     #    once more on one of the three systems (so person-times exceed persons).
@@ -184,7 +259,7 @@ def _seed_year(actor, courses, rng, *, year: int, city_share: float, sector_scal
         capacity=200,
     )
     if batch is not None:
-        _run(actor, batch, rng, own, complete=True)
+        _run(actor, batch, rng, own, complete=True, rate=rate)
         made += 1
     everyone = _active()
     rng.shuffle(everyone)
@@ -203,7 +278,7 @@ def _seed_year(actor, courses, rng, *, year: int, city_share: float, sector_scal
             capacity=max(len(chunk), 1),
         )
         if batch is not None:
-            _run(actor, batch, rng, chunk, complete=True)
+            _run(actor, batch, rng, chunk, complete=True, rate=rate)
             made += 1
     # 3. Four sector batches organised by the province (期/批次 by sector).
     for offset, (sector, seats) in enumerate(SECTOR_SEATS.items()):
@@ -223,7 +298,7 @@ def _seed_year(actor, courses, rng, *, year: int, city_share: float, sector_scal
             place="河北省应急管理厅培训基地",
         )
         if batch is not None:
-            _run(actor, batch, rng, people[:seats], complete=True)
+            _run(actor, batch, rng, people[:seats], complete=True, rate=rate)
             made += 1
     return made
 
@@ -252,6 +327,26 @@ def _seed_current_year(actor, courses, today: dt.date) -> int:
         if me is not None and me.pk not in people:
             people = [me.pk, *people[:39]]
         _run(actor, soon, random.Random(0), people, complete=False)
+        made += 1
+    # 评教 on /me/: a batch that ended ten days ago, which the demo inspector completed and has
+    # not rated yet (most of the others have).
+    ended = today - dt.timedelta(days=10)
+    recent = _batch(
+        actor,
+        course=courses["SZ-03"],
+        region=city,
+        year=(ended - dt.timedelta(days=1)).year,
+        number=RECENT_NUMBER,
+        starts_on=ended - dt.timedelta(days=1),
+        days=2,
+        capacity=40,
+    )
+    if recent is not None:
+        people = _active(region__path__startswith=city.path)[40:75]
+        if me is not None and me.pk not in people:
+            people = [me.pk, *people[:34]]
+        _run(actor, recent, random.Random(0), people, complete=True)
+        _rate(recent, random.Random(1), leave_out={me.pk} if me is not None else set())
         made += 1
     later = _batch(
         actor,

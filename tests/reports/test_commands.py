@@ -38,6 +38,8 @@ class TestOnTheKnownYears:
             "证件申请",
             "年审进度",
             "制卡",
+            "评教",
+            "评教(课程)",
             "明细",
             "_chart",
         ]

@@ -97,6 +97,8 @@ def test_the_job_is_done_when_the_post_returns_and_its_file_downloads(regions, c
         "证件申请",
         "年审进度",
         "制卡",
+        "评教",
+        "评教(课程)",
         "明细",
         "_chart",
     ]

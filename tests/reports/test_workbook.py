@@ -280,6 +280,8 @@ class TestKnownYears:
             "证件申请",
             "年审进度",
             "制卡",
+            "评教",
+            "评教(课程)",
             "_chart",
         ]
 
@@ -334,6 +336,8 @@ def test_an_empty_scope_still_writes_every_sheet(tmp_path, regions, province_adm
         "证件申请",
         "年审进度",
         "制卡",
+        "评教",
+        "评教(课程)",
         "明细",
         "_chart",
     ]

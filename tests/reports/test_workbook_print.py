@@ -150,4 +150,16 @@ def test_printed_by_libreoffice_the_summary_sheets_take_one_page_each(tmp_path, 
     pages = pages_per_sheet(tmp_path / "book.pdf")
     assert pages["汇总"] == 1 and pages["分行业"] == 1
     assert "_chart" not in pages
-    assert set(pages) == {"汇总", "分行业", "分地区", "分批次", "学时达标", "证件申请", "年审进度", "制卡", "明细"}
+    assert set(pages) == {
+        "汇总",
+        "分行业",
+        "分地区",
+        "分批次",
+        "学时达标",
+        "证件申请",
+        "年审进度",
+        "制卡",
+        "评教",
+        "评教(课程)",
+        "明细",
+    }

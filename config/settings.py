@@ -417,6 +417,10 @@ VERIFY_RATE = os.environ.get("VERIFY_RATE", "30/min")
 # Absolute base of links that leave the site (the QR code on a certificate); empty: the
 # host of the current request.
 SITE_URL = os.environ.get("SITE_URL", "")
+# QR sign-in (training.checkin): the local hours in which scans are taken, from the first up to
+# (not including) the second ("7-21": 07:00-20:59), and typed 6-digit codes per signed-in user.
+CHECKIN_HOURS = tuple(int(h) for h in os.environ.get("CHECKIN_HOURS", "7-21").split("-", 1))
+CHECKIN_CODE_RATE = os.environ.get("CHECKIN_CODE_RATE", "10/min")
 ROSTER_IMPORT_MAX_ROWS = env_int("ROSTER_IMPORT_MAX_ROWS", 200_000)
 ROSTER_IMPORT_MAX_BYTES = env_int("ROSTER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 # Every upload (core.uploads): what a file may hold before it is refused unread. The sheet is

@@ -33,6 +33,7 @@ from training.api import (
     HoursViewSet,
     MeViewSet,
 )
+from training.checkin_views import CheckinLiveAPIView, checkin_page, trainer_page
 from training.evaluation_views import evaluation_post
 from training.views import calendar_feed
 
@@ -87,12 +88,15 @@ urlpatterns = [
     # Before the router, so its "me" prefix and any "certificates" viewset do not capture these.
     path("api/v1/certificates/verify/<str:number>/", CertificateVerifyAPIView.as_view(), name="api-certificate-verify"),
     path("api/v1/me/", MeAPIView.as_view(), name="api-me"),
+    path("api/v1/checkin/batches/<int:batch_id>/", CheckinLiveAPIView.as_view(), name="api-checkin-live"),
     path("api/v1/register/", RegisterHoldersAPIView.as_view(), name="api-register"),
     path("api/v1/register/changes/", RegisterChangesAPIView.as_view(), name="api-register-changes"),
     path("api/v1/", include(router.urls)),
     path("verify/", verify_form, name="verify-form"),
     path("verify/<str:number>/", verify_page, name="verify"),
     path("me/", me_page, name="me"),
+    path("checkin/", checkin_page, name="checkin"),
+    path("checkin/batch/<int:batch_id>/", trainer_page, name="checkin-trainer"),
     path("me/evaluations/<int:batch_id>/", evaluation_post, name="me-evaluation"),
     path("register/", register_holders_page, name="register"),
     path("register/changes/", register_changes_page, name="register-changes"),

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +26,7 @@ from personnel import access
 from personnel.selectors import actor_manages_region
 
 from . import rules, selectors, services
-from .models import Attendance, Batch, BatchStatus, EnrollmentStatus
+from .models import Attendance, AttendanceSource, Batch, BatchStatus, EnrollmentStatus
 
 
 def _day_key(day: dt.date) -> str:
@@ -95,6 +96,7 @@ class BatchWorkflowMixin:
             "complete_url": reverse("admin:training_batch_complete", args=[object_id]),
             "uncomplete_url": reverse("admin:training_batch_uncomplete", args=[object_id]),
             "change_url": reverse("admin:training_batch_change", args=[object_id]),
+            "checkin_url": reverse("checkin-trainer", args=[object_id]),
         }
 
     def _managed_batch(self, request, object_id) -> Batch:
@@ -139,16 +141,25 @@ class BatchWorkflowMixin:
         batch = self._managed_batch(request, object_id)
         days = [batch.starts_on + dt.timedelta(days=n) for n in range(batch.days)]
         enrollments = self._seated(batch)
-        marks = {
-            (enrollment_id, day): present
-            for enrollment_id, day, present in Attendance.objects.filter(enrollment__batch=batch).values_list(
-                "enrollment_id", "day", "present"
-            )
-        }
+        marks, scanned = {}, set()
+        for enrollment_id, day, present, source in Attendance.objects.filter(enrollment__batch=batch).values_list(
+            "enrollment_id", "day", "present", "source"
+        ):
+            marks[(enrollment_id, day)] = present
+            if source == AttendanceSource.CHECKIN:
+                scanned.add((enrollment_id, day))
         recorded_days = {day for _e, day in marks}
         editable = batch.status in (BatchStatus.OPEN, BatchStatus.CLOSED)
+        today = timezone.localdate()
         columns = [
-            {"day": d, "key": _day_key(d), "recorded": d in recorded_days, "record": d in recorded_days} for d in days
+            {
+                "day": d,
+                "key": _day_key(d),
+                "recorded": d in recorded_days,
+                "record": d in recorded_days,
+                "checkin": editable and d == today,  # the QR sign-in page serves today only
+            }
+            for d in days
         ]
         rows = [
             {
@@ -161,6 +172,7 @@ class BatchWorkflowMixin:
                         "day": c["key"],
                         "checked": marks.get((e.pk, c["day"])) is True,
                         "recorded": (e.pk, c["day"]) in marks,
+                        "scanned": (e.pk, c["day"]) in scanned,
                     }
                     for c in columns
                 ],

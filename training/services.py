@@ -39,6 +39,7 @@ from . import rules
 from .models import (
     ACTIVE_ENROLLMENT,
     Attendance,
+    AttendanceSource,
     Batch,
     BatchEvent,
     BatchStatus,
@@ -978,14 +979,9 @@ def attendance_mark(
     again overwrites. ``all_present`` marks everyone enrolled present except ``absent``."""
     batch = _lock_batch(batch)
     _require_manager(actor=actor, batch=batch)
-    if batch.status in (BatchStatus.CANCELLED, BatchStatus.COMPLETED, BatchStatus.DRAFT):
-        raise Conflict(_("批次状态为“%(s)s”，不能登记考勤。") % {"s": batch.get_status_display()}, code="batch_final")
-    if not batch.starts_on <= day <= batch.ends_on:
-        raise ValidationFailed(
-            _("%(d)s 不在培训日期内（%(f)s 至 %(t)s）。")
-            % {"d": day.isoformat(), "f": batch.starts_on.isoformat(), "t": batch.ends_on.isoformat()},
-            fields={"day": [_("不在培训日期内。")]},
-        )
+    refusal = _attendance_refusal(batch, day)
+    if refusal is not None:
+        raise refusal
     present, absent = set(present), set(absent)
     both = present & absent
     if both:
@@ -1000,18 +996,157 @@ def attendance_mark(
             fields={"present": [str(i) for i in sorted(unknown)]},
         )
     actor_id = getattr(actor, "pk", None)
+    # A scan that said "present" stays the scan's (who, when) when the office marks the
+    # same; any other mark is the office's.
+    scanned = set(
+        Attendance.objects.filter(
+            enrollment__batch=batch, day=day, present=True, source=AttendanceSource.CHECKIN
+        ).values_list("enrollment_id", flat=True)
+    )
+    marked = sorted(present | absent)
     rows = [
-        Attendance(enrollment_id=enrolled[i], day=day, present=i in present, recorded_by_id=actor_id)
-        for i in sorted(present | absent)
+        Attendance(
+            enrollment_id=enrolled[i],
+            day=day,
+            present=i in present,
+            recorded_by_id=actor_id,
+            source=AttendanceSource.OFFICE,
+        )
+        for i in marked
+        if not (i in present and enrolled[i] in scanned)
     ]
     Attendance.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["enrollment", "day"],
-        update_fields=["present", "recorded_by", "updated_at"],
+        update_fields=["present", "recorded_by", "source", "updated_at"],
         batch_size=2000,
     )
-    return len(rows)
+    return len(marked)
+
+
+def _attendance_refusal(batch: Batch, day: dt.date) -> DomainError | None:
+    """Whether a day of the batch may take attendance at all (the office's and the scans')."""
+    if batch.status in (BatchStatus.CANCELLED, BatchStatus.COMPLETED, BatchStatus.DRAFT):
+        return Conflict(_("批次状态为“%(s)s”，不能登记考勤。") % {"s": batch.get_status_display()}, code="batch_final")
+    if not batch.starts_on <= day <= batch.ends_on:
+        return ValidationFailed(
+            _("%(d)s 不在培训日期内（%(f)s 至 %(t)s）。")
+            % {"d": day.isoformat(), "f": batch.starts_on.isoformat(), "t": batch.ends_on.isoformat()},
+            fields={"day": [_("不在培训日期内。")]},
+        )
+    return None
+
+
+# --- QR sign-in (training.checkin makes and reads the codes) -------------------------------
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """A scan's outcome: ``recorded`` now, or the day was already recorded present (by a
+    scan or by the office)."""
+
+    attendance: Attendance
+    already: bool
+
+
+def check_in_refusal(*, batch: Batch, day: dt.date, now: dt.datetime) -> DomainError | None:
+    """Why the batch takes no scans for ``day`` at ``now``: the attendance rules (status, a
+    training day), the day being today, and the hours of settings.CHECKIN_HOURS (local time,
+    from the first hour up to, not including, the second)."""
+    local = timezone.localtime(now)
+    if day != local.date():
+        return ValidationFailed(
+            _("该签到码属于 %(d)s，只能在当天签到（今天是 %(t)s）。")
+            % {"d": day.isoformat(), "t": local.date().isoformat()},
+            code="wrong_day",
+        )
+    refusal = _attendance_refusal(batch, day)
+    if refusal is not None:
+        if refusal.code == "batch_final":
+            return Conflict(
+                _("批次状态为“%(s)s”，不能签到。") % {"s": batch.get_status_display()}, code="batch_not_running"
+            )
+        return Conflict(
+            _("今天（%(d)s）不是该批次的培训日（%(f)s 至 %(t)s）。")
+            % {"d": day.isoformat(), "f": batch.starts_on.isoformat(), "t": batch.ends_on.isoformat()},
+            code="batch_not_running",
+        )
+    opens, closes = settings.CHECKIN_HOURS
+    if not opens <= local.hour < closes:
+        return Conflict(
+            _("签到时间为每天 %(o)02d:00 至 %(c)02d:00，现在是 %(n)s。")
+            % {"o": opens, "c": closes, "n": local.strftime("%H:%M")},
+            code="outside_hours",
+        )
+    return None
+
+
+@transaction.atomic
+def attendance_check_in(*, batch: Batch, inspector: Inspector, day: dt.date, now: dt.datetime) -> CheckIn:
+    """Record the inspector present on ``day`` from a scan (source 扫码签到, recorded by the
+    inspector's own account). Under the batch lock, as every attendance write: a repeat is
+    answered "already"; an office record is never overwritten (absent: refused)."""
+    batch = _lock_batch(batch)
+    refusal = check_in_refusal(batch=batch, day=day, now=now)
+    if refusal is not None:
+        raise refusal
+    enrollment = batch.enrollments.filter(inspector=inspector).first()
+    if enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
+        raise _not_enrolled(batch, enrollment)
+    current = Attendance.objects.filter(enrollment=enrollment, day=day).first()
+    already = current is not None
+    if current is None:
+        # The unique (enrollment, day) is the last word if a writer ever came without the
+        # batch lock: one row, and this scan reads it (ON CONFLICT DO NOTHING), never a 500.
+        Attendance.objects.bulk_create(
+            [
+                Attendance(
+                    enrollment=enrollment,
+                    day=day,
+                    present=True,
+                    recorded_by_id=inspector.user_id,
+                    source=AttendanceSource.CHECKIN,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        current = Attendance.objects.get(enrollment=enrollment, day=day)
+        logger.info("check-in: batch %s day %s inspector %s", batch.pk, day, inspector.pk)
+    if not current.present:
+        raise Conflict(
+            _("培训机构已将您 %(d)s 的考勤登记为缺勤，扫码不能更改；如有异议请联系培训机构。") % {"d": day.isoformat()},
+            code="marked_absent",
+        )
+    return CheckIn(attendance=current, already=already)
+
+
+def _not_enrolled(batch: Batch, enrollment: Enrollment | None) -> DomainError:
+    if enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED:
+        return AccessDenied(
+            _("您在该批次中为候补（第 %(p)s 位），尚未取得名额，不能签到。") % {"p": enrollment.waitlist_position},
+            code="waitlisted",
+        )
+    if enrollment is not None and enrollment.status == EnrollmentStatus.CANCELLED:
+        return AccessDenied(_("您在该批次的报名已取消，不能签到。"), code="enrollment_cancelled")
+    if enrollment is not None:
+        return AccessDenied(
+            _("您在该批次的状态为“%(s)s”，不能签到。") % {"s": enrollment.get_status_display()}, code="not_enrolled"
+        )
+    return AccessDenied(_("您没有报名该批次（%(b)s），不能签到。") % {"b": batch}, code="not_enrolled")
+
+
+def check_in_count(*, batch: Batch, day: dt.date, latest: int = 5) -> dict:
+    """The trainer's live figures: enrolled, present on ``day`` (scanned or marked by the
+    office) and the names of the latest scans."""
+    enrolled = batch.enrollments.filter(status=EnrollmentStatus.ENROLLED)
+    present = Attendance.objects.filter(enrollment__in=enrolled, day=day, present=True)
+    names = list(
+        present.filter(source=AttendanceSource.CHECKIN)
+        .order_by("-created_at", "-id")
+        .values_list("enrollment__inspector__name", flat=True)[:latest]
+    )
+    return {"enrolled": enrolled.count(), "signed_in": present.count(), "latest": names}
 
 
 @transaction.atomic

@@ -442,6 +442,17 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/register/changes/"): Expect(ALL(200), markers="register"),
     ("GET", "/calendar/{token}.ics"): Expect(ALL(200), kind="calendar_token", hidden=ALL(404), markers="owner"),
     ("GET", "/me/"): Expect(R(302, 200, 200, 200, 200, 200)),
+    # 扫码签到: the inspector's page (a form without a token; an empty code is 400), refused to
+    # accounts without an inspector; the trainer's page and its live figures, for the admins who
+    # manage the batch (an inspector is refused before the batch is looked up).
+    ("GET", "/checkin/"): Expect(R(302, 200, 403, 403, 403, 403)),
+    ("POST", "/checkin/"): Expect(R(302, 400, 403, 403, 403, 403)),
+    ("GET", "/checkin/batch/{batch_id}/"): Expect(
+        R(302, 403, 200, 200, 200, 200), kind="batch", hidden=R(302, 403, 404, 404, 404, 404)
+    ),
+    ("GET", "/api/v1/checkin/batches/{batch_id}/"): Expect(
+        R(401, 403, 200, 200, 200, 200), kind="batch", hidden={**HIDDEN_API, INSP: 403}
+    ),
     ("GET", "/accounts/login/"): Expect(R(200, 302, 302, 302, 302, 302)),
     ("POST", "/accounts/login/"): Expect(R(200, 302, 302, 302, 302, 302)),
     ("GET", "/accounts/logout/"): Expect(ALL(405)),

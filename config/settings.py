@@ -372,6 +372,8 @@ SPECTACULAR_SETTINGS = {
         "ApplicationKindEnum": "exams.models.ApplicationKind",
         "ApplicationStateEnum": "exams.models.ApplicationState",
         "ApplicationEventKindEnum": "exams.models.ApplicationEvent.Kind",
+        "QuestionKindEnum": "exams.models.QuestionKind",
+        "AttemptStateEnum": "exams.models.AttemptState",
     },
 }
 

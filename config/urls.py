@@ -15,6 +15,7 @@ from core.schema import SchemaView
 from exams import admin_analysis
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.api_applications import ApplicationViewSet
+from exams.api_online import AttemptViewSet, OnlineSittingViewSet, PracticeViewSet
 from exams.register_views import (
     RegisterChangesAPIView,
     RegisterHoldersAPIView,
@@ -53,6 +54,9 @@ router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")
 router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("applications", ApplicationViewSet, basename="application")
+router.register("attempts", AttemptViewSet, basename="attempt")
+router.register("online-sittings", OnlineSittingViewSet, basename="online-sitting")
+router.register("practice", PracticeViewSet, basename="practice")
 router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [

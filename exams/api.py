@@ -20,8 +20,8 @@ from personnel.models import Region
 from personnel.serializers import import_result_schemas
 from training.selectors import batch_list
 
+from . import api_online, card_admin, online, selectors, services
 from . import card as card_pdf
-from . import card_admin, selectors, services
 from .imports import Entry, candidate_pool, grid_read, require_open_sitting, scores_import, scores_save
 from .serializers import (
     AnnualReviewSerializer,
@@ -155,6 +155,31 @@ class SittingViewSet(
         )
         sitting = selectors.sitting_get_for_actor(actor=request.user, sitting_id=sitting.pk)
         return Response(self.get_serializer(sitting).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                api_online.AttemptDetailSerializer, description="我的答卷和试卷（再次调用返回同一份）"
+            ),
+            404: api_online.NOT_AN_INSPECTOR,
+            409: api_online.CLOSED,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """An inspector starts (or resumes) their attempt at an online sitting: the paper with
+        options in display order, never the answers (exams.api_online)."""
+        return api_online.sitting_start(request, pk)
+
+    @extend_schema(responses={200: api_online.SittingAttemptSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def attempts(self, request, pk=None):
+        """The online attempts of a sitting, for its admins (read-only)."""
+        _require_admin(request.user)
+        sitting = self.get_object()
+        page = self.paginate_queryset(online.sitting_attempts(sitting=sitting))
+        return self.get_paginated_response(api_online.sitting_attempts_json(sitting, page))
 
     @extend_schema(methods=["GET"], responses={200: GridSerializer})
     @extend_schema(

@@ -37,7 +37,6 @@ from .models import (
     AttemptState,
     Exam,
     PaperRule,
-    Question,
     QuestionKind,
     QuestionVersion,
     Result,
@@ -47,6 +46,7 @@ from .models import (
     SittingStatus,
     SubmittedBy,
 )
+from .questions import drawable_questions
 
 LETTERS = "ABCDEFGHIJKL"  # AttemptItem.answer holds at most 12 letters
 PRACTICE_MINUTES = 60  # a practice paper's time (practice is not counted; it only bounds the row)
@@ -164,19 +164,12 @@ class Pool:
         ]
 
 
-def _drawable(region: Region) -> QuerySet[Question]:
-    try:
-        from .questions import drawable_questions
-    except ImportError:  # the bank's own selector (exams.questions) not installed yet
-        codes = [c for c in region.path.split("/") if c]
-        return Question.objects.filter(region__code__in=codes, active=True)
-    return drawable_questions(region)
-
-
 def _pool(region: Region) -> Pool:
     """One read: the drawable questions with the id of their current version."""
     rows = (
-        QuestionVersion.objects.filter(question__in=_drawable(region).values("pk"), version=F("question__version"))
+        QuestionVersion.objects.filter(
+            question__in=drawable_questions(region).values("pk"), version=F("question__version")
+        )
         .values_list("question_id", "kind", "category", "difficulty", "pk", "options")
         .order_by("question_id")
     )
@@ -425,20 +418,28 @@ def _write_items(attempt: Attempt, paper: list[Drawn]) -> None:
 # --- attempts: answers ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What answers_save wrote: the answers (display letters) by position, and the deadline."""
+
+    answers: dict[int, str]
+    deadline: dt.datetime
+
+
 def answers_save(
     *, attempt: Attempt | int, inspector: Inspector | int, answers: dict, now: dt.datetime | None = None
-) -> dict[int, str]:
+) -> Saved:
     """Save answers ({position: display letters}; "" clears one) of the candidate's own active
     attempt, at once, before its deadline: all checked first (nothing written if one is bad),
     then one UPDATE per answer. At or after the deadline nothing is saved, the attempt is
-    submitted by timeout and Conflict ``deadline_passed`` is raised. Returns the saved answers
-    (display letters) by position. A few statements, whatever the paper's length."""
+    submitted by timeout and Conflict ``deadline_passed`` is raised. Four statements for one
+    answer (the attempt locked, its items read, the UPDATE, the commit)."""
     now = _now(now)
     attempt_id = attempt.pk if isinstance(attempt, Attempt) else int(attempt)
     inspector_id = inspector.pk if isinstance(inspector, Inspector) else int(inspector)
     try:
         wanted = {int(k): v for k, v in answers.items()}
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):
         raise ValidationFailed(_("题序应为数字。"), fields={"answers": [_("题序应为数字。")]}) from None
     with transaction.atomic():
         # Held until commit: a submit (FOR UPDATE) waits for this save, and this one for it.
@@ -459,7 +460,7 @@ def answers_save(
     if overdue:
         attempt_submit(attempt=attempt_id, by=SubmittedBy.TIMEOUT, now=now)
         raise Conflict(_("答题时间已到，答卷已自动提交，此后的答案不予保存。"), code="deadline_passed")
-    return saved
+    return Saved(saved, deadline)
 
 
 def _write_answers(attempt_id: int, wanted: dict[int, str], now: dt.datetime) -> dict[int, str]:
@@ -468,7 +469,7 @@ def _write_answers(attempt_id: int, wanted: dict[int, str], now: dt.datetime) ->
     items = {
         position: (pk, order, kind)
         for pk, position, order, kind in AttemptItem.objects.filter(
-            attempt_id=attempt_id, position__in=list(wanted)
+            attempt_id=attempt_id, position__in=[p for p in wanted if 1 <= p <= 32767]
         ).values_list("pk", "position", "option_order", "version__kind")
     }
     errors: dict[str, list[str]] = {}

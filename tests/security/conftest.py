@@ -291,6 +291,21 @@ def build_world(*, today: dt.date | None = None) -> World:
         assert job.status == "done", (key, job.error)
         jobs[key] = job
 
+    # --- 在线考试: 张's practice paper (练习) begun and not handed in; an empty one, so its body
+    # shows no question of any bank (exams.online; the paper's own rules are tested there)
+    from exams.models import Attempt
+
+    started = timezone.now()
+    attempts = {
+        "p_zhang": Attempt.objects.create(
+            inspector=people["zhang"],
+            practice=True,
+            seed=1,
+            started_at=started,
+            deadline=started + dt.timedelta(hours=1),
+        )
+    }
+
     world = World(today=today, users=users)
     world.objects = {
         "region": r,
@@ -302,6 +317,7 @@ def build_world(*, today: dt.date | None = None) -> World:
         "exam": exam_rows,
         "sitting": sittings,
         "result": results,
+        "attempt": attempts,
         "certificate": certificates,
         "application": applications,
         "approval_chain": chains,

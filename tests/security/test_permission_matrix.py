@@ -153,6 +153,8 @@ SEES: dict[str, dict[str, set[str] | str]] = {
     "policy": {ANON: set(), INSP: set(), COUNTY: {"changan"}, OTHER: {"ts"}, CITY: {"sjz", "changan"}, PROV: EVERYONE},
     "exam": {ANON: set(), INSP: {"ex_sjz"}, COUNTY: set(), OTHER: {"ex_ts"}, CITY: {"ex_sjz"}, PROV: EVERYONE},
     "sitting": {ANON: set(), INSP: {"s_sjz"}, COUNTY: set(), OTHER: {"s_ts"}, CITY: {"s_sjz"}, PROV: EVERYONE},
+    # 在线答卷: the candidate's own alone (the office reads them per sitting, not here).
+    "attempt": {ANON: set(), INSP: {"p_zhang"}, COUNTY: set(), OTHER: set(), CITY: set(), PROV: set()},
     "export_job": {
         ANON: set(),
         INSP: set(),
@@ -392,6 +394,20 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/sittings/{id}/results/import/"): Expect(
         R(401, 403, 400, 400, 400, 400), kind="sitting", hidden={**HIDDEN_API, INSP: 403}, multipart=True
     ),
+    # 在线考试 (exams.api_online): only an inspector is a candidate (anyone else: 404, as on
+    # /api/v1/me/); the world's sittings are on paper, so none can be started. An attempt is its
+    # candidate's alone; an empty body of answers is 400 for them, 404 for anyone else's.
+    ("POST", "/api/v1/sittings/{id}/start/"): Expect(R(401, 404, 404, 404, 404, 404), kind="sitting"),
+    ("GET", "/api/v1/sittings/{id}/attempts/"): Expect(
+        R(401, 403, 200, 200, 200, 200), kind="sitting", hidden={**HIDDEN_API, INSP: 403}
+    ),
+    ("GET", "/api/v1/online-sittings/"): Expect(R(401, 200, 404, 404, 404, 404)),
+    ("GET", "/api/v1/attempts/"): Expect(R(401, 200, 404, 404, 404, 404), lists="attempt"),
+    ("GET", "/api/v1/attempts/{id}/"): Expect(R(401, 200, 404, 404, 404, 404), kind="attempt"),
+    ("PUT", "/api/v1/attempts/{id}/answers/"): Expect(R(401, 400, 404, 404, 404, 404), kind="attempt"),
+    ("POST", "/api/v1/attempts/{id}/submit/"): Expect(R(401, 200, 404, 404, 404, 404), kind="attempt"),
+    # 练习: 张 gets back the practice paper he has not handed in
+    ("POST", "/api/v1/practice/"): Expect(R(401, 201, 404, 404, 404, 404)),
     ("GET", "/api/v1/results/"): Expect(R(401, 200, 200, 200, 200, 200), lists="result"),
     ("GET", "/api/v1/results/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="result"),
     ("GET", "/api/v1/results/{id}/history/"): Expect(R(401, 200, 200, 200, 200, 200), kind="result"),

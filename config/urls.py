@@ -16,6 +16,7 @@ from exams import admin_analysis
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.api_applications import ApplicationViewSet
 from exams.api_online import AttemptViewSet, OnlineSittingViewSet, PracticeViewSet
+from exams.api_questions import QuestionViewSet
 from exams.register_views import (
     RegisterChangesAPIView,
     RegisterHoldersAPIView,
@@ -54,6 +55,7 @@ router.register("sittings", SittingViewSet, basename="sitting")
 router.register("results", ResultViewSet, basename="result")
 router.register("certificates", CertificateViewSet, basename="certificate")
 router.register("applications", ApplicationViewSet, basename="application")
+router.register("questions", QuestionViewSet, basename="question")
 router.register("attempts", AttemptViewSet, basename="attempt")
 router.register("online-sittings", OnlineSittingViewSet, basename="online-sitting")
 router.register("practice", PracticeViewSet, basename="practice")

@@ -1132,3 +1132,6 @@ from . import admin_dossier  # noqa: E402, F401 - 一人一档: replaces the ins
 
 # 申请: the applications, their actions and apply page; after admin_dossier, whose inspector admin it extends.
 from . import admin_applications  # noqa: E402, F401  # isort: skip
+
+# 题库 and an exam's 组卷规则: the bank's admin, and the exam's admin with its paper rules.
+from . import admin_questions  # noqa: E402, F401  # isort: skip

@@ -21,3 +21,11 @@ class ExamsConfig(AppConfig):
             return exams_demo.seed_exams(stdout=stdout, seed=options.get("seed", 2024))
 
         demo.register_step("exams", step)
+
+        def bank_step(*, stdout, options):
+            from .demo_bank import seed_question_bank
+
+            return seed_question_bank(stdout=stdout)
+
+        # 题库 and the qualification exams' paper rules: after the exams step, which makes the exams.
+        demo.register_step("question_bank", bank_step)

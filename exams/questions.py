@@ -618,14 +618,24 @@ def rule_label(rule) -> str:
 
 
 def paper_rule_shortfalls(*, exam: Exam, rules: Sequence | None = None) -> list[str]:
-    """Why the bank cannot satisfy the exam's paper rules now (empty: it can): a rule asking
+    """Why the exam's paper rules cannot make a paper now (empty: they can): a part whose
+    rules do not add up to its full marks, a rule asking
     for more active questions than ``drawable_questions(exam.region)`` holds of its kind, a
     category whose rules together ask for more than it holds, a fixed question that is not
     active or not in the exam's banks. ``rules`` defaults to the saved ones."""
     if rules is None:
         rules = list(PaperRule.objects.filter(part__exam=exam).select_related("part", "question"))
+    if not rules:
+        return []
     pool = drawable_questions(exam.region)
     messages: list[str] = []
+    for part in exam.parts.order_by("order", "id"):
+        total = sum((Decimal(r.points) * r.count for r in rules if r.part.pk == part.pk), Decimal("0"))
+        if total != part.max_score:
+            messages.append(
+                _("%(p)s：组卷规则合计 %(t)s 分，与满分 %(m)s 分不一致")
+                % {"p": part.name, "t": plain_number(total), "m": plain_number(part.max_score)}
+            )
     wanted: Counter = Counter()
     short: set[str] = set()
     for rule in rules:

@@ -63,7 +63,11 @@ def test_request_bodies_are_json_unless_a_file_is_uploaded(served):
     }
 
     # then
-    uploads = {("post", "/api/v1/inspectors/import/"), ("post", "/api/v1/sittings/{id}/results/import/")}
+    uploads = {
+        ("post", "/api/v1/inspectors/import/"),
+        ("post", "/api/v1/sittings/{id}/results/import/"),
+        ("post", "/api/v1/questions/import/"),
+    }
     for key, types in media.items():
         assert types == ([MULTIPART] if key in uploads else [JSON]), key
     assert ("post", "/api/v1/auth/token/") in media

@@ -301,8 +301,8 @@ def test_a_paper_draws_from_its_region_and_every_region_above(regions, province_
 
 
 def test_paper_rules_are_set_with_an_event_and_checked_against_the_bank(regions, province_admin):
-    # given an exam of 石家庄 and two active questions of the category in the province's bank
-    exam = ExamFactory(region=regions["sjz"])
+    # given an exam of 石家庄 (one part of 11) and two active questions of the category in the province's bank
+    exam = ExamFactory(region=regions["sjz"], parts=[("综合", 11)])
     part = exam.parts.first()
     for n in range(2):
         make(province_admin, regions["province"], stem=f"三项制度第{n}题")
@@ -332,7 +332,8 @@ def test_paper_rules_are_set_with_an_event_and_checked_against_the_bank(regions,
         actor=province_admin,
         rules=[rules[0], RuleSpec(part=part, points=Decimal("2"), category="行政执法三项制度", count=1)],
     )
-    assert ["共需 3 道" in m for m in paper_rule_shortfalls(exam=exam)] == [True]
+    assert ["共需 3 道" in m for m in paper_rule_shortfalls(exam=exam)] == [False, True]
+    assert "组卷规则合计 6 分，与满分 11 分不一致" in paper_rule_shortfalls(exam=exam)[0]
 
 
 def test_paper_rules_refuse_a_question_the_exam_cannot_draw_and_another_regions_admin(

@@ -15,6 +15,7 @@ through the services by the admins who would do it (so every event names a real 
   exam (李 passes and is issued a certificate automatically, 赵 fails);
 - certificates: 张 (expires within 90 days), 王 (suspended then reinstated), 周, 李
   (from the exam), 赵 (expires within 90 days, suspended);
+- questions (题库): one in the banks of the province, 石家庄, 长安区 and 唐山;
 - calendar tokens for 张 and 赵;
 - export jobs, run to the end: the province's, 石家庄's own and one for 长安区, 长安区's
   own, 唐山's, and 石家庄's yearly totals;
@@ -272,6 +273,44 @@ def build_world(*, today: dt.date | None = None) -> World:
     }
     results = {f"{s}:{p}": Result.objects.get(sitting=sittings[s], inspector=people[p]) for s, p in _RESULTS}
 
+    # --- the question bank (题库): one question in the banks of the province, 石家庄, 长安区, 唐山
+    from exams import questions as bank
+
+    question_rows = {
+        key: bank.question_create(
+            actor=actor,
+            region=r[region],
+            kind="single",
+            stem=stem,
+            options=["五个工作日", "七个工作日", "十个工作日"],
+            answer="B",
+            category="行政执法三项制度",
+            difficulty=2,
+        )
+        for key, actor, region, stem in (
+            ("q_prov", prov, "province", "省题库：行政处罚决定信息应在多少日内公示？"),
+            ("q_sjz", sjz, "sjz", "石家庄题库：行政许可决定信息应在多少日内公示？"),
+            ("q_changan", county, "changan", "长安题库：行政检查结果应在多少日内公示？"),
+            ("q_ts", ts, "ts", "唐山题库：行政强制决定信息应在多少日内公示？"),
+        )
+    }
+
+    # --- 评教: 张 rated 石家庄's completed batch the day after it ended (its window has closed since)
+    from training.evaluations import evaluation_submit
+
+    done_sjz = batches["b_sjz_done"]
+    evaluations = {
+        "b_sjz_done:zhang": evaluation_submit(
+            enrollment=enrollments["b_sjz_done:zhang"],
+            actor=users["inspector"],
+            content=5,
+            trainer=4,
+            organisation=4,
+            comment="案例贴近一线执法",
+            today=done_sjz.ends_on + dt.timedelta(days=1),
+        )
+    }
+
     tokens = {key: training.calendar_token_for(inspector=people[key]) for key in ("zhang", "zhao")}
 
     # --- export jobs, run in-process to the end (the world's transaction never commits)
@@ -324,6 +363,7 @@ def build_world(*, today: dt.date | None = None) -> World:
         "review_window": windows,
         "calendar_token": tokens,
         "export_job": jobs,
+        "question": question_rows,
         "region_admin": {role: users[role].region_admin for role in ADMIN_ROLES},
         # one API token of every user who logs in, keyed by role
         "api_token": {
@@ -345,6 +385,8 @@ def build_world(*, today: dt.date | None = None) -> World:
         world.markers[f"batch:{key}"] = [str(batch.label), batch.place]
     for key, exam in exam_rows.items():
         world.markers[f"exam:{key}"] = [exam.title]
+    for key, question in question_rows.items():
+        world.markers[f"question:{key}"] = [question.stem]
     return world
 
 

@@ -153,6 +153,15 @@ SEES: dict[str, dict[str, set[str] | str]] = {
     "policy": {ANON: set(), INSP: set(), COUNTY: {"changan"}, OTHER: {"ts"}, CITY: {"sjz", "changan"}, PROV: EVERYONE},
     "exam": {ANON: set(), INSP: {"ex_sjz"}, COUNTY: set(), OTHER: {"ex_ts"}, CITY: {"ex_sjz"}, PROV: EVERYONE},
     "sitting": {ANON: set(), INSP: {"s_sjz"}, COUNTY: set(), OTHER: {"s_ts"}, CITY: {"s_sjz"}, PROV: EVERYONE},
+    # 题库: the banks of the regions an admin administers; an inspector never sees it (the answers).
+    "question": {
+        ANON: set(),
+        INSP: set(),
+        COUNTY: {"q_changan"},
+        OTHER: {"q_ts"},
+        CITY: {"q_sjz", "q_changan"},
+        PROV: EVERYONE,
+    },
     # 在线答卷: the candidate's own alone (the office reads them per sitting, not here).
     "attempt": {ANON: set(), INSP: {"p_zhang"}, COUNTY: set(), OTHER: set(), CITY: set(), PROV: set()},
     "export_job": {
@@ -187,14 +196,17 @@ ALLOWED: dict[str, set[str] | str] = {
         *_SJZ_SIDE_BATCHES,
         "exam:ex_sjz",
         "exam:ex_prov",
+        "question:q_changan",
     },
     CITY: {
         *(f"{kind}:{p}" for kind in ("inspector", "certificate") for p in PEOPLE_SEEN[CITY]),
         *_SJZ_SIDE_BATCHES,
         "exam:ex_sjz",
         "exam:ex_prov",
+        "question:q_sjz",
+        "question:q_changan",
     },
-    OTHER: {*_ZHAO, "exam:ex_ts", "exam:ex_prov"},
+    OTHER: {*_ZHAO, "exam:ex_ts", "exam:ex_prov", "question:q_ts"},
     PROV: EVERYONE,
     # a calendar feed shows its owner's world, whoever fetches it
     "owner:zhang": {"inspector:zhang", "certificate:zhang", "exam:ex_sjz", *_SJZ_SIDE_BATCHES},
@@ -437,6 +449,18 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/applications/{id}/withdraw/"): Expect(R(401, 403, 200, 200, 200, 200), kind="application"),
     ("POST", "/api/v1/applications/approve/"): Expect(R(401, 400, 400, 400, 400, 400)),
     ("GET", "/api/v1/applications/progress/"): Expect(R(401, 200, 200, 200, 200, 200)),
+    # --- API: the question bank (题库). An inspector is refused before any lookup (the bank
+    # holds the answers); empty bodies: a new question lacks its content, an empty change is none.
+    ("GET", "/api/v1/questions/"): Expect(R(401, 403, 200, 200, 200, 200), lists="question"),
+    ("POST", "/api/v1/questions/"): Expect(R(401, 403, 400, 400, 400, 400)),
+    **{
+        (method, f"/api/v1/questions/{{id}}/{suffix}"): Expect(
+            R(401, 403, 200, 200, 200, 200), kind="question", hidden={**HIDDEN_API, INSP: 403}
+        )
+        for method, suffix in (("GET", ""), ("PATCH", ""), ("GET", "versions/"))
+    },
+    ("POST", "/api/v1/questions/import/"): Expect(R(401, 403, 400, 400, 400, 400), multipart=True),
+    ("GET", "/api/v1/questions/template/"): Expect(R(401, 403, 200, 200, 200, 200)),
     # --- API: exports
     ("GET", "/api/v1/exports/"): Expect(R(401, 200, 200, 200, 200, 200), lists="export_job"),
     ("POST", "/api/v1/exports/"): Expect(R(401, 400, 400, 400, 400, 400)),
@@ -558,7 +582,14 @@ ADMIN_MODELS: dict[str, AdminModel] = {
             for verb in ("cancel", "replace", "move")
         },
     ),
-    "exams/exam": AdminModel("exam"),
+    # 组卷规则 (exams.admin_questions): the exam's paper rules page; an empty POST re-shows the table
+    "exams/exam": AdminModel(
+        "exam",
+        extra={
+            (method, "{object_id}/paper-rules/"): Expect(_staff(200), kind="exam", hidden=_staff(404))
+            for method in ("GET", "POST")
+        },
+    ),
     # With results, only the place can still be edited, and a blank place is a valid form.
     "exams/sitting": AdminModel(
         "sitting",
@@ -569,6 +600,15 @@ ADMIN_MODELS: dict[str, AdminModel] = {
             ("GET", "{object_id}/import/"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
             ("POST", "{object_id}/import/"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
             ("GET", "{object_id}/template.xlsx"): Expect(_staff(200), kind="sitting", hidden=_staff(404)),
+        },
+    ),
+    # 题库: the import page (an empty POST re-shows the form) and the template
+    "exams/question": AdminModel(
+        "question",
+        extra={
+            ("GET", "import/"): Expect(_staff(200)),
+            ("POST", "import/"): Expect(_staff(200)),
+            ("GET", "template.xlsx"): Expect(_staff(200)),
         },
     ),
     "exams/result": AdminModel("result", add=403, change_post=403),
@@ -1310,7 +1350,13 @@ def test_markers_are_real(world, db):
     province = _client(world, PROV)
     texts = [
         body_text(province.get(path))
-        for path in ("/api/v1/inspectors/", "/api/v1/certificates/", "/api/v1/batches/", "/api/v1/exams/")
+        for path in (
+            "/api/v1/inspectors/",
+            "/api/v1/certificates/",
+            "/api/v1/batches/",
+            "/api/v1/exams/",
+            "/api/v1/questions/",
+        )
     ]
     own = body_text(_client(world, INSP).get(f"/api/v1/inspectors/{world.pk('inspector', 'zhang')}/"))
 

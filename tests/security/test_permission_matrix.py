@@ -153,6 +153,8 @@ SEES: dict[str, dict[str, set[str] | str]] = {
     "policy": {ANON: set(), INSP: set(), COUNTY: {"changan"}, OTHER: {"ts"}, CITY: {"sjz", "changan"}, PROV: EVERYONE},
     "exam": {ANON: set(), INSP: {"ex_sjz"}, COUNTY: set(), OTHER: {"ex_ts"}, CITY: {"ex_sjz"}, PROV: EVERYONE},
     "sitting": {ANON: set(), INSP: {"s_sjz"}, COUNTY: set(), OTHER: {"s_ts"}, CITY: {"s_sjz"}, PROV: EVERYONE},
+    # 评教: the administrators of the batch's organiser (石家庄's batch: its city and the province).
+    "evaluation": {ANON: set(), INSP: set(), COUNTY: set(), OTHER: set(), CITY: {"b_sjz_done:zhang"}, PROV: EVERYONE},
     # 题库: the banks of the regions an admin administers; an inspector never sees it (the answers).
     "question": {
         ANON: set(),
@@ -365,6 +367,10 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/batches/{id}/uncomplete/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
     ("POST", "/api/v1/batches/{id}/enroll/"): Expect(R(401, 400, 400, 400, 400, 400), kind="batch"),
     ("GET", "/api/v1/batches/{id}/events/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
+    # 评教: the batch's administrators read it (anonymous); only a participant rates (an empty
+    # body: 400 before anything is written), an administrator is not one.
+    ("GET", "/api/v1/batches/{id}/evaluations/"): Expect(R(401, 403, 200, 200, 200, 200), kind="batch"),
+    ("POST", "/api/v1/batches/{id}/evaluations/"): Expect(R(401, 400, 403, 403, 403, 403), kind="batch"),
     # --- API: enrollments, hours, coverage, policies, the inspector's calendar
     ("GET", "/api/v1/enrollments/"): Expect(R(401, 200, 200, 200, 200, 200), lists="enrollment"),
     ("GET", "/api/v1/enrollments/{id}/"): Expect(R(401, 200, 200, 200, 200, 200), kind="enrollment"),
@@ -482,6 +488,12 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ("GET", "/register/changes/"): Expect(ALL(200), markers="register"),
     ("GET", "/calendar/{token}.ics"): Expect(ALL(200), kind="calendar_token", hidden=ALL(404), markers="owner"),
     ("GET", "/me/"): Expect(R(302, 200, 200, 200, 200, 200)),
+    # 评教 from /me/: the inspector's own batches answer with the page again (here each refused:
+    # not completed, or its window closed), anyone else's and an admin's are not found.
+    ("POST", "/me/evaluations/{batch_id}/"): Expect(
+        R(302, 302, 404, 404, 404, 404), kind="batch", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("GET", "/me/evaluations/{batch_id}/"): Expect(ALL(405) | {ANON: 302}, kind="batch", hidden=ALL(405) | {ANON: 302}),
     # 扫码签到: the inspector's page (a form without a token; an empty code is 400), refused to
     # accounts without an inspector; the trainer's page and its live figures, for the admins who
     # manage the batch (an inspector is refused before the batch is looked up).
@@ -571,6 +583,8 @@ ADMIN_MODELS: dict[str, AdminModel] = {
         | {("GET", "{object_id}/sign-in-sheet/"): Expect(_staff(200), kind="batch", hidden=_staff(404))},
     ),
     "training/hourspolicy": AdminModel("policy"),
+    # 评教: read-only and anonymous (given on /me/ or through the API, never changed).
+    "training/evaluation": AdminModel("evaluation", add=403, change_post=403),
     "training/enrollment": AdminModel(
         "enrollment",
         add=403,

@@ -311,22 +311,6 @@ def build_world(*, today: dt.date | None = None) -> World:
         )
     }
 
-    # --- 评教: 张 rated 石家庄's completed batch the day after it ended (its window has closed since)
-    from training.evaluations import evaluation_submit
-
-    done_sjz = batches["b_sjz_done"]
-    evaluations = {
-        "b_sjz_done:zhang": evaluation_submit(
-            enrollment=enrollments["b_sjz_done:zhang"],
-            actor=users["inspector"],
-            content=5,
-            trainer=4,
-            organisation=4,
-            comment="案例贴近一线执法",
-            today=done_sjz.ends_on + dt.timedelta(days=1),
-        )
-    }
-
     tokens = {key: training.calendar_token_for(inspector=people[key]) for key in ("zhang", "zhao")}
 
     # --- export jobs, run in-process to the end (the world's transaction never commits)

@@ -30,7 +30,7 @@ from personnel.selectors import (
 
 from . import rules, selectors, services
 from .evaluations import batch_evaluation_figures, batch_evaluation_rows, evaluation_submit
-from .models import Attendance, Enrollment, HoursPolicy, HoursPolicyEvent
+from .models import Attendance, AttendanceSource, Enrollment, HoursPolicy, HoursPolicyEvent
 from .serializers import (
     AttendanceGridSerializer,
     AttendanceInputSerializer,
@@ -376,12 +376,15 @@ def _attendance_grid(*, actor, batch) -> dict:
         .order_by("inspector__region__path", "inspector__name", "id")
     )
     marks: dict[int, dict[bool, list]] = {e.pk: {True: [], False: []} for e in enrollments}
-    for enrollment_id, day, present in (
+    scanned: dict[int, list] = {e.pk: [] for e in enrollments}
+    for enrollment_id, day, present, source in (
         Attendance.objects.filter(enrollment_id__in=list(marks))
         .order_by("day")
-        .values_list("enrollment_id", "day", "present")
+        .values_list("enrollment_id", "day", "present", "source")
     ):
         marks[enrollment_id][present].append(day)
+        if source == AttendanceSource.CHECKIN:
+            scanned[enrollment_id].append(day)
     days = [batch.starts_on + dt.timedelta(days=i) for i in range(batch.days)]
     rows = [
         {
@@ -391,6 +394,7 @@ def _attendance_grid(*, actor, batch) -> dict:
             "status": e.status,
             "days_present": marks[e.pk][True],
             "days_absent": marks[e.pk][False],
+            "days_checked_in": scanned[e.pk],
         }
         for e in enrollments
     ]

@@ -279,6 +279,9 @@ class AttendanceRowSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=EnrollmentStatus.choices)
     days_present = serializers.ListField(child=serializers.DateField())
     days_absent = serializers.ListField(child=serializers.DateField())
+    days_checked_in = serializers.ListField(
+        child=serializers.DateField(), help_text=_("其中本人扫码签到的日期（其余为培训机构登记）")
+    )
 
 
 class AttendanceGridSerializer(serializers.Serializer):

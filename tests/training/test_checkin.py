@@ -464,3 +464,18 @@ def test_the_attendance_grid_shows_the_scans_and_links_today(client, today_batch
     assert reverse("checkin-trainer", args=[today_batch.pk]) in body
     change = client.get(reverse("admin:training_batch_change", args=[today_batch.pk])).content.decode()
     assert 'id="link-checkin"' in change
+
+
+def test_the_attendance_api_says_which_days_were_scanned(client, today_batch, inspector, regions, city_admin):
+    # given: 张三 scanned today; 李四 was marked present by the office
+    other = EnrollmentFactory(batch=today_batch, inspector=person(regions, "李四")).inspector
+    client.force_login(inspector.user)
+    client.get(reverse("checkin"), {"t": fresh_token(today_batch)})
+    services.attendance_mark(batch=today_batch, actor=city_admin, day=timezone.localdate(), present=[other.pk])
+    # when
+    client.force_login(city_admin)
+    rows = {r["name"]: r for r in client.get(f"/api/v1/batches/{today_batch.pk}/attendance/").json()["rows"]}
+    # then
+    today = timezone.localdate().isoformat()
+    assert (rows["张三"]["days_present"], rows["张三"]["days_checked_in"]) == ([today], [today])
+    assert (rows["李四"]["days_present"], rows["李四"]["days_checked_in"]) == ([today], [])

@@ -12,7 +12,7 @@ from core.auth import ApiTokenViewSet, token_view
 from core.csp import csp_extend
 from core.health import healthz
 from core.schema import SchemaView
-from exams import admin_analysis
+from exams import admin_analysis, online_pages
 from exams.api import CertificateViewSet, ExamViewSet, ResultViewSet, SittingViewSet
 from exams.api_applications import ApplicationViewSet
 from exams.api_online import AttemptViewSet, OnlineSittingViewSet, PracticeViewSet
@@ -101,6 +101,14 @@ urlpatterns = [
     path("verify/", verify_form, name="verify-form"),
     path("verify/<str:number>/", verify_page, name="verify"),
     path("me/", me_page, name="me"),
+    # 在线考试 (exams.online_pages): the candidate's pages, phone first.
+    path("me/exams/", online_pages.exams_page, name="online-exams"),
+    path("me/exams/practice/", online_pages.practice_start, name="online-practice"),
+    path("me/exams/sittings/<int:sitting_id>/", online_pages.sitting_page, name="online-sitting"),
+    path("me/exams/sittings/<int:sitting_id>/start/", online_pages.sitting_start, name="online-start"),
+    path("me/exams/attempts/<int:attempt_id>/", online_pages.attempt_page, name="online-attempt"),
+    path("me/exams/attempts/<int:attempt_id>/answers/", online_pages.attempt_answers, name="online-answers"),
+    path("me/exams/attempts/<int:attempt_id>/submit/", online_pages.attempt_submit, name="online-submit"),
     path("checkin/", checkin_page, name="checkin"),
     path("checkin/batch/<int:batch_id>/", trainer_page, name="checkin-trainer"),
     path("me/evaluations/<int:batch_id>/", evaluation_post, name="me-evaluation"),

@@ -88,6 +88,8 @@ NOT_PAGES = {
     "/calendar/{token}.ics",
     "/admin/overview/lists/{name}.xlsx",
     "/admin/exams/sitting/{object_id}/template.xlsx",
+    "/admin/exams/sitting/{object_id}/analysis.xlsx",
+    "/admin/exams/exam/{object_id}/analysis.xlsx",
     "/admin/reports/exportjob/{object_id}/download/",
 }
 # Pages the matrix leaves out (the admin's own views), by role.

@@ -494,6 +494,37 @@ EXPECT: dict[tuple[str, str], Expect] = {
         R(302, 302, 404, 404, 404, 404), kind="batch", hidden=R(302, 404, 404, 404, 404, 404)
     ),
     ("GET", "/me/evaluations/{batch_id}/"): Expect(ALL(405) | {ANON: 302}, kind="batch", hidden=ALL(405) | {ANON: 302}),
+    # 在线考试 pages (exams.online_pages): the list explains itself to an account without an
+    # inspector; every other page is the inspector's own (anyone else: 404, as the API). The
+    # world's sittings are on paper (none to start); 张's practice paper is his alone; handing
+    # it in is a write that goes through (a redirect to its result).
+    ("GET", "/me/exams/"): Expect(R(302, 200, 200, 200, 200, 200)),
+    ("POST", "/me/exams/practice/"): Expect(R(302, 302, 404, 404, 404, 404)),
+    ("GET", "/me/exams/practice/"): Expect(ALL(405) | {ANON: 302}),
+    ("GET", "/me/exams/sittings/{sitting_id}/"): Expect(
+        R(302, 404, 404, 404, 404, 404), kind="sitting", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("POST", "/me/exams/sittings/{sitting_id}/start/"): Expect(
+        R(302, 404, 404, 404, 404, 404), kind="sitting", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("GET", "/me/exams/sittings/{sitting_id}/start/"): Expect(
+        ALL(405) | {ANON: 302}, kind="sitting", hidden=ALL(405) | {ANON: 302}
+    ),
+    ("GET", "/me/exams/attempts/{attempt_id}/"): Expect(
+        R(302, 200, 404, 404, 404, 404), kind="attempt", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("POST", "/me/exams/attempts/{attempt_id}/answers/"): Expect(
+        R(302, 302, 404, 404, 404, 404), kind="attempt", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("GET", "/me/exams/attempts/{attempt_id}/answers/"): Expect(
+        ALL(405) | {ANON: 302}, kind="attempt", hidden=ALL(405) | {ANON: 302}
+    ),
+    ("GET", "/me/exams/attempts/{attempt_id}/submit/"): Expect(
+        R(302, 200, 404, 404, 404, 404), kind="attempt", hidden=R(302, 404, 404, 404, 404, 404)
+    ),
+    ("POST", "/me/exams/attempts/{attempt_id}/submit/"): Expect(
+        R(302, 302, 404, 404, 404, 404), kind="attempt", hidden=R(302, 404, 404, 404, 404, 404), success={302}
+    ),
     # 扫码签到: the inspector's page (a form without a token; an empty code is 400), refused to
     # accounts without an inspector; the trainer's page and its live figures, for the admins who
     # manage the batch (an inspector is refused before the batch is looked up).

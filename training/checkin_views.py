@@ -122,7 +122,7 @@ def checkin_page(request):
         return _not_inspector(request)
     if request.method == "POST":
         return _by_code(request, inspector, now)
-    if token:
+    if token and request.method == "GET":  # not HEAD: a link checker records nobody
         ticket = None
         try:
             ticket = checkin.ticket_from_token(token, now=now, seen_at=_seen_at(request, token))

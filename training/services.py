@@ -976,7 +976,8 @@ def attendance_mark(
     all_present: bool = False,
 ) -> int:
     """Record one day's attendance for enrolled inspectors (by inspector id); marking
-    again overwrites. ``all_present`` marks everyone enrolled present except ``absent``."""
+    again overwrites (a scan's "present" marked present again stays the scan's record).
+    ``all_present`` marks everyone enrolled present except ``absent``."""
     batch = _lock_batch(batch)
     _require_manager(actor=actor, batch=batch)
     refusal = _attendance_refusal(batch, day)

@@ -479,3 +479,9 @@ def test_the_attendance_api_says_which_days_were_scanned(client, today_batch, in
     today = timezone.localdate().isoformat()
     assert (rows["张三"]["days_present"], rows["张三"]["days_checked_in"]) == ([today], [today])
     assert (rows["李四"]["days_present"], rows["李四"]["days_checked_in"]) == ([today], [])
+
+
+def test_a_head_request_records_nobody(client, today_batch, inspector):
+    client.force_login(inspector.user)
+    assert client.head(reverse("checkin"), {"t": fresh_token(today_batch)}).status_code == 200
+    assert not Attendance.objects.exists()

@@ -1,7 +1,8 @@
 """QR sign-in (扫码签到) in headless Chromium: the trainer's page at 1366x768 shows today's QR
 code; an inspector's phone (390x844) opens the code's link signed out, logs in, comes back
 to it and sees success; the trainer's page then counts 1 without a reload. No page logs a
-Content-Security-Policy violation, and the phone pages do not scroll sideways.
+Content-Security-Policy violation nor axe-core WCAG 2.0 A/AA violation (the live states too),
+and the phone pages do not scroll sideways; the attendance grid marks the scan.
 
 Screenshots go to E2E_SCREENSHOT_DIR when it is set (else the test's tmp_path).
 """
@@ -13,6 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.e2e.test_accessibility import AXE, AXE_RUN
 from tests.factories import InspectorFactory, RegionAdminFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import Attendance, AttendanceSource, BatchStatus
@@ -46,6 +48,12 @@ def running_today(regions, settings):
     return batch
 
 
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.0 A/AA violations on the page as it is now (as tests/e2e/test_accessibility.py runs it)."""
+    result = page.evaluate(AXE_RUN, True)
+    return [f"{page.url}: {v['id']} at {t}" for v in result["violations"] for t in v["targets"]]
+
+
 def csp_violations(page) -> list[str]:
     found: list[str] = []
     page.on("console", lambda m: found.append(m.text) if "Content Security Policy" in m.text else None)
@@ -61,7 +69,9 @@ def test_an_inspector_signs_in_by_the_qr_code_and_the_trainer_sees_the_count(
     with sync_playwright() as p:
         browser = p.chromium.launch(**chromium_available)
         # given: the trainer's page on the office's laptop
-        trainer = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+        office = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        office.add_init_script(path=str(AXE))
+        trainer = office.new_page()
         trainer_csp = csp_violations(trainer)
         trainer.goto(live_server.url + "/admin/login/")
         trainer.fill("#id_username", "sjz_office")
@@ -80,9 +90,12 @@ def test_an_inspector_signs_in_by_the_qr_code_and_the_trainer_sees_the_count(
         url = qr.get_attribute("data-url")
         assert url.startswith(live_server.url + "/checkin/?t=")
         trainer.screenshot(path=str(screenshot_dir / "checkin-trainer.png"))
+        problems = axe_violations(trainer)
 
         # when: 张三's phone opens the code's link, signed out
-        phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN").new_page()
+        handset = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+        handset.add_init_script(path=str(AXE))
+        phone = handset.new_page()
         phone_csp = csp_violations(phone)
         phone.goto(url)
         assert "/accounts/login/" in phone.url
@@ -98,6 +111,7 @@ def test_an_inspector_signs_in_by_the_qr_code_and_the_trainer_sees_the_count(
         assert batch.course.title in phone.text_content("#checkin-result")
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         phone.screenshot(path=str(screenshot_dir / "checkin-phone-success.png"), full_page=True)
+        problems += axe_violations(phone)
         row = Attendance.objects.get()
         assert (row.enrollment.inspector.name, row.source, row.present) == ("张三", AttendanceSource.CHECKIN, True)
 
@@ -109,11 +123,20 @@ def test_an_inspector_signs_in_by_the_qr_code_and_the_trainer_sees_the_count(
         assert phone.is_visible("label[for=id_code]")
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         phone.screenshot(path=str(screenshot_dir / "checkin-phone-code.png"), full_page=True)
+        problems += axe_violations(phone)
 
         # then: the trainer's page counts 1 and names 张三, without a reload
         expect(trainer.locator("#checkin-signed")).to_have_text("1", timeout=20_000)  # a string to eval: CSP says no
         assert trainer.text_content("#checkin-latest") == "张三"
         trainer.screenshot(path=str(screenshot_dir / "checkin-trainer-counted.png"))
+        problems += axe_violations(trainer)
+        # the office's grid marks the scan (扫码) and links today's sign-in page
+        trainer.goto(live_server.url + reverse("admin:training_batch_attendance", args=[batch.pk]))
+        assert trainer.is_visible("small.scanned")
+        assert trainer.is_visible(f"a#checkin-{timezone.localdate():%Y%m%d}")
+        trainer.screenshot(path=str(screenshot_dir / "checkin-attendance-grid.png"))
+        problems += axe_violations(trainer)
+        assert problems == []
 
         assert trainer_csp == [] and phone_csp == []
         browser.close()

@@ -20,7 +20,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +33,7 @@ from personnel.admin import RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.selectors import can_see_full_national_id, region_list
 from training.selectors import batch_list
 
-from . import card, card_admin, rules, selectors, services
+from . import card, card_admin, online, rules, selectors, services
 from .imports import (
     Entry,
     candidate_pool,
@@ -45,6 +45,7 @@ from .imports import (
     scores_save,
 )
 from .models import (
+    AttemptState,
     Certificate,
     CertificateEvent,
     CertificateStatus,
@@ -53,8 +54,10 @@ from .models import (
     Result,
     ResultChange,
     Sitting,
+    SittingMode,
     SittingStatus,
 )
+from .online import ONLINE_FIELDS
 
 try:  # the QR code of the public verify page, when that part of the app is installed
     from .qr import qr_svg, verify_url
@@ -264,6 +267,24 @@ class ScoreUploadForm(forms.Form):
 
 
 NEW_ROWS = 5  # blank rows on the grid of a sitting without a batch, for candidates not yet listed
+ONLINE_HELP = {
+    "mode": _(
+        "在线考试：考生在开考时间与截止时间之间用手机答题，试卷按本考试的组卷规则从题库随机抽取，"
+        "交卷或到时后自动评分，成绩与录入的成绩同样计入考试次数、及格判定和发证。"
+    ),
+    "opens_at": _("在线考试：此时刻起考生可以开始答题。"),
+    "closes_at": _("在线考试：此时刻后不能再开始答题；正在答题的考生最迟在此时刻交卷。"),
+    "duration_minutes": _(
+        "在线考试：每位考生从开始答题起的答题时长；截止时间先到则以截止时间为准。考生开始答题后不能再修改。"
+    ),
+    "score_shown": _("在线考试：考生何时能看到自己的分数。"),
+}
+KEPT_IF_BLANK = ("mode", "score_shown")  # choices with a default: left out, left as they are
+ONLINE_ATTEMPTS_SHOWN = 200  # attempts listed on an online sitting's page (the counts cover all)
+
+
+def _local(value) -> str:
+    return timezone.localtime(value).strftime("%m-%d %H:%M")
 
 
 @admin.register(Sitting)
@@ -275,8 +296,8 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "exam__kind"]
     search_fields = ["exam__title", "place"]
     date_hierarchy = "held_on"
-    fields = ["exam", "held_on", "place", "batch", "status"]
-    actions = ["start_grading", "confirm_scores", "reopen_grading", "cancel_sittings"]
+    fields = ["exam", "held_on", "place", "batch", "status", *ONLINE_FIELDS]
+    actions = ["start_grading", "confirm_scores", "reopen_grading", "cancel_sittings", "submit_overdue_attempts"]
     change_form_template = "admin/exams/sitting/change_form.html"
     change_list_template = "admin/exams/sitting/change_list.html"
     list_per_page = 50
@@ -309,20 +330,67 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         )
 
     def get_fields(self, request, obj=None):
-        return [*self.fields, "history"] if obj is not None else list(self.fields)
+        if obj is None:
+            return list(self.fields)
+        extra = ["online_attempts"] if obj.mode == SittingMode.ONLINE else []
+        return [*self.fields, *extra, "history"]
 
     @admin.display(description=_("变更记录"))
     def history(self, obj):
         return _history(obj.events.all(), Sitting)
 
+    @admin.display(description=_("在线答卷"))
+    def online_attempts(self, obj):
+        """The sitting's attempts (read-only): state, start, hand-in and score, the first
+        ONLINE_ATTEMPTS_SHOWN by name, with the counts of all."""
+        attempts = online.sitting_attempts(sitting=obj)
+        counts = dict(attempts.order_by().values_list("state").annotate(n=Count("id")))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    a.inspector.name,
+                    a.get_state_display(),
+                    _local(a.started_at),
+                    _local(a.submitted_at) if a.submitted_at else "-",
+                    a.get_submitted_by_display() or "-",
+                    plain_number(a.score) if a.score is not None else "-",
+                )
+                for a in attempts[:ONLINE_ATTEMPTS_SHOWN]
+            ),
+        )
+        summary = gettext("答题中 %(a)d 人，已交卷 %(s)d 人") % {
+            "a": counts.get(AttemptState.ACTIVE, 0),
+            "s": counts.get(AttemptState.SUBMITTED, 0),
+        }
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            (
+                (h,)
+                for h in (
+                    gettext("考生"),
+                    gettext("状态"),
+                    gettext("开始"),
+                    gettext("交卷"),
+                    gettext("方式"),
+                    gettext("得分"),
+                )
+            ),
+        )
+        return format_html("<p>{}</p><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", summary, head, rows)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["status"]
-        readonly = ["exam", "batch", "history"]
+        readonly = ["exam", "batch", "history", "online_attempts"]
         if not self._next_statuses(obj):
             readonly.append("status")  # cancelled: nowhere to go
         if obj.results.exists():
             readonly.append("held_on")  # attempts are numbered in date order
+        if obj.attempts.exists():
+            readonly += ["mode", "duration_minutes"]  # the candidates' deadlines are fixed
         return readonly
 
     def _next_statuses(self, obj) -> list[str]:
@@ -332,6 +400,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         return obj._next_statuses
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs.setdefault("help_texts", ONLINE_HELP)
         form_class = super().get_form(request, obj, change=change, **kwargs)
         if obj is None or "status" not in form_class.base_fields:
             return form_class
@@ -348,6 +417,12 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         SittingStatusForm.__name__ = form_class.__name__
         return SittingStatusForm
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in KEPT_IF_BLANK and field is not None:
+            field.required = False  # left out of a form: the paper sitting it was stays so
+        return field
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "exam":
             kwargs["queryset"] = selectors.exam_list(actor=request.user)
@@ -358,7 +433,11 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            values = {name: data[name] for name in services.SITTING_FIELDS if name in data}
+            values = {
+                name: data[name]
+                for name in services.SITTING_FIELDS
+                if name in data and not (name in KEPT_IF_BLANK and not data[name])
+            }
             self.call_service(request, services.sitting_update, sitting=obj, actor=request.user, **values)
             if "status" in form.changed_data and data.get("status"):
                 self.call_service(
@@ -373,6 +452,7 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
             held_on=data["held_on"],
             place=data.get("place") or "",
             batch=data.get("batch"),
+            **{name: data[name] for name in ONLINE_FIELDS if data.get(name) not in (None, "")},
         )
         obj.pk = sitting.pk
         obj._state.adding = False
@@ -414,6 +494,12 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("取消场次"))
     def cancel_sittings(self, request, queryset):
         self._set_status(request, queryset, SittingStatus.CANCELLED)
+
+    @admin.action(description=_("提交已超时的在线答卷"))
+    def submit_overdue_attempts(self, request, queryset):
+        """What the minute's beat task does, now, for these sittings (exams.online.attempts_sweep)."""
+        done = online.attempts_sweep(sitting_ids=list(queryset.values_list("pk", flat=True)))
+        messages.success(request, gettext("已提交 %(n)d 份超时答卷。") % {"n": done})
 
     # the two score pages
 

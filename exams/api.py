@@ -151,7 +151,12 @@ class SittingViewSet(
         if errors:
             raise ValidationFailed(_("提交的数据有误。"), fields=errors)
         sitting = services.sitting_create(
-            actor=request.user, exam=exam, held_on=values["held_on"], place=values["place"], batch=batch
+            actor=request.user,
+            exam=exam,
+            held_on=values["held_on"],
+            place=values["place"],
+            batch=batch,
+            **{name: values[name] for name in online.ONLINE_FIELDS},
         )
         sitting = selectors.sitting_get_for_actor(actor=request.user, sitting_id=sitting.pk)
         return Response(self.get_serializer(sitting).data, status=status.HTTP_201_CREATED)

@@ -29,3 +29,9 @@ class ExamsConfig(AppConfig):
 
         # 题库 and the qualification exams' paper rules: after the exams step, which makes the exams.
         demo.register_step("question_bank", bank_step)
+
+        def online_step(*, stdout, options):
+            return exams_demo.seed_online_sitting(stdout=stdout)
+
+        # An online sitting open now for the demo inspector: after the bank step (its paper rules).
+        demo.register_step("online_sitting", online_step)

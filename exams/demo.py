@@ -484,3 +484,51 @@ def _photos(actor, rng: random.Random, *, me, made: Counter) -> None:
     if not result.ok:  # the demo's own files: a refusal here is a bug
         raise RuntimeError(f"demo photos refused: {result.errors[:3]}")
     made["photos"] += result.written
+
+
+# --- an online sitting open now (在线考试) ------------------------------------------------------
+
+ONLINE_PLACE = "在线考试（手机答题）"
+
+
+def seed_online_sitting(*, stdout=None, today: dt.date | None = None) -> dict:
+    """An online sitting of the newest qualification exam with paper rules, open from yesterday
+    to a week from today (60 minutes a paper), so the demo inspector (login ``inspector``), who
+    has not sat that exam, can start it on the phone pages. After the question bank step, which
+    writes the paper rules. A second run adds nothing while such a sitting is still open."""
+    from .models import PaperRule, SittingMode
+
+    today = today or timezone.localdate()
+    actor = get_user_model().objects.get(username="province_admin")
+    exams = Exam.objects.filter(kind=ExamKind.QUALIFICATION, region__code="130000", region__level=RegionLevel.PROVINCE)
+    me = Inspector.objects.filter(user__username="inspector").first()
+    if me is not None:
+        exams = exams.exclude(results__inspector=me)
+    exam = (
+        exams.filter(pk__in=PaperRule.objects.values("part__exam_id")).order_by("-created_at").first()
+        if exams.exists()
+        else None
+    )
+    made = {"online_sittings": 0}
+    if (
+        exam is None
+        or Sitting.objects.filter(exam=exam, mode=SittingMode.ONLINE, closes_at__gt=timezone.now()).exists()
+    ):
+        return made
+    zone = timezone.get_current_timezone()
+    opens = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(8, 0), tzinfo=zone)
+    closes = dt.datetime.combine(today + dt.timedelta(days=7), dt.time(20, 0), tzinfo=zone)
+    services.sitting_create(
+        actor=actor,
+        exam=exam,
+        held_on=today,
+        place=ONLINE_PLACE,
+        mode=SittingMode.ONLINE,
+        opens_at=opens,
+        closes_at=closes,
+        duration_minutes=60,
+    )
+    made["online_sittings"] = 1
+    if stdout is not None:
+        stdout.write(f"在线考试：{exam.title}，{opens:%m-%d %H:%M} 至 {closes:%m-%d %H:%M}，每卷 60 分钟\n")
+    return made

@@ -560,16 +560,16 @@ def attempt_submit(
     return attempt
 
 
-def attempts_sweep(*, now: dt.datetime | None = None) -> int:
+def attempts_sweep(*, now: dt.datetime | None = None, sitting_ids: list[int] | None = None) -> int:
     """Submit (by timeout) every active attempt past its deadline; each in its own transaction,
     so one refusal does not hold back the others. Safe to run twice at once (a submitted one
-    is left as it is). Returns how many this run submitted."""
+    is left as it is). ``sitting_ids``: only those sittings' (the admin's action). Returns how
+    many this run submitted."""
     now = _now(now)
-    due = list(
-        Attempt.objects.filter(state=AttemptState.ACTIVE, deadline__lte=now)
-        .order_by("deadline", "pk")
-        .values_list("pk", flat=True)
-    )
+    due = Attempt.objects.filter(state=AttemptState.ACTIVE, deadline__lte=now)
+    if sitting_ids is not None:
+        due = due.filter(sitting_id__in=sitting_ids)
+    due = list(due.order_by("deadline", "pk").values_list("pk", flat=True))
     done = 0
     for pk in due:
         attempt = attempt_submit(attempt=pk, by=SubmittedBy.TIMEOUT, now=now)

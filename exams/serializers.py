@@ -24,7 +24,9 @@ from .models import (
     ExamPart,
     Result,
     ResultChange,
+    ScoreShown,
     Sitting,
+    SittingMode,
     SittingStatus,
 )
 
@@ -138,7 +140,22 @@ class SittingOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Sitting
-        fields = ["id", "exam", "held_on", "place", "batch", "status", "status_display", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "exam",
+            "held_on",
+            "place",
+            "batch",
+            "status",
+            "status_display",
+            "mode",
+            "opens_at",
+            "closes_at",
+            "duration_minutes",
+            "score_shown",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -147,6 +164,24 @@ class SittingInputSerializer(serializers.Serializer):
     held_on = serializers.DateField(label=_("考试日期"))
     place = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", label=_("考点"))
     batch = serializers.IntegerField(required=False, allow_null=True, label=_("培训批次（其结业人员为考生）"))
+    mode = serializers.ChoiceField(
+        choices=SittingMode.choices, required=False, default=SittingMode.PAPER, label=_("考试方式")
+    )
+    opens_at = serializers.DateTimeField(required=False, allow_null=True, default=None, label=_("开考时间（在线考试）"))
+    closes_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, label=_("截止时间（在线考试）")
+    )
+    duration_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=32767,
+        label=_("答题时长（分钟，在线考试）"),
+    )
+    score_shown = serializers.ChoiceField(
+        choices=ScoreShown.choices, required=False, default=ScoreShown.ON_SUBMIT, label=_("成绩公布（在线考试）")
+    )
 
 
 class SittingFilterSerializer(serializers.Serializer):

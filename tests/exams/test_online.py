@@ -534,3 +534,24 @@ def test_two_starts_at_once_give_one_attempt(exam, candidate):
         t.join(timeout=60)
     assert len(got) == 4 and len(set(got)) == 1 and isinstance(got[0], int), got
     assert Attempt.objects.count() == 1 and AttemptItem.objects.count() == 10
+
+
+# --- the demo ---------------------------------------------------------------------------------------------
+
+
+def test_the_demo_opens_an_online_sitting_for_the_demo_inspector_once(exam, regions):
+    from exams import demo
+    from tests.factories import RegionAdminFactory
+
+    # given: the demo's province admin and inspector
+    RegionAdminFactory(user__username="province_admin", region=regions["province"])
+    me = InspectorFactory(region=regions["changan"], user=UserFactory(username="inspector"))
+    # when
+    first = demo.seed_online_sitting()
+    again = demo.seed_online_sitting()
+    # then
+    assert first == {"online_sittings": 1} and again == {"online_sittings": 0}
+    sitting = exam.sittings.get()
+    assert sitting.mode == SittingMode.ONLINE
+    assert [s.pk for s in online.online_sittings_for(inspector=me)] == [sitting.pk]
+    assert online.attempt_start(sitting=sitting, inspector=me).items.count() == 10

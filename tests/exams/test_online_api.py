@@ -153,3 +153,78 @@ def test_practice_over_the_api(client_for, me, exam):  # noqa: F811
     assert done["score_visible"] and all("right_answer" in i and "explanation" in i for i in done["items"])
     assert not Result.objects.exists()
     assert api.post("/api/v1/practice/", {"count": 0}, format="json").status_code == 400
+
+
+# --- the admin -------------------------------------------------------------------------------------------
+
+
+def test_the_admin_creates_an_online_sitting_through_the_service(exam, province_admin):  # noqa: F811
+    from django.test import Client
+
+    from exams.models import ExamEvent, Sitting
+
+    client = Client()
+    client.force_login(province_admin)
+    form = {
+        "exam": exam.pk,
+        "held_on": "2026-03-02",
+        "place": "",
+        "mode": "online",
+        "opens_at_0": "2026-03-02",
+        "opens_at_1": "09:00:00",
+        "closes_at_0": "2026-03-02",
+        "closes_at_1": "08:00:00",
+        "duration_minutes": "60",
+        "score_shown": "on_submit",
+    }
+    refused = client.post("/admin/exams/sitting/add/", form)
+    assert refused.status_code == 200 and not Sitting.objects.exists()
+    form["closes_at_1"] = "17:00:00"
+    response = client.post("/admin/exams/sitting/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    sitting = Sitting.objects.get()
+    assert (sitting.mode, sitting.duration_minutes) == ("online", 60)
+    assert ExamEvent.objects.get(sitting=sitting).changes["duration_minutes"] == [None, 60]
+    page = client.get(f"/admin/exams/sitting/{sitting.pk}/change/").content.decode()
+    assert "在线答卷" in page and "答题中 0 人" in page
+
+
+def test_the_admin_action_submits_overdue_attempts(client_for, me, sitting, province_admin):
+    from django.test import Client
+
+    attempt = online.attempt_start(sitting=sitting, inspector=me)
+    Attempt.objects.filter(pk=attempt.pk).update(deadline=timezone.now() - dt.timedelta(minutes=1))
+    client = Client()
+    client.force_login(province_admin)
+    page = client.get(f"/admin/exams/sitting/{sitting.pk}/change/").content.decode()
+    assert me.name in page and "答题中 1 人" in page
+    response = client.post(
+        "/admin/exams/sitting/",
+        {"action": "submit_overdue_attempts", "_selected_action": [sitting.pk]},
+        follow=True,
+    )
+    assert "已提交 1 份超时答卷" in response.content.decode()
+    attempt.refresh_from_db()
+    assert attempt.state == "submitted" and attempt.submitted_by == "timeout"
+
+
+def test_an_online_sitting_over_the_api(client_for, exam, province_admin):  # noqa: F811
+    api = client_for(province_admin)
+    body = {
+        "exam": exam.pk,
+        "held_on": "2026-03-02",
+        "mode": "online",
+        "opens_at": "2026-03-02T09:00:00+08:00",
+        "closes_at": "2026-03-02T17:00:00+08:00",
+        "duration_minutes": 90,
+        "score_shown": "on_close",
+    }
+    response = api.post("/api/v1/sittings/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["mode"], response.json()["duration_minutes"], response.json()["score_shown"]) == (
+        "online",
+        90,
+        "on_close",
+    )
+    refused = api.post("/api/v1/sittings/", {**body, "duration_minutes": None}, format="json")
+    assert refused.status_code == 400 and "duration_minutes" in refused.json()["fields"]

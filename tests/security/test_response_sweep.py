@@ -31,6 +31,7 @@ KINDS = {
     "exports": "export_job",
     "regions": "region",
     "applications": "application",
+    "attempts": "attempt",
 }
 ROWS_PER_KIND = 4
 

@@ -72,6 +72,25 @@ def _issue_on_pass(settings):
     settings.CERTIFICATE_ON_PASS = "issue"
 
 
+@pytest.fixture(autouse=True)
+def _only_browser_tests_start_chromium(request, monkeypatch):
+    """A test that drives Chromium must carry the ``browser`` marker: CI's SQLite pass leaves
+    those out (``-m "not browser"``) and runs them once, in the services pass (.ci/run). Any
+    other test that opens Playwright fails here with the reason. (Every browser test imports
+    ``sync_playwright`` when it runs, not at the top of its module.)"""
+    if request.node.get_closest_marker("browser") is not None:
+        return
+    try:
+        import playwright.sync_api
+    except ImportError:
+        return
+
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} starts Chromium: mark it @pytest.mark.browser", pytrace=False)
+
+    monkeypatch.setattr(playwright.sync_api, "sync_playwright", refuse)
+
+
 @pytest.fixture
 def regions(db):
     """Province 130000 > cities 130100 (石家庄), 130200 (唐山) > counties."""

@@ -11,8 +11,9 @@ STATIC_ROOT, then gunicorn alone (debug off, no proxy, a SQLite file database) a
 and, when Chromium is here, /verify/ drawn with its stylesheet (the top bar in the brand colour)
 without a single CSP violation.
 
-It runs in both passes (`make test`, `make test-services`): the server's database is always a
-SQLite file of its own, migrated here.
+The server's database is always a SQLite file of its own, migrated here, so nothing here depends
+on the pass's database: the whole module carries the ``browser`` marker and CI runs it once, in
+the services pass (the server, collectstatic included, is most of its time).
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ import pytest
 
 from bench.harness import BASE_DIR, gunicorn, server_env
 
-pytestmark = pytest.mark.skipif(
-    not Path(sys.executable).with_name("gunicorn").exists(),
-    reason="gunicorn is missing (pip install -r requirements.txt)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(sys.executable).with_name("gunicorn").exists(),
+        reason="gunicorn is missing (pip install -r requirements.txt)",
+    ),
+]
 
 YEAR = 365 * 24 * 60 * 60
 HASHED_CSS = r"/static/{}\.[0-9a-f]{{12}}\.css"
@@ -119,7 +123,6 @@ def test_favicon_redirects_to_the_hashed_icon(served):
     assert status == 200 and icon and max_age(headers["cache-control"]) >= YEAR
 
 
-@pytest.mark.browser
 def test_verify_page_drawn_with_its_styles_and_no_csp_violation(served, chromium_available):
     from playwright.sync_api import sync_playwright
 

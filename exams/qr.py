@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import segno
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+
+from core import qr as core_qr
 
 
 def verify_url(request_or_none, number: str) -> str:
@@ -21,7 +22,5 @@ def verify_url(request_or_none, number: str) -> str:
 
 
 def qr_svg(url: str, *, scale: int = 4) -> str:
-    """Inline ``<svg>`` (no XML declaration) for embedding in a page; error level M."""
-    return segno.make(url, error="m", micro=False).svg_inline(
-        scale=scale, dark="#000", light="#fff", title="证件核验二维码"
-    )
+    """Inline ``<svg>`` (no XML declaration) for embedding in a page (core.qr makes it)."""
+    return core_qr.qr_svg(url, scale=scale, title="证件核验二维码")

@@ -26,7 +26,6 @@ import logging
 import re
 from dataclasses import dataclass
 
-import segno
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -35,6 +34,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from core.errors import ValidationFailed
+from core.qr import qr_data_uri
 from core.throttles import SlidingWindowThrottle
 
 from . import services
@@ -157,12 +157,6 @@ def checkin_url(request, token: str) -> str:
     path = f"{reverse('checkin')}?t={token}"
     site = (getattr(settings, "SITE_URL", "") or "").rstrip("/")
     return site + path if site else request.build_absolute_uri(path)
-
-
-def qr_data_uri(url: str) -> str:
-    """The QR code of ``url`` as an SVG data URI (an <img>, no inline markup; CSP allows data:
-    images). Error level M, as the certificate's (exams.qr)."""
-    return segno.make(url, error="m", micro=False).svg_data_uri(scale=8, dark="#000", light="#fff")
 
 
 def live_state(*, request, batch: Batch, now: dt.datetime) -> dict:

@@ -20,8 +20,8 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Func, IntegerField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -166,14 +166,17 @@ class Pool:
 
 def _pool(region: Region) -> Pool:
     """One read: the drawable questions with the id of their current version."""
+    # The number of options, not the options: a start reads the whole bank's rows.
+    length = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
     rows = (
         QuestionVersion.objects.filter(
             question__in=drawable_questions(region).values("pk"), version=F("question__version")
         )
-        .values_list("question_id", "kind", "category", "difficulty", "pk", "options")
+        .annotate(option_count=Func(F("options"), function=length, output_field=IntegerField()))
+        .values_list("question_id", "kind", "category", "difficulty", "pk", "option_count")
         .order_by("question_id")
     )
-    return Pool([PoolQuestion(q, k, c, d, v, len(o or [])) for q, k, c, d, v, o in rows])
+    return Pool([PoolQuestion(q, k, c, d, v, n or 0) for q, k, c, d, v, n in rows])
 
 
 @dataclass(frozen=True)
@@ -489,8 +492,14 @@ def _write_answers(attempt_id: int, wanted: dict[int, str], now: dt.datetime) ->
     if errors:
         first = next(iter(errors.values()))[0]
         raise ValidationFailed(first, fields={"answers": errors})
-    for pk, _shown, original in clean.values():
-        AttemptItem.objects.filter(pk=pk).update(answer=original, answered_at=now if original else None)
+    rows = [
+        AttemptItem(pk=pk, answer=original, answered_at=now if original else None)
+        for pk, _s, original in clean.values()
+    ]
+    if len(rows) == 1:  # the usual save from a phone: one answer, a plain UPDATE
+        AttemptItem.objects.filter(pk=rows[0].pk).update(answer=rows[0].answer, answered_at=rows[0].answered_at)
+    elif rows:
+        AttemptItem.objects.bulk_update(rows, ["answer", "answered_at"])
     return {position: shown for position, (_pk, shown, _o) in clean.items()}
 
 

@@ -555,3 +555,16 @@ def test_the_demo_opens_an_online_sitting_for_the_demo_inspector_once(exam, regi
     assert sitting.mode == SittingMode.ONLINE
     assert [s.pk for s in online.online_sittings_for(inspector=me)] == [sitting.pk]
     assert online.attempt_start(sitting=sitting, inspector=me).items.count() == 10
+
+
+def test_a_save_is_a_fixed_number_of_statements(exam, candidate, django_assert_max_num_queries):
+    attempt = online.attempt_start(sitting=online_sitting(exam), inspector=candidate, now=T0)
+    # one answer: the attempt locked, its item read, one UPDATE (and the savepoint pair here)
+    with django_assert_max_num_queries(5):
+        online.answers_save(attempt=attempt.pk, inspector=candidate.pk, answers={1: "A"}, now=T0)
+    # ten answers: still one UPDATE
+    with django_assert_max_num_queries(5):
+        online.answers_save(
+            attempt=attempt.pk, inspector=candidate.pk, answers=dict.fromkeys(range(1, 11), "A"), now=T0
+        )
+    assert AttemptItem.objects.filter(attempt=attempt).exclude(answer="").count() == 10

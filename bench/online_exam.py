@@ -368,7 +368,8 @@ def percentile(values: list[float], p: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] * 1000, 1)
 
 
-def phase_figures(records: list[dict], seconds: float, cpu_seconds: float, expected: int) -> dict:
+def phase_figures(records: list[dict], seconds: float, cpu: tuple[float, float], expected: int) -> dict:
+    cpu_seconds, driver_seconds = cpu
     statuses = Counter(r["status"] for r in records)
     latencies = [r["seconds"] for r in records if r["status"] is not None]
     return {
@@ -384,20 +385,23 @@ def phase_figures(records: list[dict], seconds: float, cpu_seconds: float, expec
         "unexpected": sum(n for code, n in statuses.items() if code != expected),
         "socket_errors": statuses.get(None, 0),
         "app_cpu_ms_per_request": round(cpu_seconds * 1000 / len(records), 3) if records else None,
+        "driver_cpu_ms_per_request": round(driver_seconds * 1000 / len(records), 3) if records else None,
     }
 
 
-def run_phase(server, calls: list, *, in_flight: int, deadline: float, label: str) -> tuple[list, float, float]:
-    """``calls`` from ``in_flight`` threads; (records, seconds, gunicorn CPU seconds)."""
-    cpu_before = server.cpu_seconds()
+def run_phase(server, calls: list, *, in_flight: int, deadline: float, label: str) -> tuple[list, float, tuple]:
+    """``calls`` from ``in_flight`` threads; (records, seconds, (gunicorn CPU seconds, this
+    driver's CPU seconds))."""
+    cpu_before, driver_before = server.cpu_seconds(), time.process_time()
     records, seconds, timed_out = run_threads(calls, in_flight, deadline)
     cpu = server.cpu_seconds() - cpu_before
+    driver_cpu = time.process_time() - driver_before
     failed = [r for r in records if isinstance(r, Exception)]
     if failed:
         raise BenchError(f"{label}: {len(failed)} calls raised, e.g. {type(failed[0]).__name__}: {failed[0]}")
     if timed_out or len(records) != len(calls):
         raise BenchError(f"{label}: {len(records)} of {len(calls)} calls done within {deadline:.0f} s")
-    return records, seconds, cpu
+    return records, seconds, (cpu, driver_cpu)
 
 
 def require_statuses(records: list[dict], expected: int, label: str) -> None:
@@ -835,7 +839,9 @@ def readme_block(report: dict) -> str:
         f"|---|--:|--:|--:|--:|--:|--:|--:|\n" + "\n".join(rows) + "\n\n"
         f"**Answer saves, API / bare view: {ratio:.2f}** (goal {GOAL}: {met}); per round, saves/s API "
         f"{', '.join(str(x) for x in ph['api']['rounds_rps'])}, bare {', '.join(str(x) for x in ph['bare']['rounds_rps'])}"
-        f"; by the workers' CPU per save, bare / API {report['cpu_ratio']:.2f}. Statements per save: API "
+        f"; by the workers' CPU per save, bare / API {report['cpu_ratio']:.2f}; the driver (this process, on the "
+        f"same CPUs) spent {ph['api']['driver_cpu_ms_per_request']:.2f} / {ph['bare']['driver_cpu_ms_per_request']:.2f}"
+        f" ms of CPU per save. Statements per save: API "
         f"{st['api']} and a commit, bare {st['bare']}. The last start was answered {ph['start']['last_answer_s']:.1f} s after "
         f"the first was sent; the storm (first start to last submit) took {report['storm_seconds']:.0f} s. "
         f"Checked in the database: {outcome['submitted']:,} attempts submitted, "
@@ -911,7 +917,8 @@ def run(args, url: str, started_at: float) -> int:
     rounds = [list(range(1, args.answers + 1))[r :: args.rounds] for r in range(args.rounds)]
     rounds = [sorted(r) for r in rounds]
     api_records, bare_records = [], []
-    api_seconds = bare_seconds = api_cpu = bare_cpu = 0.0
+    api_seconds = bare_seconds = 0.0
+    api_cpu, bare_cpu = [0.0, 0.0], [0.0, 0.0]
     slice_rates: dict[str, list[float]] = {}
     with gunicorn(env, workers=args.workers, worker_class="sync", threads=1, log_path=log_path) as server:
         client = Client(server.base_url, args.timeout)
@@ -972,11 +979,11 @@ def run(args, url: str, started_at: float) -> int:
                 if side == "api":
                     api_records += records
                     api_seconds += seconds
-                    api_cpu += cpu
+                    api_cpu = [a + b for a, b in zip(api_cpu, cpu, strict=True)]
                 else:
                     bare_records += records
                     bare_seconds += seconds
-                    bare_cpu += cpu
+                    bare_cpu = [a + b for a, b in zip(bare_cpu, cpu, strict=True)]
                 print(
                     f"  round {r + 1} {side:<4} {len(records)} saves in {seconds:.1f} s = {len(records) / seconds:.1f}/s",
                     flush=True,
@@ -991,8 +998,8 @@ def run(args, url: str, started_at: float) -> int:
         phases["submit"] = phase_figures(records, seconds, cpu, submit_status)
         submits = records
         print(f"  submit: {len(records)} in {seconds:.1f} s = {phases['submit']['rps']}/s", flush=True)
-    phases["api"] = phase_figures(api_records, api_seconds, api_cpu, 200)
-    phases["bare"] = phase_figures(bare_records, bare_seconds, bare_cpu, 200)
+    phases["api"] = phase_figures(api_records, api_seconds, tuple(api_cpu), 200)
+    phases["bare"] = phase_figures(bare_records, bare_seconds, tuple(bare_cpu), 200)
     for side in ("api", "bare"):
         phases[side]["rounds_rps"] = slice_rates.get(side, [])
     tracebacks = sum(1 for line in log_path.read_text().splitlines() if "Traceback" in line)
@@ -1040,6 +1047,7 @@ def run(args, url: str, started_at: float) -> int:
         print(
             f"{name:>7}: {r['requests']:>7,} requests in {r['seconds']:8.1f} s = {r['rps']:8.1f}/s, "
             f"p50/p95/p99 {r['p50_ms']}/{r['p95_ms']}/{r['p99_ms']} ms, app CPU {r['app_cpu_ms_per_request']} ms/req, "
+            f"driver CPU {r['driver_cpu_ms_per_request']} ms/req, "
             f"statuses {r['statuses']}"
         )
     print(

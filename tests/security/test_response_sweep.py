@@ -32,6 +32,7 @@ KINDS = {
     "regions": "region",
     "applications": "application",
     "attempts": "attempt",
+    "questions": "question",
 }
 ROWS_PER_KIND = 4
 

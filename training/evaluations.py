@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -163,12 +163,16 @@ COUNT_KEYS = ("completers", "evaluations", "content_sum", "trainer_sum", "organi
 def evaluation_aggregates(prefix: str = "") -> dict:
     """The additive counts of a group of enrollments (``prefix``: the path to the enrollment):
     结业人数 (completers), 评价份数 (evaluations of completed enrollments: one taken back by an
-    undone completion counts again only when it completes again) and each question's sum."""
+    undone completion counts again only when it completes again) and each question's sum.
+    An evaluation counts for the batch it rated: an enrollment whose completion was undone and
+    which then moved to another batch (转班) carries its old rating along, which is not the new
+    batch's."""
     done = rules.completed(prefix)
+    rated = done & Q(**{f"{prefix}evaluation__batch_id": F(f"{prefix}batch_id")})
     return {
         "completers": Count(f"{prefix}id", filter=done),
-        "evaluations": Count(f"{prefix}evaluation__id", filter=done),
-        **{f"{name}_sum": Sum(f"{prefix}evaluation__{name}", filter=done) for name, _label in QUESTIONS},
+        "evaluations": Count(f"{prefix}evaluation__id", filter=rated),
+        **{f"{name}_sum": Sum(f"{prefix}evaluation__{name}", filter=rated) for name, _label in QUESTIONS},
     }
 
 
@@ -232,7 +236,7 @@ def batch_evaluation_rows(batch) -> list[dict]:
     and the day, never who gave them. Those the figures count (of completed enrollments)."""
     batch_id = getattr(batch, "pk", batch)
     rows = (
-        Evaluation.objects.filter(rules.completed("enrollment__"), batch_id=batch_id)
+        Evaluation.objects.filter(rules.completed("enrollment__"), batch_id=batch_id, enrollment__batch_id=batch_id)
         .order_by("-created_at", "-id")
         .values_list("content", "trainer", "organisation", "comment", "created_at")
     )

@@ -437,3 +437,16 @@ def test_admin_batch_and_course_pages_show_the_figures(client, regions, city_adm
     client.force_login(other_city_admin)
     course_page = client.get(f"/admin/training/course/{batch.course_id}/change/").content.decode()
     assert "暂无结业学员" in course_page and "3.89" not in course_page
+
+
+def test_a_rating_moved_with_its_enrollment_stays_with_the_batch_it_rated(regions, inspector_user):
+    # given: rated, then (completion undone, 转班) the enrollment completed in another batch
+    first, second = _ended(regions), _ended(regions)
+    enrollment = EnrollmentFactory(batch=first, inspector=inspector_user.inspector, status=S.COMPLETED)
+    _rate(enrollment, inspector_user)
+    type(enrollment).objects.filter(pk=enrollment.pk).update(batch=second)
+
+    # then: neither batch counts it (the first has no completer left, the second did not get it)
+    assert batch_evaluation_figures(second)["completers"] == 1
+    assert batch_evaluation_figures(second)["evaluations"] == 0
+    assert batch_evaluation_figures(first)["evaluations"] == 0

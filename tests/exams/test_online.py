@@ -568,3 +568,44 @@ def test_a_save_is_a_fixed_number_of_statements(exam, candidate, django_assert_m
             attempt=attempt.pk, inspector=candidate.pk, answers=dict.fromkeys(range(1, 11), "A"), now=T0
         )
     assert AttemptItem.objects.filter(attempt=attempt).exclude(answer="").count() == 10
+
+
+@pytest.mark.services("db")
+@pytest.mark.django_db(transaction=True)
+def test_saves_racing_a_submit_are_either_scored_or_refused(exam, candidate):
+    """Ten saves and a submit at once: a save either went in before the submit (and is
+    scored) or is refused after it; no answer is left stored but unscored."""
+    attempt = online.attempt_start(sitting=online_sitting(exam), inspector=candidate, now=T0)
+    right = right_answers(attempt)
+    barrier = threading.Barrier(11)
+    outcomes = []
+
+    def save(position):
+        try:
+            barrier.wait(timeout=30)
+            online.answers_save(attempt=attempt.pk, inspector=candidate.pk, answers={position: right[position]}, now=T0)
+            outcomes.append("saved")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    def submit():
+        try:
+            barrier.wait(timeout=30)
+            online.attempt_submit(attempt=attempt.pk, now=T0 + dt.timedelta(seconds=1))
+            outcomes.append("submitted")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save, args=(p,)) for p in range(1, 11)] + [threading.Thread(target=submit)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert set(outcomes) <= {"attempt_submitted", "saved", "submitted"} and len(outcomes) == 11, outcomes
+    attempt.refresh_from_db()
+    items = list(attempt.items.all())
+    assert all(i.correct == bool(i.answer) for i in items)  # every stored answer (all right) scored
+    assert attempt.score == sum((i.points for i in items if i.answer), Decimal("0"))
+    assert outcomes.count("saved") == sum(1 for i in items if i.answer)

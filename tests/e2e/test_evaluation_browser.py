@@ -1,6 +1,8 @@
 """评教 on a phone: an inspector who completed a batch last week opens /me/, picks a score for each
 question with the keyboard and the finger, leaves a comment, submits, and sees "已评价"; the page
-keeps to the phone's width and the strict CSP reports nothing."""
+keeps to the phone's width and the strict CSP reports nothing. Then the city's admin reads it:
+the 评教 list, the batch's and the course's pages and the overview. axe-core (WCAG 2.0 A and AA,
+as tests/e2e/test_accessibility.py runs it) finds nothing on the form nor on those pages."""
 
 import datetime as dt
 
@@ -8,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from personnel.models import RegionLevel
-from tests.factories import InspectorFactory, RegionFactory, UserFactory
+from tests.e2e.test_accessibility import AXE, AXE_RUN
+from tests.factories import InspectorFactory, RegionAdminFactory, RegionFactory, UserFactory
 from tests.training.factories import BatchFactory, CourseFactory, EnrollmentFactory
 from training.models import BatchStatus, EnrollmentStatus, Evaluation
 
@@ -32,13 +35,32 @@ def completed(db):
         status=BatchStatus.COMPLETED,
     )
     enrollment = EnrollmentFactory(batch=batch, inspector=inspector, status=EnrollmentStatus.COMPLETED)
+    admin = RegionAdminFactory(user__username="sjz_pingjiao", region=city).user
+    admin.set_password(PASSWORD)
+    admin.is_staff = True
+    admin.save()
     return enrollment
+
+
+def _axe(page, where: str) -> list[str]:
+    result = page.evaluate(AXE_RUN, True)
+    return [
+        f"{where}: {v['id']} ({v['impact']}) at {t}: {v['help']}" for v in result["violations"] for t in v["targets"]
+    ]
+
+
+def _login(page, url: str, username: str) -> None:
+    page.goto(f"{url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="登录", exact=True).click()
 
 
 def test_an_inspector_rates_a_batch_on_the_phone(chromium_available, live_server, completed, screenshot_dir):
     from playwright.sync_api import expect, sync_playwright
 
     enrollment_id = completed.pk
+    batch_id, course_id, year = completed.batch_id, completed.batch.course_id, completed.batch.year
     with sync_playwright() as p:
         browser = p.chromium.launch(**chromium_available)
         try:
@@ -48,10 +70,7 @@ def test_an_inspector_rates_a_batch_on_the_phone(chromium_available, live_server
             problems = []
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
 
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("#id_username", "pingjiao")
-            page.fill("#id_password", PASSWORD)
-            page.get_by_role("button", name="登录", exact=True).click()
+            _login(page, live_server.url, "pingjiao")
             page.wait_for_url(f"{live_server.url}/me/")
 
             # given: the section and its form, each question a named radio group
@@ -61,6 +80,14 @@ def test_an_inspector_rates_a_batch_on_the_phone(chromium_available, live_server
             for question in ("课程内容", "授课教师", "组织安排"):
                 expect(section.get_by_role("group", name=question)).to_be_visible()
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+            checker = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+            checker.add_init_script(path=str(AXE))
+            form_page = checker.new_page()
+            _login(form_page, live_server.url, "pingjiao")
+            form_page.wait_for_url(f"{live_server.url}/me/")
+            assert _axe(form_page, "/me/ with the form") == []
+            checker.close()
 
             # when: a tap for content, the keyboard for the trainer, a tap for organisation
             section.get_by_role("group", name="课程内容").get_by_label("5").check()
@@ -78,7 +105,32 @@ def test_an_inspector_rates_a_batch_on_the_phone(chromium_available, live_server
             expect(page.locator("#evaluations")).to_contain_text("已评价，感谢您的反馈。")
             expect(page.locator("#evaluations .pill")).to_have_text("已评价")
             expect(page.locator("#evaluations form")).to_have_count(0)
-            assert problems == []
+            assert problems == []  # the strict CSP refused nothing
+
+            # then: axe (which adds styles of its own: no CSP check from here) finds nothing on the
+            # rated page, nor on the city's admin pages, which show it anonymously
+            page.context.add_init_script(path=str(AXE))
+            page.reload()
+            violations = _axe(page, "/me/ rated")
+            office = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            office.add_init_script(path=str(AXE))
+            admin = office.new_page()
+            admin.goto(f"{live_server.url}/admin/login/")
+            admin.fill("#id_username", "sjz_pingjiao")
+            admin.fill("#id_password", PASSWORD)
+            admin.locator("input[type=submit]").click()
+            admin.wait_for_url(f"{live_server.url}/admin/")
+            for path, shows in (
+                ("/admin/training/evaluation/", "案例很实用"),
+                (f"/admin/training/batch/{batch_id}/change/", "100.0%"),
+                (f"/admin/training/course/{course_id}/change/", "4.00"),
+                (f"/admin/overview/?year={year}", "评教（按组织单位）"),
+            ):
+                admin.goto(live_server.url + path)
+                expect(admin.locator("body")).to_contain_text(shows)
+                assert "李评教" not in admin.content()
+                violations += _axe(admin, path)
+            assert violations == []
         finally:
             browser.close()
 

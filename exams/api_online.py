@@ -17,6 +17,7 @@ Every attempt carries ``server_time``, ``deadline`` and ``seconds_left``: the se
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -32,6 +33,7 @@ from .models import Attempt, AttemptState, QuestionKind, Sitting, SubmittedBy
 from .serializers import SCORE
 
 ID_MAX = 2**63 - 1
+MAX_ANSWERS = 500  # answers in one save: a whole paper and more, not an unbounded body
 
 # --- output shapes (documentation of what the views write) -----------------------------------------------
 
@@ -110,6 +112,11 @@ class AnswersInputSerializer(serializers.Serializer):
         child=serializers.CharField(allow_blank=True, allow_null=True, max_length=12),
         help_text='{"题序": "显示字母"}，如 {"1": "B", "2": "AC"}；"" 清除该题作答',
     )
+
+    def validate_answers(self, value):
+        if len(value) > MAX_ANSWERS:
+            raise serializers.ValidationError(_("一次最多保存 %(n)d 题。") % {"n": MAX_ANSWERS})
+        return value
 
 
 class AnswersSavedSerializer(serializers.Serializer):

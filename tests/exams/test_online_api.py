@@ -76,7 +76,14 @@ def test_bad_answers_are_400_and_write_nothing(client_for, me, sitting):
     api = client_for(me.user)
     attempt_id = api.post(f"/api/v1/sittings/{sitting.pk}/start/").json()["id"]
     url = f"/api/v1/attempts/{attempt_id}/answers/"
-    for body in ({"answers": {"1": "Q"}}, {"answers": {"x": "A"}}, {"answers": {"99999999999999999999": "A"}}, {}):
+    too_many = {"answers": {str(p): "A" for p in range(1, 502)}}
+    for body in (
+        {"answers": {"1": "Q"}},
+        {"answers": {"x": "A"}},
+        {"answers": {"99999999999999999999": "A"}},
+        {},
+        too_many,
+    ):
         response = api.put(url, body, format="json")
         assert response.status_code == 400, (body, response.content)
     assert not AttemptItem.objects.exclude(answer="").exists()

@@ -74,7 +74,9 @@ def _checked(content, trainer, organisation, comment) -> tuple[dict, str]:
             errors[name] = [_("请为“%(q)s”选择 1 至 5 分。") % {"q": label}]
         scores[name] = score
     comment = (comment or "").strip()
-    if len(comment) > COMMENT_MAX:
+    if "\x00" in comment:  # (PostgreSQL refuses it in text: never a 500)
+        errors["comment"] = [_("意见建议含有无效字符。")]
+    elif len(comment) > COMMENT_MAX:
         errors["comment"] = [_("意见建议最多 %(n)d 字（现有 %(m)d 字）。") % {"n": COMMENT_MAX, "m": len(comment)}]
     if errors:
         raise ValidationFailed(_("评价内容有误，请检查标出的项目。"), fields=errors)

@@ -142,6 +142,17 @@ def test_scores_from_a_form_are_text(done, inspector_user):
     assert (given.content, given.trainer, given.organisation) == (2, 5, 1)
 
 
+def test_a_nul_in_the_comment_is_a_field_error_not_a_500(client, done, inspector_user):
+    client.force_login(inspector_user)
+
+    client.post(
+        f"/me/evaluations/{done.batch_id}/", {"content": "4", "trainer": "4", "organisation": "4", "comment": "a\x00b"}
+    )
+
+    assert "意见建议含有无效字符。" in client.get("/me/").content.decode()
+    assert not Evaluation.objects.exists()
+
+
 def test_the_comment_is_bounded(done, inspector_user):
     with pytest.raises(ValidationFailed) as refused:
         _rate(done, inspector_user, comment="很" * 1001)

@@ -152,11 +152,16 @@ def check_in(*, ticket: Ticket, inspector, now: dt.datetime) -> services.CheckIn
 # --- the trainer's page ------------------------------------------------------------------------
 
 
-def checkin_url(request, token: str) -> str:
-    """Absolute URL the QR code holds: from settings.SITE_URL when set, else the request's host."""
-    path = f"{reverse('checkin')}?t={token}"
+def absolute_url(request, path: str) -> str:
+    """``path`` on this site: from settings.SITE_URL when set (what the phones can reach), else
+    the request's host."""
     site = (getattr(settings, "SITE_URL", "") or "").rstrip("/")
     return site + path if site else request.build_absolute_uri(path)
+
+
+def checkin_url(request, token: str) -> str:
+    """The URL the QR code holds: ``/checkin/?t=<token>``, absolute."""
+    return absolute_url(request, f"{reverse('checkin')}?t={token}")
 
 
 def live_state(*, request, batch: Batch, now: dt.datetime) -> dict:

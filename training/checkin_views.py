@@ -22,6 +22,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -198,7 +199,8 @@ def trainer_page(request, batch_id: int):
     except DomainError:
         raise PermissionDenied from None
     state = checkin.live_state(request=request, batch=batch, now=timezone.now())
-    return render(request, "training/checkin/trainer.html", {"batch": batch, "state": state})
+    code_page = checkin.absolute_url(request, reverse("checkin")).split("://", 1)[-1]
+    return render(request, "training/checkin/trainer.html", {"batch": batch, "state": state, "code_page": code_page})
 
 
 class CheckinLiveSerializer(serializers.Serializer):

@@ -485,3 +485,11 @@ def test_a_head_request_records_nobody(client, today_batch, inspector):
     client.force_login(inspector.user)
     assert client.head(reverse("checkin"), {"t": fresh_token(today_batch)}).status_code == 200
     assert not Attendance.objects.exists()
+
+
+def test_the_qr_code_and_the_code_page_use_site_url(client, today_batch, city_admin, settings):
+    settings.SITE_URL = "https://zhifa.example.gov.cn/"
+    client.force_login(city_admin)
+    body = client.get(reverse("checkin-trainer", args=[today_batch.pk])).content.decode()
+    assert 'data-url="https://zhifa.example.gov.cn/checkin/?t=' in body
+    assert "zhifa.example.gov.cn/checkin/</span>" in body

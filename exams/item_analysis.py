@@ -80,15 +80,47 @@ def score_bin(score: Decimal, max_score: Decimal) -> int:
     return max(0, min(BINS - 1, index))
 
 
-def ranked_groups(scores: list[tuple[int, Decimal]]) -> tuple[set[int], set[int]]:
-    """The upper and lower groups of attempts, given (attempt id, total score): ranked by
-    score, a tie at the edge of a group broken by the attempt id (the earlier attempt ranks
-    higher), so the same attempts always give the same groups."""
+Edge = tuple[Decimal, int]  # (total score, attempt id) of the attempt at a group's edge
+
+
+def group_edges(scores: list[tuple[int, Decimal]]) -> tuple[Edge, Edge] | None:
+    """The edges of the upper and lower groups, given (attempt id, total score): the attempts
+    ranked by score, a tie broken by the attempt id (the earlier ranks higher), so the same
+    attempts always give the same groups. The upper group is every attempt ranked at or above
+    the first edge, the lower every attempt at or below the second (``group_q``). None when
+    there are no groups (fewer than two candidates)."""
     size = group_size(len(scores))
     if not size:
-        return set(), set()
+        return None
     ranked = sorted(scores, key=lambda row: (-row[1], row[0]))
-    return {pk for pk, _s in ranked[:size]}, {pk for pk, _s in ranked[-size:]}
+    (upper_pk, upper_score), (lower_pk, lower_score) = ranked[size - 1], ranked[-size]
+    return (upper_score, upper_pk), (lower_score, lower_pk)
+
+
+def group_q(edges: tuple[Edge, Edge] | None, prefix: str = "") -> tuple[Q, Q]:
+    """The upper and the lower group as two conditions on an attempt (``prefix`` leads to it
+    from the rows asked about): a fixed size whatever the number of candidates."""
+    if edges is None:
+        return Q(pk__in=[]), Q(pk__in=[])
+    (upper_score, upper_pk), (lower_score, lower_pk) = edges
+    upper = Q(**{f"{prefix}score__gt": upper_score}) | Q(
+        **{f"{prefix}score": upper_score, f"{prefix}pk__lte": upper_pk}
+    )
+    lower = Q(**{f"{prefix}score__lt": lower_score}) | Q(
+        **{f"{prefix}score": lower_score, f"{prefix}pk__gte": lower_pk}
+    )
+    return upper, lower
+
+
+def ranked_groups(scores: list[tuple[int, Decimal]]) -> tuple[set[int], set[int]]:
+    """The upper and lower groups as sets of attempt ids (what ``group_q`` selects)."""
+    edges = group_edges(scores)
+    if edges is None:
+        return set(), set()
+    (upper_score, upper_pk), (lower_score, lower_pk) = edges
+    upper = {pk for pk, s in scores if s > upper_score or (s == upper_score and pk <= upper_pk)}
+    lower = {pk for pk, s in scores if s < lower_score or (s == lower_score and pk >= lower_pk)}
+    return upper, lower
 
 
 # --- the figures ----------------------------------------------------------------------------------
@@ -238,7 +270,6 @@ def exam_item_analysis(*, exam: Exam) -> ItemAnalysis:
 def _analyse(*, exam: Exam, sittings: list[Sitting], sitting: Sitting | None) -> ItemAnalysis:
     attempts = counted_attempts().filter(sitting__in=[s.pk for s in sittings])
     scores = [(pk, Decimal(score)) for pk, score in attempts.values_list("pk", "score")]
-    upper, lower = ranked_groups(scores)
     parts = list(exam.parts.order_by("order", "id"))
     items = AttemptItem.objects.filter(attempt__in=attempts)
     return ItemAnalysis(
@@ -246,8 +277,8 @@ def _analyse(*, exam: Exam, sittings: list[Sitting], sitting: Sitting | None) ->
         sittings=sittings,
         sitting=sitting,
         attempts=len(scores),
-        group_size=len(upper),
-        items=_items(items, upper, lower),
+        group_size=group_size(len(scores)),
+        items=_items(items, group_edges(scores)),
         parts=_parts(items, parts, [pk for pk, _s in scores]),
         total=distribution(
             _("总分"), [s for _pk, s in scores], sum((p.max_score for p in parts), Decimal(0)), exam.pass_mark
@@ -255,10 +286,11 @@ def _analyse(*, exam: Exam, sittings: list[Sitting], sitting: Sitting | None) ->
     )
 
 
-def _items(items: QuerySet[AttemptItem], upper: set[int], lower: set[int]) -> list[ItemRow]:
+def _items(items: QuerySet[AttemptItem], edges: tuple[Edge, Edge] | None) -> list[ItemRow]:
+    upper, lower = group_q(edges, prefix="attempt__")
     group = Case(
-        When(attempt_id__in=upper or [0], then=Value(UPPER)),
-        When(attempt_id__in=lower or [0], then=Value(LOWER)),
+        When(upper, then=Value(UPPER)),
+        When(lower, then=Value(LOWER)),
         default=Value(MIDDLE),
         output_field=IntegerField(),
     )

@@ -461,3 +461,21 @@ def test_a_rating_moved_with_its_enrollment_stays_with_the_batch_it_rated(region
     assert batch_evaluation_figures(second)["completers"] == 1
     assert batch_evaluation_figures(second)["evaluations"] == 0
     assert batch_evaluation_figures(first)["evaluations"] == 0
+
+
+def test_me_json_with_evaluations_is_what_the_serializer_wrote(done, inspector_user, regions):
+    from django.test import RequestFactory
+    from rest_framework.renderers import JSONRenderer
+
+    from exams.me import MeDashboardSerializer, dashboard_json, inspector_dashboard
+
+    rated = EnrollmentFactory(batch=_ended(regions, days_ago=1), inspector=inspector_user.inspector, status=S.COMPLETED)
+    _rate(rated, inspector_user)
+    request = RequestFactory().get("/api/v1/me/")
+    data = inspector_dashboard(actor=inspector_user)
+
+    written = dashboard_json(data, request)
+
+    assert len(written["evaluations"]) == 2
+    expected = MeDashboardSerializer(data, context={"request": request}).data
+    assert JSONRenderer().render(written) == JSONRenderer().render(expected)

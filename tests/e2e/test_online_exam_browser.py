@@ -12,6 +12,7 @@ import os
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from exams import online
@@ -84,8 +85,14 @@ def candidate(regions):
 
 
 def right_answers(attempt_id: int) -> dict[int, str]:
-    items = Attempt.objects.get(pk=attempt_id).items.select_related("version")
-    return {i.position: online.to_display(i.version.answer, i.option_order) for i in items}
+    """The key of each question as shown, read while the browser runs: an ORM call under
+    Playwright's event loop gets a connection of its own, closed here (else PostgreSQL cannot
+    drop the test database afterwards)."""
+    try:
+        items = Attempt.objects.get(pk=attempt_id).items.select_related("version")
+        return {i.position: online.to_display(i.version.answer, i.option_order) for i in items}
+    finally:
+        connection.close()
 
 
 def log_in(page, url):

@@ -369,6 +369,8 @@ def test_the_page_shows_the_figures_with_captions(world, browser):
     change = browser.get(f"/admin/exams/sitting/{world['sitting'].pk}/change/")
     assert f"/admin/exams/sitting/{world['sitting'].pk}/analysis/" in change.content.decode()
     assert browser.get(f"/admin/exams/exam/{world['exam'].pk}/analysis/").context["analysis"].attempts == 6
+    exam_page = browser.get(f"/admin/exams/exam/{world['exam'].pk}/change/").content.decode()
+    assert f'href="/admin/exams/exam/{world["exam"].pk}/analysis/"' in exam_page
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """An inspector sits a whole online exam on a phone (390x844) in headless Chromium: logs in,
 opens 在线考试与练习 from /me/, starts the sitting, answers every question one a page (each
-saved as it is given: 已保存), reloads in the middle and finds the answers still there, sees
+saved as it is given: 已保存; with the connection down 保存失败，重试中, then saved once it is
+back), reloads in the middle and finds the answers still there, sees
 the whole paper at once with the toggle, hands in through the confirm step and sees the score
 per part. A second paper runs out of time on the server's clock: the page shows it submitted.
 
@@ -161,7 +162,15 @@ def test_an_inspector_sits_an_online_exam_on_a_phone(
             expect(page.locator("#q-2 legend")).to_be_focused()
             answer(page, 2, right[2])
             page.get_by_role("button", name="下一题").click()
-            answer(page, 3, right[3])
+            # question 3 with the connection down: the save fails and is retried, then goes through
+            context.set_offline(True)
+            for letter in right[3]:
+                page.locator(f"label[for=q3-{letter}]").click()
+            expect(page.locator('[data-status-for="3"]')).to_have_text("保存失败，重试中…")
+            expect(page.locator("#save-status")).to_have_text("网络已断开，恢复后自动保存")
+            page.screenshot(path=str(screenshot_dir / "online-offline-phone.png"))
+            context.set_offline(False)
+            expect(page.locator('[data-status-for="3"]')).to_have_text("已保存")
 
             # reload in the middle: the three answers come back from the server
             page.reload()
@@ -205,7 +214,8 @@ def test_an_inspector_sits_an_online_exam_on_a_phone(
             page.goto(f"{url}/me/exams/")
             assert page.evaluate("document.documentElement.scrollWidth") <= 1366
             page.screenshot(path=str(screenshot_dir / "online-list-desktop.png"), full_page=True)
-            assert errors == [], errors
+            # the saves refused while offline are the only errors the console may show
+            assert [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e] == [], errors
         finally:
             browser.close()
 

@@ -9,6 +9,7 @@ documented schema (OpenAPI 3.1 is JSON Schema 2020-12), errors against the Error
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.cache import cache
@@ -33,6 +34,7 @@ KINDS = {
     "applications": "application",
     "attempts": "attempt",
     "questions": "question",
+    "checkin": "batch",  # /api/v1/checkin/batches/{batch_id}/
 }
 ROWS_PER_KIND = 4
 
@@ -60,7 +62,7 @@ def _paths(world, schema):
             elif "{code}" in template:
                 yield template, template.replace("{code}", row.code)
             else:
-                yield template, template.replace("{id}", str(row.pk))
+                yield template, re.sub(r"\{\w*id\}", str(row.pk), template)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -114,7 +114,9 @@ def exams_page(request):
         rows.append(SittingRow(sitting, sitting.my_attempt, state, label))
     recent = list(online.attempt_list_for(inspector=inspector).filter(state=AttemptState.SUBMITTED)[:RECENT_ATTEMPTS])
     practice = online.attempt_list_for(inspector=inspector).filter(practice=True, state=AttemptState.ACTIVE).first()
-    categories = sorted(set(drawable_questions(inspector.region).values_list("category", flat=True)))
+    categories = list(
+        drawable_questions(inspector.region).order_by("category").values_list("category", flat=True).distinct()
+    )
     context = {
         "inspector": inspector,
         "sittings": rows,

@@ -111,7 +111,8 @@ def test_the_list_shows_my_open_sitting_and_the_practice_entry(browser, exam):
     assert page.status_code == 200
     assert f'id="sitting-{sitting.pk}"' in html and "在线执法资格考试" in html and "限时 30 分钟" in html
     assert f'href="/me/exams/sittings/{sitting.pk}/"' in html
-    assert 'action="/me/exams/practice/"' in html and f'<option value="{LAW}">' in html
+    assert 'action="/me/exams/practice/"' in html
+    assert [html.count(f'<option value="{c}">') for c in (LAW, TRADE)] == [1, 1]  # each category once
     assert 'id="online-exams-link"' in browser.get("/me/").content.decode()
 
 

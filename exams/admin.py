@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
@@ -22,6 +23,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -421,6 +423,12 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name in KEPT_IF_BLANK and field is not None:
             field.required = False  # left out of a form: the paper sitting it was stays so
+        if field is not None and isinstance(field.widget, AdminSplitDateTime):
+            # The field's label names the date box only: each box named by the field and its part
+            # (axe's ``label`` on the time box otherwise).
+            date_box, time_box = field.widget.widgets
+            date_box.attrs["aria-label"] = format_lazy("{} {}", db_field.verbose_name, _("日期"))
+            time_box.attrs["aria-label"] = format_lazy("{} {}", db_field.verbose_name, _("时间"))
         return field
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

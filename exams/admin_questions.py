@@ -336,11 +336,13 @@ def paper_rules_formset(exam: Exam, actor, data=None):
 
 def _rules_summary(exam: Exam) -> str:
     rules = list(PaperRule.objects.filter(part__exam=exam).select_related("part", "question"))
+    # The link a paragraph of its own: underlined there (core/static/core/admin.css), not told
+    # apart from the text around it by its colour alone (axe's link-in-text-block).
     link = format_html(
-        '<a href="{}">{}</a>', reverse("admin:exams_exam_paper_rules", args=[exam.pk]), _("编辑组卷规则")
+        '<p><a href="{}">{}</a></p>', reverse("admin:exams_exam_paper_rules", args=[exam.pk]), _("编辑组卷规则")
     )
     if not rules:
-        return format_html("{}（{}） {}", _("暂无组卷规则"), _("在线考试须有组卷规则"), link)
+        return format_html("<p>{}（{}）</p>{}", _("暂无组卷规则"), _("在线考试须有组卷规则"), link)
     lines = format_html_join(
         "",
         "<li>{}，每题 {} 分</li>",

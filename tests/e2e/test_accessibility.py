@@ -5,7 +5,7 @@ The pages are the permission matrix's (tests/security/test_permission_matrix.py)
 of a page it discovers, as every role it expects to get 200 there, with the first object of
 the world (tests/security/conftest.py) that role sees; and a few it does not visit (the
 admin's index, login and password change, the 404 page). Each is opened in headless Chromium
-at 1366 x 768, and the public and inspector pages (/verify/..., /register/..., the logins, /me/) also at
+at 1366 x 768, and the public and inspector pages (/verify/..., /register/..., the logins, /me/ and its exams, /checkin/) also at
 390 x 844, in zh-hans, and in en as the anonymous visitor, the inspector and the province's
 admin (whose pages are every other admin's); axe-core (the copy bundled with axe-playwright-python) runs
 with the tags wcag2a and wcag2aa only. Every violation is printed with its rule, impact,
@@ -90,6 +90,7 @@ NOT_PAGES = {
     "/admin/exams/sitting/{object_id}/template.xlsx",
     "/admin/exams/sitting/{object_id}/analysis.xlsx",
     "/admin/exams/exam/{object_id}/analysis.xlsx",
+    "/admin/exams/question/template.xlsx",
     "/admin/reports/exportjob/{object_id}/download/",
 }
 # Pages the matrix leaves out (the admin's own views), by role.
@@ -99,7 +100,7 @@ MORE_PAGES = {
 }
 NOT_FOUND = "/no-such-page/"  # the 404 page, as someone not logged in
 # Seen at a phone's size too: the public pages and the inspector's.
-PHONE_PREFIXES = ("/verify/", "/register/", "/accounts/login/", "/admin/login/", "/me/", NOT_FOUND)
+PHONE_PREFIXES = ("/verify/", "/register/", "/accounts/login/", "/admin/login/", "/me/", "/checkin/", NOT_FOUND)
 # The API reference (Swagger UI, Redoc) speaks English whatever the site's language.
 IN_ENGLISH = {"/api/docs/", "/api/redoc/"}
 # The score grid and the attendance grid (made accessible in their own change).
@@ -203,7 +204,11 @@ def _context(browser, site, role: str, language: str):
 
 
 def violations(browser, site, role: str, language: str, *, grids: bool) -> tuple[list[str], int]:
-    """Every violation on the role's pages in the language, and how many pages were run."""
+    """Every violation on the role's pages in the language, and how many pages were run. A
+    response that is no HTML page (a download, JSON, a feed) is passed over: NOT_PAGES only
+    saves the visit."""
+    from playwright.sync_api import Error as PlaywrightError
+
     context = _context(browser, site, role, language)
     page = context.new_page()
     problems, runs, sidebar_checked = [], 0, False
@@ -212,15 +217,19 @@ def violations(browser, site, role: str, language: str, *, grids: bool) -> tuple
             sizes = [DESKTOP, PHONE] if path.startswith(PHONE_PREFIXES) else [DESKTOP]
             for size in sizes:
                 page.set_viewport_size(size)
-                response = page.goto(site["url"] + path)
                 where = f"{path} [{role}, {language}, {size['width']}x{size['height']}]"
+                try:
+                    response = page.goto(site["url"] + path)
+                except PlaywrightError as error:
+                    if "Download is starting" in str(error):
+                        break  # a file, no page: axe has nothing to check
+                    raise
                 want = 404 if template == NOT_FOUND else 200
                 if response.status != want:
                     problems.append(f"{where}: status {response.status}, expected {want}")
                     continue
                 if not response.headers.get("content-type", "").startswith("text/html"):
-                    problems.append(f"{where}: not a page ({response.headers.get('content-type')}): NOT_PAGES?")
-                    continue
+                    break  # JSON, a file shown inline, a feed: no page for axe
                 result = page.evaluate(AXE_RUN, not sidebar_checked)
                 sidebar_checked = sidebar_checked or result["sidebarChecked"]
                 runs += 1

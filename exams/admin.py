@@ -466,12 +466,13 @@ class SittingModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
         obj._state.adding = False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "grid_url": reverse("admin:exams_sitting_grid", args=[object_id]),
-            "import_url": reverse("admin:exams_sitting_import", args=[object_id]),
-            "template_url": reverse("admin:exams_sitting_template", args=[object_id]),
-        }
+        extra_context = dict(extra_context or {})
+        if str(object_id).isdigit():  # else no sitting: the admin's "does not exist" redirect, not a 500
+            extra_context |= {
+                "grid_url": reverse("admin:exams_sitting_grid", args=[object_id]),
+                "import_url": reverse("admin:exams_sitting_import", args=[object_id]),
+                "template_url": reverse("admin:exams_sitting_template", args=[object_id]),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     # actions: the sitting's status through the service

@@ -85,7 +85,9 @@ class BatchWorkflowMixin:
         return urls + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), **self._links(object_id)}
+        extra_context = dict(extra_context or {})
+        if str(object_id).isdigit():  # else no batch: the admin's "does not exist" redirect, not a 500
+            extra_context |= self._links(object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @staticmethod

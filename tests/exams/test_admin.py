@@ -92,6 +92,21 @@ def test_the_pages_load_for_a_city_admin_and_are_scoped(browser, regions, sittin
     assert browser.get(f"{ADMIN}/sitting/{sitting.pk}/change/").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{ADMIN}/sitting/add/widgets.css/change/",  # a relative URL a page once asked for
+        f"{ADMIN}/sitting/no-such/change/",
+        "/admin/training/batch/add/widgets.css/change/",
+        "/admin/training/batch/no-such/change/",
+    ],
+)
+def test_a_sitting_or_batch_that_is_no_id_is_the_admins_not_found_redirect_not_a_500(browser, path):
+    response = browser.get(path)
+    assert response.status_code == 302, response.status_code
+    assert response["Location"] == "/admin/"
+
+
 def test_an_exam_is_added_with_its_parts_through_the_service(browser, regions):
     # when
     response = browser.post(

@@ -15,6 +15,7 @@ lettered A, B, C... as shown. Callers (the API and the phone pages) speak displa
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import secrets
 from dataclasses import dataclass
@@ -435,8 +436,8 @@ def answers_save(
     """Save answers ({position: display letters}; "" clears one) of the candidate's own active
     attempt, at once, before its deadline: all checked first (nothing written if one is bad),
     then one UPDATE per answer. At or after the deadline nothing is saved, the attempt is
-    submitted by timeout and Conflict ``deadline_passed`` is raised. Four statements for one
-    answer (the attempt locked, its items read, the UPDATE, the commit)."""
+    submitted by timeout and Conflict ``deadline_passed`` is raised. Three statements for one
+    answer (the attempt locked and its items read in one, the UPDATE, the commit)."""
     now = _now(now)
     attempt_id = attempt.pk if isinstance(attempt, Attempt) else int(attempt)
     inspector_id = inspector.pk if isinstance(inspector, Inspector) else int(inspector)
@@ -445,36 +446,53 @@ def answers_save(
     except (TypeError, ValueError, AttributeError, OverflowError):
         raise ValidationFailed(_("题序应为数字。"), fields={"answers": [_("题序应为数字。")]}) from None
     with transaction.atomic():
-        # Held until commit: a submit (FOR UPDATE) waits for this save, and this one for it.
-        row = (
-            Attempt.objects.select_for_update(no_key=True)
-            .filter(pk=attempt_id, inspector_id=inspector_id)
-            .values_list("state", "deadline")
-            .first()
-        )
-        if row is None:
+        # One statement locks the attempt (held until commit: a submit, FOR UPDATE, waits for
+        # this save, and this one for it) and reads the items asked for: one row per item found,
+        # or one row without an item (a wrong position is told apart from another's attempt).
+        positions = [p for p in wanted if 1 <= p <= 32767] or [0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SAVE_READ
+                % {"positions": ", ".join(["%s"] * len(positions)), "lock": _SAVE_LOCK.get(connection.vendor, "")},
+                [*positions, attempt_id, inspector_id],
+            )
+            rows = cursor.fetchall()
+        if not rows:
             raise NotFound()
-        state, deadline = row
+        state, deadline = rows[0][0], rows[0][1]
+        if isinstance(deadline, str):  # SQLite: text, or a naive datetime, in UTC
+            deadline = dt.datetime.fromisoformat(deadline)
+        if timezone.is_naive(deadline):
+            deadline = deadline.replace(tzinfo=dt.UTC)
         if state != AttemptState.ACTIVE:
             raise Conflict(_("答卷已提交，不能再修改答案。"), code="attempt_submitted")
         overdue = now >= deadline
         if not overdue:
-            saved = _write_answers(attempt_id, wanted, now)
+            items = {
+                position: (pk, json.loads(order) if isinstance(order, str) else order, kind)
+                for _state, _deadline, pk, position, order, kind in rows
+                if pk is not None
+            }
+            saved = _write_answers(items, wanted, now)
     if overdue:
         attempt_submit(attempt=attempt_id, by=SubmittedBy.TIMEOUT, now=now)
         raise Conflict(_("答题时间已到，答卷已自动提交，此后的答案不予保存。"), code="deadline_passed")
     return Saved(saved, deadline)
 
 
-def _write_answers(attempt_id: int, wanted: dict[int, str], now: dt.datetime) -> dict[int, str]:
+_SAVE_READ = (
+    "SELECT a.state, a.deadline, i.id, i.position, i.option_order, v.kind "
+    "FROM exams_attempt a "
+    "LEFT JOIN exams_attemptitem i ON i.attempt_id = a.id AND i.position IN (%(positions)s) "
+    "LEFT JOIN exams_questionversion v ON v.id = i.version_id "
+    "WHERE a.id = %%s AND a.inspector_id = %%s%(lock)s"
+)
+_SAVE_LOCK = {"postgresql": " FOR NO KEY UPDATE OF a", "sqlite": ""}
+
+
+def _write_answers(items: dict, wanted: dict[int, str], now: dt.datetime) -> dict[int, str]:
     if not wanted:
         return {}
-    items = {
-        position: (pk, order, kind)
-        for pk, position, order, kind in AttemptItem.objects.filter(
-            attempt_id=attempt_id, position__in=[p for p in wanted if 1 <= p <= 32767]
-        ).values_list("pk", "position", "option_order", "version__kind")
-    }
     errors: dict[str, list[str]] = {}
     clean: dict[int, tuple[int, str, str]] = {}
     for position, raw in wanted.items():
@@ -540,7 +558,12 @@ def attempt_submit(
         if item.part_id is not None:
             key = str(item.part_id)
             parts[key] = parts.get(key, Decimal("0")) + item.awarded
-    AttemptItem.objects.bulk_update(items, ["correct", "awarded"])
+    # One UPDATE per outcome (right / wrong, by points), not a CASE per row and column.
+    by_outcome: dict[tuple[bool, Decimal], list[int]] = {}
+    for item in items:
+        by_outcome.setdefault((item.correct, item.awarded), []).append(item.pk)
+    for (correct, awarded), pks in by_outcome.items():
+        AttemptItem.objects.filter(pk__in=pks).update(correct=correct, awarded=awarded)
     attempt.state = AttemptState.SUBMITTED
     attempt.submitted_at = now
     attempt.submitted_by = by

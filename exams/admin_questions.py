@@ -342,11 +342,17 @@ def _rules_summary(exam: Exam) -> str:
         '<p><a href="{}">{}</a></p>', reverse("admin:exams_exam_paper_rules", args=[exam.pk]), _("编辑组卷规则")
     )
     if not rules:
-        return format_html("<p>{}（{}）</p>{}", _("暂无组卷规则"), _("在线考试须有组卷规则"), link)
+        return format_html("<p>{}</p>{}", _("暂无组卷规则（在线考试须有组卷规则）"), link)
     lines = format_html_join(
         "",
-        "<li>{}，每题 {} 分</li>",
-        ((questions.rule_label(rule), plain_number(rule.points)) for rule in rules),
+        "<li>{}</li>",
+        (
+            (
+                _("%(rule)s，每题 %(points)s 分")
+                % {"rule": questions.rule_label(rule), "points": plain_number(rule.points)},
+            )
+            for rule in rules
+        ),
     )
     shortfalls = questions.paper_rule_shortfalls(exam=exam, rules=rules)
     if shortfalls:

@@ -98,7 +98,7 @@ def office_day(db):
     batches = [
         BatchFactory(
             course=course,
-            number=90 + n,
+            number=900 + n,  # above any number the demo gives (it grows with the demo)
             region=region,
             sector=Sector.HAZARDOUS_CHEMICALS,
             starts_on=today + dt.timedelta(days=20 + 7 * n),

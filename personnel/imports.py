@@ -31,12 +31,12 @@ from django.utils.translation import gettext as _
 from core.audit import diff, plain
 from core.uploads import (
     HEADER_SCAN_ROWS,
-    IGNORED_HEADERS,
     CellValueError,
     RowError,
     UploadError,
     cell_text,
     column_letter,
+    locate_header,
     read_rows,
     text_value,
 )
@@ -114,39 +114,14 @@ class _Row:
 
 def _locate_header(rows: Iterator[list], errors: list[RowError]) -> tuple[int, dict[int, str]] | None:
     """Find the header among the first rows (a title row may sit above it)."""
-    for row_number in range(1, HEADER_SCAN_ROWS + 1):
-        row = next(rows, None)
-        if row is None:
-            break
-        keys = {i: _ALIAS_TO_KEY.get(cell_text(v).lower()) for i, v in enumerate(row)}
-        if "name" not in keys.values() or "national_id" not in keys.values():
-            continue
-        mapping: dict[int, str] = {}
-        seen: dict[str, int] = {}
-        for i, value in enumerate(row):
-            header = cell_text(value)
-            if not header or header.lower() in IGNORED_HEADERS:
-                continue
-            key = keys[i]
-            column = f"{column_letter(i)} {header}"
-            if key is None:
-                accepted = "、".join(c.label for c in COLUMNS)
-                errors.append(RowError(row_number, column, _("无法识别的表头（可用：%(a)s）") % {"a": accepted}))
-            elif key in seen:
-                errors.append(
-                    RowError(row_number, column, _("表头重复（与%(c)s列相同）") % {"c": column_letter(seen[key])})
-                )
-            else:
-                seen[key] = i
-                mapping[i] = key
-        for col in COLUMNS:
-            if col.required and col.key not in seen:
-                errors.append(RowError(row_number, col.label, _("缺少必填列“%(c)s”") % {"c": col.label}))
-        return row_number, mapping
-    errors.append(
-        RowError(1, "", _("未找到表头：前%(n)d行中没有同时包含“姓名”和“身份证号”的行。") % {"n": HEADER_SCAN_ROWS})
+    return locate_header(
+        rows,
+        errors,
+        columns=COLUMNS,
+        aliases=_ALIAS_TO_KEY,
+        anchors=("name", "national_id"),
+        not_found=_("未找到表头：前%(n)d行中没有同时包含“姓名”和“身份证号”的行。") % {"n": HEADER_SCAN_ROWS},
     )
-    return None
 
 
 # --- validating ----------------------------------------------------------------------

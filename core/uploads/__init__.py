@@ -36,6 +36,7 @@ __all__ = [
     "column_letter",
     "control_character",
     "decimal_value",
+    "locate_header",
     "read_rows",
     "text_value",
 ]
@@ -43,6 +44,54 @@ __all__ = [
 # Header cells that name no column to read (a running number).
 IGNORED_HEADERS = {"序号", "no", "no.", "#", "编号"}
 HEADER_SCAN_ROWS = 5
+
+
+def locate_header(
+    rows: Iterator[list],
+    errors: list[RowError],
+    *,
+    columns,
+    aliases: dict[str, str],
+    anchors: tuple[str, ...],
+    not_found: str,
+) -> tuple[int, dict[int, str]] | None:
+    """The header among the first HEADER_SCAN_ROWS rows (a title row may sit above it): the first
+    row naming every ``anchors`` key; gives its row number and {column index: key}. ``columns``
+    have ``key``, ``label`` and ``required``; ``aliases`` maps a lower-cased header to its key.
+    Unknown, repeated and missing required headers are added to ``errors`` with row and column;
+    no such row at all adds ``not_found`` and gives None."""
+    for row_number in range(1, HEADER_SCAN_ROWS + 1):
+        row = next(rows, None)
+        if row is None:
+            break
+        keys = {i: aliases.get(cell_text(v).lower()) for i, v in enumerate(row)}
+        if not all(anchor in keys.values() for anchor in anchors):
+            continue
+        mapping: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        for i, value in enumerate(row):
+            header = cell_text(value)
+            if not header or header.lower() in IGNORED_HEADERS:
+                continue
+            key = keys[i]
+            column = f"{column_letter(i)} {header}"
+            if key is None:
+                accepted = "、".join(c.label for c in columns)
+                errors.append(RowError(row_number, column, _("无法识别的表头（可用：%(a)s）") % {"a": accepted}))
+            elif key in seen:
+                errors.append(
+                    RowError(row_number, column, _("表头重复（与%(c)s列相同）") % {"c": column_letter(seen[key])})
+                )
+            else:
+                seen[key] = i
+                mapping[i] = key
+        for col in columns:
+            if col.required and col.key not in seen:
+                errors.append(RowError(row_number, col.label, _("缺少必填列“%(c)s”") % {"c": col.label}))
+        return row_number, mapping
+    errors.append(RowError(1, "", not_found))
+    return None
+
 
 _ZIP = b"PK\x03\x04"
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -363,7 +363,7 @@ class OnlineSittingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         out = []
         for s in sittings:
             row = _sitting(s)
-            row["open_now"] = s.opens_at <= now < s.closes_at and s.status in online.STARTABLE
+            row["open_now"] = online.start_refusal(sitting=s, now=now) is None
             mine = attempts.get(s.pk)
             row["attempt"] = attempt_json(mine, items=False, now=now) if mine else None
             out.append(row)

@@ -88,10 +88,12 @@ def _sitting_state(sitting: Sitting, attempt: Attempt | None, now) -> tuple[str,
     if attempt is not None:
         # Past its deadline the server submits it the moment it is opened.
         return ("active", _("答题中")) if now < attempt.deadline else ("submitted", _("已到时交卷"))
-    if now < sitting.opens_at:
-        return "upcoming", _("未开考")
-    if now < sitting.closes_at and sitting.status in online.STARTABLE:
+    # Whether it can be started now is the service's rule (the API's open_now reads it too).
+    refusal = online.start_refusal(sitting=sitting, now=now)
+    if refusal is None:
         return "open", _("可开始答题")
+    if refusal.code == "not_open_yet":
+        return "upcoming", _("未开考")
     return "closed", _("已截止")
 
 

@@ -276,6 +276,8 @@ def generate(rows: int, *, seed: int = 20240101) -> dict:
                 "",
                 status,
                 hired,
+                "",  # photo: none
+                "",  # unit
             )
         )
         by_region.setdefault(region.pk, []).append(pk)
@@ -305,6 +307,8 @@ def generate(rows: int, *, seed: int = 20240101) -> dict:
                 "phone",
                 "status",
                 "hired_on",
+                "photo",
+                "unit",
             ),
             inspector_rows,
         )
@@ -384,7 +388,9 @@ def _year(cursor, rng, ids, now, year, seats, pool, province, cities, counties) 
             exam_id, sitting_id = ids("exam"), ids("sitting")
             exam_rows.append((exam_id, now, now, f"{year}年第{number}批结业考试", "course", course_id, organiser.pk))
             exam_rows[-1] += (Decimal("60"), 3)
-            sitting_rows.append((sitting_id, now, now, exam_id, ends, "培训中心", batch_id, "closed"))
+            sitting_rows.append(
+                (sitting_id, now, now, exam_id, ends, "培训中心", batch_id, "closed", "paper", "on_submit")
+            )
         for inspector_id in rng.sample(candidates, size):
             status = rng.choices(statuses, weights)[0]
             completed = status == "completed"
@@ -489,6 +495,8 @@ def _year(cursor, rng, ids, now, year, seats, pool, province, cities, counties) 
             "place",
             "batch_id",
             "status",
+            "mode",
+            "score_shown",
         ),
         sitting_rows,
     )
@@ -543,7 +551,7 @@ def _certificates(cursor, rng, ids, now, inspector_rows, numbers) -> dict:
         elif status == "expired":
             event_rows.append((ids("event"), cert_id, "expired", "", "valid", "expired", None, at(until)))
         number = numbers.make(province_prefix="13", year=issued.year, serial=serial)
-        cert_rows.append((cert_id, now, now, number, inspector_id, region_id, issued, until, status, None, 0))
+        cert_rows.append((cert_id, now, now, number, inspector_id, region_id, issued, until, status, None, 0, 1))
     _copy(
         cursor,
         "exams_certificate",
@@ -559,6 +567,7 @@ def _certificates(cursor, rng, ids, now, inspector_rows, numbers) -> dict:
             "status",
             "source_result_id",
             "renewal_count",
+            "card_edition",
         ),
         cert_rows,
     )

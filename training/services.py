@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import Count, DateTimeField, Max, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -335,26 +336,15 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch |
     ids = list(inspector_ids)
     if not ids:
         return {}
-    qn = connection.ops.quote_name
+    db = connections[DEFAULT_DB_ALIAS]
+    statements = _statements(db)
     not_these = [b.pk for b in (batch, leaving) if b is not None]
-    holding = (*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)
-    sql = _OVERLAP_SQL.format(
-        enrollment=qn(Enrollment._meta.db_table),
-        batch=qn(Batch._meta.db_table),
-        e_batch=qn(Enrollment._meta.get_field("batch").column),
-        e_inspector=qn(Enrollment._meta.get_field("inspector").column),
-        e_status=qn(Enrollment._meta.get_field("status").column),
-        b_id=qn(Batch._meta.pk.column),
-        b_status=qn(Batch._meta.get_field("status").column),
-        starts_on=qn(Batch._meta.get_field("starts_on").column),
-        ends_on=qn(Batch._meta.get_field("ends_on").column),
-        ids=", ".join(["%s"] * len(ids)),
-        holding=", ".join(_literal(status) for status in holding),
-        not_these=", ".join(["%s"] * len(not_these)),
-        cancelled=_literal(BatchStatus.CANCELLED),
-    )
-    adapt = connection.ops.adapt_datefield_value
-    with connection.cursor() as cursor:
+    if len(ids) == 1 and len(not_these) == 1:  # one enrollment: the statement as built
+        sql = statements.overlap_one
+    else:
+        sql = statements.overlap.format(ids=", ".join(["%s"] * len(ids)), not_these=", ".join(["%s"] * len(not_these)))
+    adapt = db.ops.adapt_datefield_value
+    with db.cursor() as cursor:
         cursor.execute(sql, [*ids, adapt(batch.ends_on), adapt(batch.starts_on), *not_these])
         found = dict(cursor.fetchall())
     if not found:  # the usual answer: one narrow statement
@@ -422,21 +412,31 @@ def _may_enroll(actor, batch: Batch, inspector: Inspector) -> bool:
     return actor_manages_region(actor=actor, region=batch.region)
 
 
-def _columns(model) -> str:
-    qn = connection.ops.quote_name
+def _columns(model, qn) -> str:
     return ", ".join(f"{qn(model._meta.db_table)}.{qn(f.column)}" for f in model._meta.concrete_fields)
 
 
-def _from_row(model, values):
-    """A model instance from its columns in ``_columns`` order, converted as the ORM would."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        col = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
-            value = converter(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+class _Rows:
+    """Model instances from rows of all of ``model``'s columns (in ``_columns`` order),
+    converted as the ORM would; the converters are looked up once, for one connection."""
+
+    def __init__(self, model, db):
+        fields = model._meta.concrete_fields
+        self.model, self.attnames = model, [f.attname for f in fields]
+        self.converters = []
+        for n, field in enumerate(fields):
+            col = field.get_col(model._meta.db_table)
+            converters = db.ops.get_db_converters(col) + field.get_db_converters(db)
+            if converters:
+                self.converters.append((n, col, converters))
+
+    def __call__(self, db, values):
+        if self.converters:
+            values = list(values)
+            for n, col, converters in self.converters:
+                for converter in converters:
+                    values[n] = converter(values[n], col, db)
+        return self.model.from_db(db.alias, self.attnames, values)
 
 
 # The inspector and their region, the inspector's row locked: plain SQL (the columns named by
@@ -450,27 +450,17 @@ def _lock_inspector(inspector_id: int) -> Inspector:
     """Lock the inspector (with their region) before any batch: an inspector's enrollments in
     overlapping batches are written one at a time, so the overlap check sees the other's.
     Lock order everywhere: the inspector(s), in id order, then the batch(es), in id order."""
-    qn = connection.ops.quote_name
-    inspector_table, region_table = qn(Inspector._meta.db_table), qn(Region._meta.db_table)
-    lock = f" FOR NO KEY UPDATE OF {inspector_table}" if connection.features.has_select_for_no_key_update else ""
-    sql = _LOCK_INSPECTOR_SQL.format(
-        inspector_columns=_columns(Inspector),
-        region_columns=_columns(Region),
-        inspector=inspector_table,
-        region=region_table,
-        region_id=qn(Region._meta.pk.column),
-        inspector_region=qn(Inspector._meta.get_field("region").column),
-        inspector_id=qn(Inspector._meta.pk.column),
-        lock=lock,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [inspector_id])
+    db = connections[DEFAULT_DB_ALIAS]
+    statements = _statements(db)
+    with db.cursor() as cursor:
+        cursor.execute(statements.lock_inspector, [inspector_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound()
-    split = len(Inspector._meta.concrete_fields)
-    inspector = _from_row(Inspector, row[:split])
-    inspector.region = _from_row(Region, row[split:])
+    split = statements.inspector_split
+    inspector = statements.inspector(db, row[:split])
+    region = statements.region(db, row[split:])
+    Inspector.region.field.set_cached_value(inspector, region)
     return inspector
 
 
@@ -505,16 +495,9 @@ _LOCK_BATCH_SQL = "SELECT {columns} FROM {table} WHERE {id} = %s{lock}"
 def _lock_batch_fields(batch_id: int) -> dict:
     """Take the batch lock in one narrow statement; the batch's status, dates, region, sector
     and capacity as they are under it."""
-    qn = connection.ops.quote_name
-    meta = Batch._meta
-    sql = _LOCK_BATCH_SQL.format(
-        columns=", ".join(qn(meta.get_field(f.removesuffix("_id")).column) for f in _LOCKED_BATCH_FIELDS),
-        table=qn(meta.db_table),
-        id=qn(meta.pk.column),
-        lock=" FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "",
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [batch_id])
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(_statements(db).lock_batch, [batch_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound()
@@ -555,22 +538,51 @@ def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.da
     return enrollment
 
 
-def _insert_row(instance, computed: dict[str, str]) -> tuple[str, str, list]:
-    """The columns, values and parameters of an INSERT of ``instance`` as ``save()`` would
-    write it (field defaults, auto_now stamps), the fields named in ``computed`` given as SQL
-    expressions instead."""
-    qn = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in instance._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(qn(field.column))
-        if field.name in computed:
-            values.append(computed[field.name])
-        else:
+class _Insert:
+    """An INSERT of a new row of ``model`` as ``save()`` would write it: the fields named in
+    ``computed`` as SQL expressions, those in ``given`` (attnames) from the call, the auto_now
+    stamps the time of the call, every other field its default (prepared once, unless the
+    default is a callable)."""
+
+    CONSTANT, GIVEN, NOW, DEFAULT = range(4)
+
+    def __init__(self, model, db, computed: dict[str, str], given: tuple[str, ...]):
+        qn = db.ops.quote_name
+        columns, values, self.recipe = [], [], []
+        for field in model._meta.concrete_fields:
+            if field.primary_key:
+                continue
+            columns.append(qn(field.column))
+            if field.name in computed:
+                values.append(computed[field.name])
+                continue
             values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection=connection))
-    return ", ".join(columns), ", ".join(values), params
+            if field.attname in given:
+                self.recipe.append((self.GIVEN, given.index(field.attname)))
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                # The stamp of the call, prepared once for every such field: datetimes only.
+                assert isinstance(field, DateTimeField), field
+                self.recipe.append((self.NOW, None))
+            elif callable(field.default):
+                self.recipe.append((self.DEFAULT, field))
+            else:
+                self.recipe.append((self.CONSTANT, field.get_db_prep_save(field.get_default(), connection=db)))
+        self.columns, self.values = ", ".join(columns), ", ".join(values)
+
+    def params(self, db, given: tuple, now) -> list:
+        """The parameters of one row: ``given`` in the order of the attnames, ``now`` the call's
+        stamp as the database takes it."""
+        out = []
+        for kind, value in self.recipe:
+            if kind == self.CONSTANT:
+                out.append(value)
+            elif kind == self.GIVEN:
+                out.append(given[value])
+            elif kind == self.NOW:
+                out.append(now)
+            else:
+                out.append(value.get_db_prep_save(value.get_default(), connection=db))
+        return out
 
 
 def _literal(value: str) -> str:
@@ -591,7 +603,7 @@ _PLACE_SQL = """INSERT INTO {table} ({columns}) SELECT {values} FROM seats WHERE
     ON CONFLICT ({batch}, {inspector}) DO UPDATE
         SET {status} = EXCLUDED.{status}, {position} = EXCLUDED.{position}, {updated} = EXCLUDED.{updated}
         WHERE {table}.{status} = {cancelled}
-    RETURNING {returning}, CASE WHEN {created} = %s THEN 0 ELSE 1 END AS reused"""
+    RETURNING {returning}"""
 
 # PostgreSQL: the seats, the enrollment and its event in one statement.
 _PG_TAKE_PLACE_SQL = """WITH seats AS ({seats}), placed AS ({place}),
@@ -603,94 +615,158 @@ _TAKE_PLACE_SQL = "WITH seats AS ({seats}) {place}"
 _WAITLIST_SQL = "SELECT COUNT({position}) - 1, MAX({position}) - 1 FROM {table} WHERE {batch} = %s"
 
 
+class _Statements:
+    """The SQL of one enrollment (the inspector's lock, the overlap check, the batch lock, the
+    write) and what turns its rows into models, built once per database connection from the
+    models' names and the backend's features. A call then only binds its parameters:
+    formatting the SQL, looking up columns and converters and preparing every field's value
+    on each call cost more CPU than PostgreSQL spends running the statements."""
+
+    def __init__(self, db):
+        qn = db.ops.quote_name
+
+        def column(model, name: str) -> str:
+            return qn(model._meta.get_field(name).column)
+
+        no_key_lock = db.features.has_select_for_no_key_update
+        # The inspector's lock, with their region.
+        inspector_table = qn(Inspector._meta.db_table)
+        self.inspector, self.region = _Rows(Inspector, db), _Rows(Region, db)
+        self.inspector_split = len(Inspector._meta.concrete_fields)
+        self.lock_inspector = _LOCK_INSPECTOR_SQL.format(
+            inspector_columns=_columns(Inspector, qn),
+            region_columns=_columns(Region, qn),
+            inspector=inspector_table,
+            region=qn(Region._meta.db_table),
+            region_id=qn(Region._meta.pk.column),
+            inspector_region=column(Inspector, "region"),
+            inspector_id=qn(Inspector._meta.pk.column),
+            lock=f" FOR NO KEY UPDATE OF {inspector_table}" if no_key_lock else "",
+        )
+        # The overlap check: the inspectors and the batches left out stay to be filled in.
+        self.overlap = _OVERLAP_SQL.format(
+            enrollment=qn(Enrollment._meta.db_table),
+            batch=qn(Batch._meta.db_table),
+            e_batch=column(Enrollment, "batch"),
+            e_inspector=column(Enrollment, "inspector"),
+            e_status=column(Enrollment, "status"),
+            b_id=qn(Batch._meta.pk.column),
+            b_status=column(Batch, "status"),
+            starts_on=column(Batch, "starts_on"),
+            ends_on=column(Batch, "ends_on"),
+            ids="{ids}",
+            holding=", ".join(_literal(status) for status in (*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)),
+            not_these="{not_these}",
+            cancelled=_literal(BatchStatus.CANCELLED),
+        )
+        self.overlap_one = self.overlap.format(ids="%s", not_these="%s")
+        # The batch lock.
+        self.lock_batch = _LOCK_BATCH_SQL.format(
+            columns=", ".join(column(Batch, f.removesuffix("_id")) for f in _LOCKED_BATCH_FIELDS),
+            table=qn(Batch._meta.db_table),
+            id=qn(Batch._meta.pk.column),
+            lock=" FOR NO KEY UPDATE" if no_key_lock else "",
+        )
+        # The write.
+        names = {
+            "table": qn(Enrollment._meta.db_table),
+            "id": qn(Enrollment._meta.pk.column),
+            "batch": column(Enrollment, "batch"),
+            "inspector": column(Enrollment, "inspector"),
+            "status": column(Enrollment, "status"),
+            "position": column(Enrollment, "waitlist_position"),
+            "updated": column(Enrollment, "updated_at"),
+            "enrolled": _literal(EnrollmentStatus.ENROLLED),
+            "cancelled": _literal(EnrollmentStatus.CANCELLED),
+        }
+        status_sql, position_sql = rules.enrollment_place_sql(
+            taken="seats.taken", capacity="seats.capacity", last="seats.last_position"
+        )
+        self.enrollment = _Rows(Enrollment, db)
+        self.insert = _Insert(
+            Enrollment, db, {"status": status_sql, "waitlist_position": position_sql}, ("batch_id", "inspector_id")
+        )
+        self.now_field = Enrollment._meta.get_field("created_at")
+        seats = _SEATS_SQL.format(**names)
+        place = _PLACE_SQL.format(
+            columns=self.insert.columns,
+            values=self.insert.values,
+            returning=", ".join(qn(f.column) for f in Enrollment._meta.concrete_fields),
+            **names,
+        )
+        # PostgreSQL writes the event in the same statement; SQLite has no writes inside WITH.
+        self.one_write = db.vendor == "postgresql"
+        if self.one_write:
+            kind_sql = (
+                f"CASE WHEN placed.{names['status']} = {names['enrolled']} "
+                f"THEN {_literal(Kind.ENROLLED)} ELSE {_literal(Kind.WAITLISTED)} END"
+            )
+            self.event_insert = _Insert(
+                EnrollmentEvent, db, {"enrollment": f"placed.{names['id']}", "kind": kind_sql}, ("actor_id",)
+            )
+            self.take_place = _PG_TAKE_PLACE_SQL.format(
+                seats=seats,
+                place=place,
+                event_table=qn(EnrollmentEvent._meta.db_table),
+                event_columns=self.event_insert.columns,
+                event_values=self.event_insert.values,
+            )
+        else:
+            self.take_place = _TAKE_PLACE_SQL.format(seats=seats, place=place)
+            self.waitlist = _WAITLIST_SQL.format(**names)
+
+
+_STATEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _statements(db) -> _Statements:
+    """The enrollment statements of the connection ``db`` (each thread has its own)."""
+    statements = _STATEMENTS.get(db)
+    if statements is None:
+        statements = _STATEMENTS[db] = _Statements(db)
+    return statements
+
+
 def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enrollment | None:
     """Under the batch lock: count the seats, insert the enrollment at its place
     (``rules.enrollment_place_sql``) and write its event. One statement on PostgreSQL (the
     event in the same WITH); on SQLite, which has neither row locks (its writers hold the
     database's lock for the whole transaction) nor writes in WITH, the event is a second.
     None when the inspector's row in the batch is there and not cancelled."""
-    qn = connection.ops.quote_name
-
-    def column(model, name: str) -> str:
-        return qn(model._meta.get_field(name).column)
-
-    names = {
-        "table": qn(Enrollment._meta.db_table),
-        "id": qn(Enrollment._meta.pk.column),
-        "batch": column(Enrollment, "batch"),
-        "inspector": column(Enrollment, "inspector"),
-        "status": column(Enrollment, "status"),
-        "position": column(Enrollment, "waitlist_position"),
-        "updated": column(Enrollment, "updated_at"),
-        "created": column(Enrollment, "created_at"),
-        "enrolled": _literal(EnrollmentStatus.ENROLLED),
-        "cancelled": _literal(EnrollmentStatus.CANCELLED),
-    }
-    status_sql, position_sql = rules.enrollment_place_sql(
-        taken="seats.taken", capacity="seats.capacity", last="seats.last_position"
-    )
-    enrollment = Enrollment(batch=batch, inspector=inspector, status=EnrollmentStatus.ENROLLED)
-    columns, values, params = _insert_row(enrollment, {"status": status_sql, "waitlist_position": position_sql})
-    seats_sql = _SEATS_SQL.format(**names)
-    fields = Enrollment._meta.concrete_fields
-    returning = ", ".join(qn(f.column) for f in fields)
-    place_sql = _PLACE_SQL.format(columns=columns, values=values, returning=returning, **names)
-    created = Enrollment._meta.get_field("created_at")
-    params = [capacity, batch.pk, *params, created.get_db_prep_save(enrollment.created_at, connection=connection)]
-    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            event = EnrollmentEvent(kind=Kind.ENROLLED, actor_id=actor_id)
-            kind_sql = (
-                f"CASE WHEN placed.{names['status']} = {names['enrolled']} "
-                f"THEN {_literal(Kind.ENROLLED)} ELSE {_literal(Kind.WAITLISTED)} END"
-            )
-            event_columns, event_values, event_params = _insert_row(
-                event, {"enrollment": f"placed.{names['id']}", "kind": kind_sql}
-            )
-            cursor.execute(
-                _PG_TAKE_PLACE_SQL.format(
-                    seats=seats_sql,
-                    place=place_sql,
-                    event_table=qn(EnrollmentEvent._meta.db_table),
-                    event_columns=event_columns,
-                    event_values=event_values,
-                    **names,
-                ),
-                [*params, *event_params],
-            )
+    db = connections[DEFAULT_DB_ALIAS]
+    statements = _statements(db)
+    now = statements.now_field.get_db_prep_save(timezone.now(), connection=db)
+    params = [capacity, batch.pk, *statements.insert.params(db, (batch.pk, inspector.pk), now)]
+    with db.cursor() as cursor:
+        if statements.one_write:
+            actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+            cursor.execute(statements.take_place, [*params, *statements.event_insert.params(db, (actor_id,), now)])
             row = cursor.fetchone()
             if row is None:
                 return None
-            *values, reused, waiting, last = row
+            *values, waiting, last = row
             # The row as it now is (a new one, or the cancelled one re-enrolled)
-            enrollment = Enrollment.from_db(connection.alias, [f.attname for f in fields], values)
-            enrollment.batch, enrollment.inspector = batch, inspector
-            enrollment_id, status, position = enrollment.pk, enrollment.status, enrollment.waitlist_position
-            reused = False
+            enrollment = statements.enrollment(db, values)
         else:
-            cursor.execute(_TAKE_PLACE_SQL.format(seats=seats_sql, place=place_sql), params)
+            cursor.execute(statements.take_place, params)
             row = cursor.fetchone()
             if row is None:
                 return None
-            *values, reused = row
-            names_values = dict(zip([f.attname for f in fields], values, strict=True))
-            enrollment_id, status, position = (names_values[k] for k in ("id", "status", "waitlist_position"))
-            _events([enrollment_id], Kind.ENROLLED if position is None else Kind.WAITLISTED, actor)
+            enrollment = statements.enrollment(db, row)
             waiting = last = None
-            if position is not None:
-                cursor.execute(_WAITLIST_SQL.format(**names), [batch.pk])
+            _events([enrollment.pk], Kind.ENROLLED if enrollment.waitlist_position is None else Kind.WAITLISTED, actor)
+            if enrollment.waitlist_position is not None:
+                cursor.execute(statements.waitlist, [batch.pk])
                 waiting, last = cursor.fetchone()
-    if position is not None and waiting != last:
+    if enrollment.waitlist_position is not None and waiting != last:
         # A waitlist left with gaps (by a write outside the services): closed up now, the
         # newcomer last.
         _renumber_waitlist(batch)
-        position = Enrollment.objects.filter(pk=enrollment_id).values_list("waitlist_position", flat=True).get()
-    if reused:  # SQLite, re-enrolled after a cancellation: the row as it was
-        enrollment = Enrollment.objects.get(pk=enrollment_id)
-        enrollment.batch, enrollment.inspector = batch, inspector
-    enrollment.pk, enrollment.status, enrollment.waitlist_position = enrollment_id, status, position
-    enrollment._state.adding, enrollment._state.db = False, connection.alias
+        enrollment.waitlist_position = (
+            Enrollment.objects.filter(pk=enrollment.pk).values_list("waitlist_position", flat=True).get()
+        )
+    Enrollment.batch.field.set_cached_value(enrollment, batch)
+    Enrollment.inspector.field.set_cached_value(enrollment, inspector)
     return enrollment
 
 

@@ -29,6 +29,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from exams import figures as exam_rules
 from exams.models import Certificate, CertificateEvent, CertificateStatus, Result
+from personnel import access
 from personnel.models import Inspector, InspectorStatus, Region, RegionLevel, Sector
 from training import rules
 from training.evaluations import add_counts, evaluation_counts, evaluation_figures
@@ -638,27 +639,55 @@ def region_level_label(region: Region) -> str:
 
 # --- certificate applications, annual review, cards printed (issue 14) ------------------------------
 #
-# Small live counts (a GROUP BY each over the year's applications and card events, and the
-# annual review's own selector), shown by the workbook's 证件办理 sheet and the overview.
+# Small counts (a GROUP BY each over the year's applications and card events, and the annual
+# review's own selector), shown by the workbook's 证件办理 sheets (counted now) and the overview
+# (as stored by its refresh for the whole tree: ``reports.services.overview_figures_refresh``).
+# Each figure is defined once here; the refresh stores what these functions count, and the
+# functions roll the stored counts up exactly as fresh ones.
 
 
-def applications_by_kind_state(scope: Scope, actor) -> list[dict]:
-    """申请 per kind and state: those the actor sees in the scope's subtree (the applying
-    region), made in the year; a row per kind (every kind, zero included) with a count per
-    state and its total, then the 合计 row (``kind`` None). One GROUP BY."""
-    from exams.models import ApplicationKind, ApplicationState
+def sees_whole_scope(actor, scope: Scope) -> bool:
+    """The actor may see everything in the scope's subtree (an admin over its region): then
+    what is counted for the whole tree, limited to the scope, is exactly what the actor sees,
+    and stored counts may stand for the actor's. Anyone else is counted afresh, as they see."""
+    seen = access.scope_for(actor)
+    return seen.is_admin and seen.covers_path(scope.path)
+
+
+def application_counts_by_region(scope: Scope, actor) -> dict[int, dict[str, dict[str, int]]]:
+    """{applying region id: {kind: {state: n}}}: the applications the actor sees in the scope's
+    subtree, made in the scope's year. One GROUP BY; what the overview's refresh stores per
+    region (read as one who sees the whole tree)."""
     from exams.selectors import application_list
 
     counts = (
         application_list(actor=actor, filters={"region": scope.region.code})
         .filter(created_at__year=scope.year)
         .order_by()
-        .values_list("kind", "state")
+        .values_list("region_id", "kind", "state")
         .annotate(n=Count("id"))
     )
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    for region_id, kind, state, n in counts:
+        out.setdefault(region_id, {}).setdefault(kind, {})[state] = n
+    return out
+
+
+def applications_by_kind_state(scope: Scope, actor, counts: dict[int, dict] | None = None) -> list[dict]:
+    """申请 per kind and state: those the actor sees in the scope's subtree (the applying
+    region), made in the year; a row per kind (every kind, zero included) with a count per
+    state and its total, then the 合计 row (``kind`` None). From the regions' counts
+    (``application_counts_by_region``, one GROUP BY); ``counts``: as stored for the regions of
+    the scope's subtree, used when the actor sees the whole scope (``sees_whole_scope``)."""
+    from exams.models import ApplicationKind, ApplicationState
+
+    if counts is None or not sees_whole_scope(actor, scope):
+        counts = application_counts_by_region(scope, actor)
     by_kind: dict[str, dict[str, int]] = {}
-    for kind, state, n in counts:
-        by_kind.setdefault(kind, {})[state] = n
+    for kinds in counts.values():
+        for kind, states in kinds.items():
+            for state, n in states.items():
+                by_kind.setdefault(kind, {})[state] = by_kind.get(kind, {}).get(state, 0) + n
     rows = []
     for kind in ApplicationKind:
         states = by_kind.get(kind.value, {})
@@ -675,41 +704,54 @@ def applications_by_kind_state(scope: Scope, actor) -> list[dict]:
     return [*rows, total]
 
 
-def annual_review_by_city(scope: Scope, actor, today: dt.date | None = None) -> list[dict]:
+def annual_review_by_city(
+    scope: Scope, actor, today: dt.date | None = None, progress: list[dict] | None = None
+) -> list[dict]:
     """年审 of the scope's year per city (``exams.selectors.annual_review_progress``: due,
     applied, approved, returned, pending, overdue, colour), the cities in the scope (the
-    province's own inspectors as the province's row). A county's scope has no city row."""
+    province's own inspectors as the province's row). A county's scope has no city row.
+    ``progress``: the selector's rows as stored for the whole tree on ``today`` (overdue and
+    colour are of that day), used when the actor sees the whole scope (``sees_whole_scope``)."""
     from exams.selectors import annual_review_progress
 
+    if progress is None or not sees_whole_scope(actor, scope):
+        progress = annual_review_progress(actor=actor, year=scope.year, today=today)
     inside = set(Region.objects.filter(path__startswith=scope.path).values_list("code", flat=True))
-    rows = annual_review_progress(actor=actor, year=scope.year, today=today)
-    return [row for row in rows if row["region"] in inside]
+    return [row for row in progress if row["region"] in inside]
 
 
-def cards_printed_by_region(scope: Scope) -> list[dict]:
-    """执法证 cards printed in the year (certificate events ``card_printed``) for holders in
-    the scope, per region one level down (a city's counties, the province's cities; the
-    scope's own inspectors as ``本级``), every such region listed, then the 合计 row. One
-    GROUP BY on the holder's region id (no join to the regions; the whole province needs no
-    region filter), rolled up the region tree here."""
+def card_counts_by_region(scope: Scope) -> dict[int, int]:
+    """{holder's region id: 执法证 cards printed in the year} (certificate events
+    ``card_printed``) for holders in the scope: one GROUP BY on the holder's region id (the whole tree needs no
+    region filter, nor its join). What the overview's refresh stores per region."""
+    start = timezone.make_aware(dt.datetime(scope.year, 1, 1))
+    end = timezone.make_aware(dt.datetime(scope.year + 1, 1, 1))
+    events = CertificateEvent.objects.filter(kind=CertificateEvent.Kind.CARD_PRINTED, at__gte=start, at__lt=end)
+    if scope.region.parent_id is not None:
+        events = events.filter(certificate__holder__region__path__startswith=scope.path)
+    return dict(events.order_by().values_list("certificate__holder__region_id").annotate(n=Count("id")))
+
+
+def cards_printed_by_region(scope: Scope, counts: dict[int, int] | None = None) -> list[dict]:
+    """执法证 cards printed in the year for holders in the scope (``card_counts_by_region``;
+    ``counts``: as stored by the overview's refresh), per region one level down (a city's
+    counties, the province's cities; the scope's own inspectors as ``本级``), every such region
+    listed, then the 合计 row; rolled up the region tree here."""
+    counts = card_counts_by_region(scope) if counts is None else counts
     regions = {
         r.pk: r for r in Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
     }
-    start = timezone.make_aware(dt.datetime(scope.year, 1, 1))
-    end = timezone.make_aware(dt.datetime(scope.year + 1, 1, 1))
-    events = CertificateEvent.objects.filter(kind="card_printed", at__gte=start, at__lt=end)
-    if scope.region.parent_id is not None:
-        events = events.filter(certificate__holder__region_id__in=list(regions))
-    counts = events.order_by().values_list("certificate__holder__region_id").annotate(n=Count("id"))
     children = sorted((r for r in regions.values() if r.parent_id == scope.region.pk), key=lambda r: r.path)
     per_child = {child.pk: 0 for child in children}
     own = total = 0
-    for region_id, n in counts:
-        total += n
+    for region_id, n in counts.items():
         region = regions.get(region_id)
-        while region is not None and region.parent_id != scope.region.pk and region.pk != scope.region.pk:
-            region = regions.get(region.parent_id)
-        if region is None or region.pk == scope.region.pk:
+        if region is None:  # (a holder outside the scope's tree: not the scope's)
+            continue
+        total += n
+        while region.pk != scope.region.pk and region.parent_id != scope.region.pk:
+            region = regions[region.parent_id]
+        if region.pk == scope.region.pk:
             own += n
         else:
             per_child[region.pk] += n

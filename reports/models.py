@@ -111,6 +111,17 @@ class OverviewRegionFigures(models.Model):
     # 评教 of the batches the region itself organised in the year (``figures.evaluation_counts_by_organiser``):
     # additive counts (completers, evaluations, each question's sum), summed over a scope's regions.
     evaluations = models.JSONField(default=dict)
+    # Certificate work (issue 14), as ``reports.figures`` counts it for the whole tree; empty
+    # (None): a row stored before these were, counted at the page until the next refresh.
+    # Applications made in the year, the region the applying one: {kind: {state: n}}
+    # (``figures.application_counts_by_region``).
+    applications = models.JSONField(null=True, blank=True)
+    # Cards printed in the year for the region's own inspectors (``figures.card_counts_by_region``).
+    cards_printed = models.PositiveIntegerField(null=True, blank=True)
+    # The 年审 row of a city (or of the province's own inspectors) on the day of the refresh
+    # (``exams.selectors.annual_review_progress``, the deadline as ISO text); {} for a region that
+    # has none.
+    annual_review = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "region"], name="overview_one_row_per_region")]

@@ -105,6 +105,15 @@ class Overview:
     # 评教 counts of the year's batches per organising region in the scope, as stored by the
     # refresh; None: not stored yet (``figures.evaluations_by_region`` counts them now).
     evaluations: dict[int, dict] | None = None
+    # Certificate work of the year as stored by the refresh for the regions in the scope (the
+    # arguments of ``figures.applications_by_kind_state``, ``cards_printed_by_region`` and
+    # ``annual_review_by_city``); None: not stored yet, counted now. The 年审 rows only when
+    # computed today (their overdue and colour are of the refresh's day).
+    applications: dict[int, dict] | None = None
+    cards_printed: dict[int, int] | None = None
+    annual_review: list[dict] | None = None
+    # When the scope year's stored figures were computed (None: not stored).
+    year_computed_at: dt.datetime | None = None
 
 
 def _stored_cells(by_sector_of: dict[int, dict]) -> dict:
@@ -135,15 +144,38 @@ def overview_report(*, scope: Scope) -> Overview:
     held: dict[int, dict] = {}
     expiring = dict.fromkeys(years, 0)
     evaluations: dict[int, dict] = {}
+    work: dict[str, dict] = {"applications": {}, "cards_printed": {}, "annual_review": {}}
     rows = OverviewRegionFigures.objects.filter(snapshot__in=list(snapshots), region__path__startswith=scope.path)
-    for snapshot_id, region_id, by_sector, region_held, region_expiring, region_evaluations in rows.values_list(
-        "snapshot_id", "region_id", "by_sector", "held", "expiring_certificates", "evaluations"
+    for (
+        snapshot_id,
+        region_id,
+        by_sector,
+        region_held,
+        region_expiring,
+        region_evaluations,
+        *certificate_work,
+    ) in rows.values_list(
+        "snapshot_id",
+        "region_id",
+        "by_sector",
+        "held",
+        "expiring_certificates",
+        "evaluations",
+        "applications",
+        "cards_printed",
+        "annual_review",
+        "region__path",
     ):
         year = snapshots[snapshot_id].year
         stored[year][region_id] = by_sector
         expiring[year] += region_expiring
         if year == scope.year:
             evaluations[region_id] = region_evaluations
+            applications, cards, review, path = certificate_work
+            work["applications"][region_id] = applications
+            work["cards_printed"][region_id] = cards
+            if review is None or review:  # ({}: a region with no 年审 row)
+                work["annual_review"][path] = review
         if region_id == scope.region.pk:
             held[year] = region_held
     computed = {s.year: s.computed_at for s in snapshots.values() if s.year in held}
@@ -161,6 +193,13 @@ def overview_report(*, scope: Scope) -> Overview:
                 result.get()
     limit = now - dt.timedelta(seconds=settings.OVERVIEW_MAX_AGE_SECONDS)
     stale = [year for year, at in computed.items() if at < limit]
+    # (a row stored before the certificate work was has None: counted now until the next refresh)
+    stored_work = {
+        name: values if scope.year in computed and None not in values.values() else None
+        for name, values in work.items()
+    }
+    if scope.year in computed and timezone.localtime(computed[scope.year]).date() != timezone.localdate(now):
+        stored_work["annual_review"] = None
     return Overview(
         report=report,
         computed_at=min([*computed.values(), now]),
@@ -169,4 +208,18 @@ def overview_report(*, scope: Scope) -> Overview:
         expiring_count=expiring[scope.year] if scope.year in computed and scope.year not in stale else None,
         # (a row stored before 评教 was has none: counted now until the next refresh)
         evaluations=evaluations if scope.year in computed and all(evaluations.values()) else None,
+        year_computed_at=computed.get(scope.year),
+        applications=stored_work["applications"],
+        cards_printed=stored_work["cards_printed"],
+        annual_review=None if stored_work["annual_review"] is None else _annual_review(stored_work["annual_review"]),
     )
+
+
+def _annual_review(by_path: dict[str, dict]) -> list[dict]:
+    """Stored 年审 rows back into ``exams.selectors.annual_review_progress``'s: in its order (by
+    the city's path), the deadline a date again."""
+    rows = []
+    for _path, row in sorted(by_path.items()):
+        deadline = row.get("deadline")
+        rows.append({**row, "deadline": dt.date.fromisoformat(deadline) if deadline else None})
+    return rows

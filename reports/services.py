@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from celery.exceptions import Retry, SoftTimeLimitExceeded
@@ -416,36 +417,61 @@ def overview_years(*, today: dt.date) -> list[int]:
 
 
 def _json_cell(values: dict) -> dict:
-    return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
+    """A row of figures as JSON: a Decimal (hours) and a date (a deadline) as text."""
+    return {
+        key: str(value) if isinstance(value, Decimal) else value.isoformat() if isinstance(value, dt.date) else value
+        for key, value in values.items()
+    }
 
 
 # The overview's list of certificates about to expire: within this many days.
 OVERVIEW_EXPIRING_DAYS = 90
 
 
+def _everyone():
+    """A superuser, never saved: reads the whole tree (the page sums its scope's regions)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()(is_superuser=True, is_active=True)
+
+
 def _expiring_by_region(today: dt.date) -> dict[int, int]:
     """{holder's region id: certificates expiring within ``OVERVIEW_EXPIRING_DAYS``}, by the
     certificate list's own filter (``exams.selectors.certificate_list``), read for the whole
     tree as a superuser would: the page sums its scope's regions."""
-    from django.contrib.auth import get_user_model
     from django.db.models import Count
 
     from exams.selectors import certificate_list
 
-    everyone = get_user_model()(is_superuser=True, is_active=True)  # (never saved: the whole tree)
-    expiring = certificate_list(actor=everyone, filters={"expiring_within": OVERVIEW_EXPIRING_DAYS}, today=today)
+    expiring = certificate_list(actor=_everyone(), filters={"expiring_within": OVERVIEW_EXPIRING_DAYS}, today=today)
     rows = expiring.order_by().values_list("holder__region_id").annotate(n=Count("id"))
     return dict(rows.values_list("holder__region_id", "n"))
 
 
-def _read_figures(year: int) -> tuple[dict, dict, dict, dict]:
-    """Every root's ``figures.grid`` cells, ``figures.held_by_region`` and 评教 counts per
-    organising region for the year, and the certificates expiring now per region: on PostgreSQL
-    in one read-only REPEATABLE READ transaction, so that all of them see the same moment
-    however long the reads take."""
-    cells: dict = {}
-    held: dict = {}
-    evaluations: dict = {}
+@dataclass
+class _Read:
+    """What a refresh reads for a year, all at one moment (``_read_figures``)."""
+
+    cells: dict = field(default_factory=dict)  # figures.grid: {(sector, region id): {figure: value}}
+    held: dict = field(default_factory=dict)  # figures.held_by_region
+    evaluations: dict = field(default_factory=dict)  # figures.evaluation_counts_by_organiser
+    expiring: dict = field(default_factory=dict)  # _expiring_by_region
+    applications: dict = field(default_factory=dict)  # figures.application_counts_by_region
+    cards: dict = field(default_factory=dict)  # figures.card_counts_by_region
+    annual_review: dict = field(default_factory=dict)  # {region id: its annual_review_progress row}
+
+
+def _read_figures(year: int) -> _Read:
+    """Every root's ``figures.grid`` cells, ``figures.held_by_region``, 评教 counts per
+    organising region, applications and cards printed per region for the year, the 年审 rows
+    of its cities and the certificates expiring now per region: on PostgreSQL in one read-only
+    REPEATABLE READ transaction, so that all of them see the same moment however long the
+    reads take. Read as a superuser (the whole tree); the page limits them to its scope."""
+    from exams.selectors import annual_review_progress
+
+    read = _Read()
+    everyone = _everyone()
+    today = timezone.localdate()
     connection = connections[OverviewSnapshot.objects.db]
     own_transaction = not connection.in_atomic_block  # (a test's transaction: read in it)
     with transaction.atomic(using=connection.alias):
@@ -454,23 +480,29 @@ def _read_figures(year: int) -> tuple[dict, dict, dict, dict]:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for root in Region.objects.filter(parent__isnull=True).order_by("path"):
             scope = figures.Scope(region=root, year=year)
-            cells.update(figures.grid(scope))
-            held.update(figures.held_by_region(scope))
-            evaluations.update(figures.evaluation_counts_by_organiser(scope))
-        expiring = _expiring_by_region(timezone.localdate())
-    return cells, held, expiring, evaluations
+            read.cells.update(figures.grid(scope))
+            read.held.update(figures.held_by_region(scope))
+            read.evaluations.update(figures.evaluation_counts_by_organiser(scope))
+            read.applications.update(figures.application_counts_by_region(scope, everyone))
+            read.cards.update(figures.card_counts_by_region(scope))
+        read.expiring = _expiring_by_region(today)
+        progress = annual_review_progress(actor=everyone, year=year, today=today)
+        ids = dict(Region.objects.filter(code__in=[row["region"] for row in progress]).values_list("code", "id"))
+        read.annual_review = {ids[row["region"]]: _json_cell(row) for row in progress if row["region"] in ids}
+    return read
 
 
 def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
     """Compute a year's overview figures for the whole region tree from scratch (the same
-    ``figures.grid`` and held figures the workbook's totals come from) and store them,
-    replacing the year's rows in one transaction. Idempotent; a run that started before the
-    stored figures were computed leaves them alone (an older, slower run never overwrites a
-    newer one). Derived data: no event row."""
+    ``figures.grid`` and held figures the workbook's totals come from, and the certificate
+    work's counts by the workbook's functions) and store them, replacing the year's rows in
+    one transaction. Idempotent; a run that started before the stored figures were computed
+    leaves them alone (an older, slower run never overwrites a newer one). Derived data: no
+    event row."""
     started = timezone.now()
-    cells, held, expiring, evaluations = _read_figures(year)
-    by_region: dict[int, dict] = {region_id: {} for region_id in held}
-    for (sector, region_id), values in cells.items():
+    read = _read_figures(year)
+    by_region: dict[int, dict] = {region_id: {} for region_id in read.held}
+    for (sector, region_id), values in read.cells.items():
         by_region.setdefault(region_id, {})[sector] = _json_cell(values)
     with transaction.atomic():
         snapshot, _created = OverviewSnapshot.objects.select_for_update().get_or_create(year=year)
@@ -482,10 +514,13 @@ def overview_figures_refresh(*, year: int) -> OverviewSnapshot:
                 snapshot=snapshot,
                 region_id=region_id,
                 by_sector=sectors,
-                held=held.get(region_id, {}),
-                expiring_certificates=expiring.get(region_id, 0),
+                held=read.held.get(region_id, {}),
+                expiring_certificates=read.expiring.get(region_id, 0),
                 # zeros stored too: an empty value is a row written before 评教 was stored
-                evaluations=evaluations.get(region_id) or dict.fromkeys(COUNT_KEYS, 0),
+                evaluations=read.evaluations.get(region_id) or dict.fromkeys(COUNT_KEYS, 0),
+                applications=read.applications.get(region_id, {}),
+                cards_printed=read.cards.get(region_id, 0),
+                annual_review=read.annual_review.get(region_id, {}),
             )
             for region_id, sectors in by_region.items()
         )

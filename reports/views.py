@@ -118,6 +118,17 @@ def overview(request):
     # at 1M enrollments), else now. Never fewer than the list shows.
     expiring_count = overview.expiring_count if overview.expiring_count is not None else expiring.count()
     expiring_count = max(expiring_count, len(expiring_shown))
+    # When each certificate-work section's figures were computed: the year's refresh for a
+    # stored one, now for one counted now.
+    now = timezone.now()
+    work_computed = {
+        name: _when(timezone.localtime(overview.year_computed_at if stored is not None else now), today)
+        for name, stored in (
+            ("applications", overview.applications),
+            ("cards_printed", overview.cards_printed),
+            ("annual_review", overview.annual_review),
+        )
+    }
 
     context = {
         **admin.site.each_context(request),
@@ -163,14 +174,15 @@ def overview(request):
         "today": today,
         "upcoming": list(upcoming[:UPCOMING_SHOWN]),
         "upcoming_count": upcoming.count(),
-        # Certificate work (issue 14): live small counts, defined in reports.figures (the
-        # workbook's 证件办理 sheet shows the same).
-        "applications": figures.applications_by_kind_state(scope, user),
+        # Certificate work (issue 14), defined in reports.figures (the workbook's 证件办理 sheets
+        # count the same now): the refresh's stored counts when there are, else counted now.
+        "applications": figures.applications_by_kind_state(scope, user, overview.applications),
         "annual_review": [
             {**row, "deadline_text": DEADLINE_TEXT.get(row["colour"], "")}
-            for row in figures.annual_review_by_city(scope, user, today=today)
+            for row in figures.annual_review_by_city(scope, user, today=today, progress=overview.annual_review)
         ],
-        "cards_printed": figures.cards_printed_by_region(scope),
+        "cards_printed": figures.cards_printed_by_region(scope, overview.cards_printed),
+        "work_computed": work_computed,
         # 评教 per organising region: the refresh's stored counts when there are (else counted now).
         "evaluations": [_evaluation_row(row) for row in figures.evaluations_by_region(scope, overview.evaluations)],
         "evaluation_questions": QUESTIONS,

@@ -23,6 +23,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.compiled import CompiledRead
 from core.models import ApiToken, TokenRevokeReason
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,31 @@ def api_token_issue(*, user, name: str = "", ttl: dt.timedelta | None = None) ->
     return token, key
 
 
+def _token_with_user(key_hash: str, related: tuple[str, ...] = ()):
+    # One row by a unique key: no ORDER BY.
+    qs = ApiToken.objects.select_related("user", *(f"user__{path}" for path in related))
+    return qs.filter(key_hash=key_hash).order_by()[:1]
+
+
+# Every API call reads its token: the statement is built once per connection (and per
+# API_TOKEN_USER_RELATED), not on every call (core.compiled).
+_TOKEN_READS: dict[tuple[str, ...], CompiledRead] = {}
+
+
+def _token_read() -> CompiledRead:
+    related = tuple(getattr(settings, "API_TOKEN_USER_RELATED", ()))
+    read = _TOKEN_READS.get(related)
+    if read is None:
+        read = _TOKEN_READS[related] = CompiledRead(
+            lambda key_hash: _token_with_user(key_hash, related), key_hash="stand-in for a key hash"
+        )
+    return read
+
+
 def api_token_authenticate(*, key: str) -> ApiToken:
     """The live token of ``key``, its user loaded (with API_TOKEN_USER_RELATED); raises
     TokenRefused otherwise. Notes the use (at most once a minute per token)."""
-    related = [f"user__{path}" for path in getattr(settings, "API_TOKEN_USER_RELATED", ())]
-    # One row by a unique key: no ORDER BY.
-    token = next(iter(ApiToken.objects.select_related("user", *related).filter(key_hash=key_hash(key))[:1]), None)
+    token = _token_read().first(key_hash=key_hash(key))
     now = timezone.now()
     if token is None:
         raise TokenRefused("token_invalid", _("令牌无效。"))

@@ -15,8 +15,13 @@ enrollments in the year and N/2 the year before, results, certificates and their
 3. the page from the stored figures, the same two scopes: one warm-up, then ``--repeat``
    timed runs;
 4. checks that both pages show the same figures (summary this year and last, 同比, the
-   cities' rows and the sector chart), and that the stored figures rolled up for the
-   province, the city and a county equal ``reports.figures.Report`` from scratch.
+   cities' rows, the sector chart, and the certificate work: applications per kind and state,
+   年审 per city, cards printed), and that the stored figures rolled up for the province, the
+   city and a county equal ``reports.figures.Report`` from scratch, and the stored certificate
+   work equals ``reports.figures``' functions counting now (timed both ways).
+The generated data has no certificate work: before the first run on a database the child adds
+some (``_certificate_work``: 年审 and 补办 applications in every state for one certificate
+in 12.5 held, a card printed for one valid certificate in 20, the year's 年审 window).
 Pages go through Django's test client (the whole view, template included; no HTTP server).
 Prints a table and the ratios (from scratch / stored); writes bench/out/overview.json;
 ``--readme`` puts the figures into bench/README.md.
@@ -83,7 +88,83 @@ def _page_figures(context) -> dict:
         "summary": [(r["key"], r["current"], r["previous"], r["change_display"]) for r in context["summary"]],
         "cities": context["cities"],
         "sectors": [[bar["text"] for bar in row["bars"]] for row in context["sector_chart"]["rows"]],
+        "applications": context["applications"],
+        "annual_review": context["annual_review"],
+        "cards_printed": context["cards_printed"],
     }
+
+
+def _certificate_work(year: int) -> dict:
+    """Applications, cards printed and the 年审 window of ``year`` (once per database): 年审
+    (one held certificate in 25) and 补办 (another one in 25) applications by the holder's
+    region, made in the year, each state in turn; a card printed in the year for one valid
+    certificate in 20; the year's window (its deadline passed: overdue counts)."""
+    from django.db import connection
+
+    from exams.models import AnnualReviewWindow, CertificateEvent
+
+    if CertificateEvent.objects.filter(kind=CertificateEvent.Kind.CARD_PRINTED).exists():
+        return {"certificate_work": "kept"}
+    AnnualReviewWindow.objects.get_or_create(
+        year=year, defaults={"opens_on": dt.date(year, 1, 1), "deadline": dt.date(year, 12, 31)}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO exams_certificateapplication (created_at, updated_at, kind, state, levels, level,
+                year, reason, note, new_sector, new_unit, closed_at, certificate_id, inspector_id, region_id)
+            SELECT a.at, a.at, a.kind, a.state, 'county,city', CASE WHEN a.state = 'pending' THEN 'county' ELSE '' END,
+                CASE WHEN a.kind = 'review' THEN %(year)s END, CASE WHEN a.kind = 'replace' THEN 'damaged' ELSE '' END,
+                '', '', '', CASE WHEN a.state <> 'pending' THEN a.at END, a.id, a.holder_id, i.region_id
+            FROM (
+                SELECT c.id, c.holder_id,
+                    make_timestamptz(%(year)s, 3, 1, 10, 0, 0) + (c.id %% 200) * interval '1 day' AS at,
+                    CASE c.id %% 25 WHEN 1 THEN 'review' ELSE 'replace' END AS kind,
+                    (ARRAY['pending', 'approved', 'returned', 'withdrawn'])[1 + (c.id / 25) %% 4] AS state
+                FROM exams_certificate c
+                WHERE c.id %% 25 IN (1, 2) AND c.status IN ('valid', 'suspended')
+            ) a JOIN personnel_inspector i ON i.id = a.holder_id
+            """,
+            {"year": year},
+        )
+        applications = cursor.rowcount
+        cursor.execute(
+            """
+            INSERT INTO exams_certificateevent (certificate_id, kind, reason, from_status, to_status, at)
+            SELECT id, 'card_printed', '证卡第1版', '', '', make_timestamptz(%(year)s, 1, 15, 10, 0, 0)
+                + (id %% 300) * interval '1 day'
+            FROM exams_certificate WHERE id %% 20 = 0 AND status = 'valid'
+            """,
+            {"year": year},
+        )
+        cards = cursor.rowcount
+        cursor.execute("ANALYZE exams_certificateapplication; ANALYZE exams_certificateevent")
+    return {"applications": applications, "cards_printed": cards}
+
+
+def _certificate_work_both_ways(scope, admin, today) -> tuple[bool, float, float]:
+    """The stored certificate work (as the page reads it) against ``reports.figures`` counting
+    now: equal?, and the seconds of each (the three functions, stored counts given or not)."""
+    from reports import figures, selectors
+
+    overview = selectors.overview_report(scope=scope)
+    if None in (overview.applications, overview.cards_printed, overview.annual_review):
+        raise BenchError(f"the certificate work of {scope.region.name} was not stored")
+    started = time.perf_counter()
+    stored = (
+        figures.applications_by_kind_state(scope, admin, overview.applications),
+        figures.annual_review_by_city(scope, admin, today=today, progress=overview.annual_review),
+        figures.cards_printed_by_region(scope, overview.cards_printed),
+    )
+    stored_s = time.perf_counter() - started
+    started = time.perf_counter()
+    live = (
+        figures.applications_by_kind_state(scope, admin),
+        figures.annual_review_by_city(scope, admin, today=today),
+        figures.cards_printed_by_region(scope),
+    )
+    live_s = time.perf_counter() - started
+    return stored == live, live_s, stored_s
 
 
 def child(rows: int, *, reuse: bool, repeat: int, scratch_runs: int) -> dict:
@@ -96,6 +177,7 @@ def child(rows: int, *, reuse: bool, repeat: int, scratch_runs: int) -> dict:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from personnel.models import Region
     from reports import figures, selectors, services
@@ -108,6 +190,7 @@ def child(rows: int, *, reuse: bool, repeat: int, scratch_runs: int) -> dict:
     else:
         made = export.generate(rows)
         connection.close()
+    made.update(_certificate_work(year))
     # The pages must not refresh on their own (in-process Celery would run it inside the page).
     services._send_refresh = lambda year: None
     # Static file names as they are (no collectstatic manifest needed: the page's links only).
@@ -179,6 +262,13 @@ def child(rows: int, *, reuse: bool, repeat: int, scratch_runs: int) -> dict:
         )
         if not same:
             raise BenchError(f"stored figures of {region.name} differ from scratch")
+        same_work, live_s, stored_s = _certificate_work_both_ways(scope, admin, timezone.localdate())
+        if not same_work:
+            raise BenchError(f"stored certificate work of {region.name} differs from counting it now")
+        out.setdefault("certificate_work_s", {})[code or "province"] = {
+            "live": round(live_s, 4),
+            "stored": round(stored_s, 4),
+        }
     out["equal"] = True
     out["statements"] = statements
     for name in scopes:
@@ -225,13 +315,20 @@ def readme_block(report: dict) -> str:
     v = report["verdict"]
     lines += [
         "",
-        f"Figures equal both ways at every size (summary, 同比, cities, sectors; stored rolled up = from scratch "
-        f"for the province, a city, a county). Goals at the largest size: province <= {GOALS['province_s']} s: "
+        f"Figures equal both ways at every size (summary, 同比, cities, sectors, certificate work; stored rolled "
+        f"up = from scratch for the province, a city, a county). Goals at the largest size: province <= {GOALS['province_s']} s: "
         f"{'met' if v['province_ok'] else 'missed'} (aim {GOALS['province_aim_s']} s: "
         f"{'met' if v['province_aim_ok'] else 'missed'}); city <= {GOALS['city_s']} s: "
         f"{'met' if v['city_ok'] else 'missed'}.",
         "",
     ]
+    work = [
+        f"{s['rows']:,} {scope}: {t['live'] * 1000:.1f} ms counted now, {t['stored'] * 1000:.1f} ms stored"
+        for s in report["sizes"]
+        for scope, t in s.get("certificate_work_s", {}).items()
+    ]
+    if work:
+        lines += [f"Certificate work (the three sections' functions): {'; '.join(work)}.", ""]
     return "\n".join(lines)
 
 

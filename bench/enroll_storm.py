@@ -435,6 +435,15 @@ def check_api_counts(base_url: str, world: dict, side: dict, capacity: int, call
 GOALS = {"service": 0.5, "http": 0.3}  # of bare SQL's rate (issue 13)
 
 
+def cpu_line(sides: dict) -> str:
+    http = sides["http"]
+    return (
+        f"CPU per call: HTTP {http['app_cpu_ms_per_call']} ms in the gunicorn workers (the client threads "
+        f"{http['client_cpu_ms_per_call']} ms), the service {sides['service']['cpu_ms_per_call']} ms and bare SQL "
+        f"{sides['bare']['cpu_ms_per_call']} ms in this process (PostgreSQL's own work in none of them)"
+    )
+
+
 def readme_block(report: dict) -> str:
     m, cfg = report["machine"], report["config"]
     verdict = "**passed**" if not report["problems"] else "**FAILED**: " + "; ".join(report["problems"])
@@ -468,6 +477,7 @@ def readme_block(report: dict) -> str:
         f"Locked section of a service call (statements from the batch lock on, the lock included, then the "
         f"commit): {', '.join(f'{k}: {v} calls' for k, v in locked.items())}. Statements per service call: "
         f"{', '.join(f'{k}: {v} calls' for k, v in per_call.items())}.\n\n"
+        f"{cpu_line(report['sides'])}.\n\n"
         f"Result: {verdict}.\n"
     )
 
@@ -525,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.calls} calls, {args.in_flight} in flight, batch {side['batch']} of {args.capacity} seats",
             flush=True,
         )
+        # CPU, not only wall clock: on a machine other work keeps busy the rates fall, the CPU
+        # each call costs the app much less.
+        app_cpu, driver_cpu = server.cpu_seconds(), time.process_time()
         result = storm(
             server.base_url,
             world,
@@ -534,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             deadline=args.deadline,
             seed=args.seed,
         )
+        app_cpu, driver_cpu = server.cpu_seconds() - app_cpu, time.process_time() - driver_cpu
         api = check_api_counts(server.base_url, world, side, args.capacity, args.calls)
     tracebacks = sum(1 for line in log_path.read_text().splitlines() if "Traceback" in line)
     db = check_database(side, args.capacity, args.calls)
@@ -547,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     sides["http"] = {
         "seconds": round(result["seconds"], 2),
         "calls_per_second": round(len(result["answers"]) / result["seconds"], 1),
+        "app_cpu_ms_per_call": round(app_cpu * 1000 / max(1, len(result["answers"])), 2),
+        "client_cpu_ms_per_call": round(driver_cpu * 1000 / max(1, len(result["answers"])), 2),
         "http": http,
         "database": db,
         "api_counts": api.get("counts"),
@@ -557,10 +573,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("service", "bare"):
         side = world["sides"][name]
         print(f"{SIDE_LABELS[name]}: {args.calls} calls from {args.threads} threads, batch {side['batch']}", flush=True)
+        cpu = time.process_time()
         if name == "service":
             result = service_side(world, side, threads=args.threads, deadline=args.deadline, seed=args.seed)
         else:
             result = bare_side(url, world, side, threads=args.threads, deadline=args.deadline, seed=args.seed)
+        cpu = time.process_time() - cpu
         connections.close_all()
         db = check_database(side, args.capacity, args.calls)
         side_problems = db["problems"] + check_results(result["results"], db, args.calls)
@@ -571,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         sides[name] = {
             "seconds": round(result["seconds"], 3),
             "calls_per_second": round(len(result["results"]) / result["seconds"], 1),
+            "cpu_ms_per_call": round(cpu * 1000 / max(1, len(result["results"])), 2),
             "database": db,
             **{k: result[k] for k in ("locked_section", "statements_per_call") if k in result},
         }
@@ -610,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
             f"events {db['events']}"
         )
     print(f"HTTP: p50 {http['p50_ms']} ms, p95 {http['p95_ms']} ms, max {http['max_ms']} ms, codes {http['statuses']}")
+    print(cpu_line(sides))
     print(f"API batch counts: {sides['http']['api_counts']}")
     print(
         f"locked section of a service call (statements from the batch lock on): {sides['service']['locked_section']}; "

@@ -637,6 +637,15 @@ def region_level_label(region: Region) -> str:
     return str(RegionLevel(region.level).label)
 
 
+def subtree(scope: Scope, regions: list[Region] | None = None) -> dict[int, Region]:
+    """{id: region} of the scope region and everything under it: ``regions`` when the caller
+    has read them already (``Report.regions()``: the overview reads them once for every
+    section), else read now."""
+    if regions is None:
+        regions = Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
+    return {r.pk: r for r in regions}
+
+
 # --- certificate applications, annual review, cards printed (issue 14) ------------------------------
 #
 # Small counts (a GROUP BY each over the year's applications and card events, and the annual
@@ -705,18 +714,23 @@ def applications_by_kind_state(scope: Scope, actor, counts: dict[int, dict] | No
 
 
 def annual_review_by_city(
-    scope: Scope, actor, today: dt.date | None = None, progress: list[dict] | None = None
+    scope: Scope,
+    actor,
+    today: dt.date | None = None,
+    progress: list[dict] | None = None,
+    regions: list[Region] | None = None,
 ) -> list[dict]:
     """年审 of the scope's year per city (``exams.selectors.annual_review_progress``: due,
     applied, approved, returned, pending, overdue, colour), the cities in the scope (the
     province's own inspectors as the province's row). A county's scope has no city row.
     ``progress``: the selector's rows as stored for the whole tree on ``today`` (overdue and
-    colour are of that day), used when the actor sees the whole scope (``sees_whole_scope``)."""
+    colour are of that day), used when the actor sees the whole scope (``sees_whole_scope``);
+    ``regions``: see ``subtree``."""
     from exams.selectors import annual_review_progress
 
     if progress is None or not sees_whole_scope(actor, scope):
         progress = annual_review_progress(actor=actor, year=scope.year, today=today)
-    inside = set(Region.objects.filter(path__startswith=scope.path).values_list("code", flat=True))
+    inside = {region.code for region in subtree(scope, regions).values()}
     return [row for row in progress if row["region"] in inside]
 
 
@@ -732,15 +746,15 @@ def card_counts_by_region(scope: Scope) -> dict[int, int]:
     return dict(events.order_by().values_list("certificate__holder__region_id").annotate(n=Count("id")))
 
 
-def cards_printed_by_region(scope: Scope, counts: dict[int, int] | None = None) -> list[dict]:
+def cards_printed_by_region(
+    scope: Scope, counts: dict[int, int] | None = None, regions: list[Region] | None = None
+) -> list[dict]:
     """执法证 cards printed in the year for holders in the scope (``card_counts_by_region``;
     ``counts``: as stored by the overview's refresh), per region one level down (a city's
     counties, the province's cities; the scope's own inspectors as ``本级``), every such region
-    listed, then the 合计 row; rolled up the region tree here."""
+    listed, then the 合计 row; rolled up the region tree here (``regions``: see ``subtree``)."""
     counts = card_counts_by_region(scope) if counts is None else counts
-    regions = {
-        r.pk: r for r in Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
-    }
+    regions = subtree(scope, regions)
     children = sorted((r for r in regions.values() if r.parent_id == scope.region.pk), key=lambda r: r.path)
     per_child = {child.pk: 0 for child in children}
     own = total = 0
@@ -788,15 +802,15 @@ def evaluation_counts_by_organiser(scope: Scope) -> dict[int, dict]:
     return {region_id: row for region_id, row in counts.items() if region_id is not None}
 
 
-def evaluations_by_region(scope: Scope, own: dict[int, dict] | None = None) -> list[dict]:
+def evaluations_by_region(
+    scope: Scope, own: dict[int, dict] | None = None, regions: list[Region] | None = None
+) -> list[dict]:
     """评教 per region one level down (a city's counties, the province's cities; the scope's own
     batches as ``本级`` when it organised any), then the 合计 row (``region`` None), from each
     region's own counts (``evaluation_counts_by_organiser``; ``own``: as stored by the overview's
-    refresh). Every row: {"region", "label", **evaluation_figures}."""
+    refresh; ``regions``: see ``subtree``). Every row: {"region", "label", **evaluation_figures}."""
     own = evaluation_counts_by_organiser(scope) if own is None else own
-    regions = {
-        r.pk: r for r in Region.objects.filter(path__startswith=scope.path).only("id", "code", "name", "path", "parent")
-    }
+    regions = subtree(scope, regions)
     children = sorted((r for r in regions.values() if r.parent_id == scope.region.pk), key=lambda r: r.path)
     per_child: dict[int, list[dict]] = {child.pk: [] for child in children}
     mine: list[dict] = []

@@ -104,6 +104,7 @@ def overview(request):
     cities = [row for row in report.by_region() if row["level"] == 0]
 
     region = scope.region
+    subtree = report.regions()  # (read once: the rows above and the sections below)
     expiring = certificate_list(
         actor=user, filters={"expiring_within": EXPIRING_WITHIN_DAYS, "region": region.code}, today=today
     ).order_by("valid_until", "number")
@@ -173,18 +174,25 @@ def overview(request):
         "expiring_within": EXPIRING_WITHIN_DAYS,
         "today": today,
         "upcoming": list(upcoming[:UPCOMING_SHOWN]),
-        "upcoming_count": upcoming.count(),
+        # (counted without the enrollment counts the listed rows carry: the same batches)
+        "upcoming_count": batch_list(actor=user, filters={"region": region})
+        .filter(figures.batch_unfinished(today))
+        .count(),
         # Certificate work (issue 14), defined in reports.figures (the workbook's 证件办理 sheets
         # count the same now): the refresh's stored counts when there are, else counted now.
         "applications": figures.applications_by_kind_state(scope, user, overview.applications),
         "annual_review": [
             {**row, "deadline_text": DEADLINE_TEXT.get(row["colour"], "")}
-            for row in figures.annual_review_by_city(scope, user, today=today, progress=overview.annual_review)
+            for row in figures.annual_review_by_city(
+                scope, user, today=today, progress=overview.annual_review, regions=subtree
+            )
         ],
-        "cards_printed": figures.cards_printed_by_region(scope, overview.cards_printed),
+        "cards_printed": figures.cards_printed_by_region(scope, overview.cards_printed, subtree),
         "work_computed": work_computed,
         # 评教 per organising region: the refresh's stored counts when there are (else counted now).
-        "evaluations": [_evaluation_row(row) for row in figures.evaluations_by_region(scope, overview.evaluations)],
+        "evaluations": [
+            _evaluation_row(row) for row in figures.evaluations_by_region(scope, overview.evaluations, subtree)
+        ],
         "evaluation_questions": QUESTIONS,
     }
     return render(request, "reports/overview.html", context)

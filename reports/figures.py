@@ -279,14 +279,20 @@ def grid(scope: Scope) -> dict:
 RATES = frozenset(key for key, kind in KINDS.items() if kind == "pct")
 
 
+def _add(total: dict, row: dict) -> dict:
+    """Add a row's counts into ``total`` (rates are not added; a zero or empty value adds
+    nothing: ``_derive`` gives every absent count 0)."""
+    for key, value in row.items():
+        if value and key not in RATES:
+            total[key] = total.get(key, 0) + value
+    return total
+
+
 def _total(rows) -> dict:
-    """Sum rows of counts (region or sector rollup) and derive the rates. (A zero or empty value
-    adds nothing: ``_derive`` gives every absent count 0.)"""
+    """Sum rows of counts (region or sector rollup) and derive the rates."""
     total: dict = {}
     for row in rows:
-        for key, value in row.items():
-            if value and key not in RATES:
-                total[key] = total.get(key, 0) + value
+        _add(total, row)
     return _derive(total)
 
 
@@ -353,11 +359,16 @@ class Report:
             if year not in self._held:
                 self._held[year] = _held(Scope(region=self.scope.region, year=year))
             return {None: _total([*cells.values(), self._held[year]])}
+        return {key: _derive(counts) for key, counts in self._sums(by, year).items()}
+
+    def _sums(self, by: str, year: int) -> dict:
+        """The year's counts summed per sector / per region id (``by``), not derived: a key for
+        every group with a cell, zero or not."""
         index = 0 if by == "sector" else 1
         groups: dict = {}
-        for key, row in cells.items():
-            groups.setdefault(key[index], []).append(row)
-        return {key: _total(rows) for key, rows in groups.items()}
+        for key, row in self.grid(year).items():
+            _add(groups.setdefault(key[index], {}), row)
+        return groups
 
     def summary(self) -> list[dict]:
         now = self.figures()[None]
@@ -396,16 +407,22 @@ class Report:
         from the per-region aggregates, ranked by completion rate then hours compliance;
         with ``include_own_office``, a last unranked row for the scope region's own staff."""
         scope = self.scope
-        per = self.figures(by="region")
+        own = self._sums("region", scope.year)  # each region's own staff
         regions = self.regions()
         children_of: dict[int, list[Region]] = {}
         for region in regions:
             children_of.setdefault(region.parent_id, []).append(region)
-        totals: dict[int, dict] = {}
-        for region in reversed(regions):  # children before parents
-            own = per.get(region.pk, _derive({}))
-            totals[region.pk] = _total([own, *(totals[r.pk] for r in children_of.get(region.pk, []))])
+        # Counts summed up the tree (children before parents), rates derived only for the rows
+        # shown: the roll-up of a few hundred cells, not a derived row per region and level.
+        sums: dict[int, dict] = {}
+        for region in reversed(regions):
+            total = dict(own.get(region.pk, {}))
+            for child in children_of.get(region.pk, []):
+                _add(total, sums[child.pk])
+            sums[region.pk] = total
         top = children_of.get(scope.region.pk) or [scope.region]
+        totals = {r.pk: _derive(sums[r.pk]) for r in top}
+        totals.update({r.pk: _derive(sums[r.pk]) for city in top for r in children_of.get(city.pk, [])})
         ranked = sorted(
             top,
             key=lambda r: (
@@ -418,17 +435,17 @@ class Report:
         rows = []
         for city in sorted(top, key=lambda r: rank[r.pk]):
             rows.append({"region": city, "level": 0, "rank": rank[city.pk], **totals[city.pk]})
-            own_office = per.get(city.pk)
             children = children_of.get(city.pk, [])
-            if children and own_office:
-                rows.append({"region": city, "level": 1, "rank": None, "own_office": True, **_derive(own_office)})
+            if children and city.pk in own:
+                rows.append({"region": city, "level": 1, "rank": None, "own_office": True, **_derive(own[city.pk])})
             for county in children:
                 rows.append({"region": county, "level": 1, "rank": None, **totals[county.pk]})
-        own = per.get(scope.region.pk)
-        if include_own_office and own and top != [scope.region]:
+        if include_own_office and scope.region.pk in own and top != [scope.region]:
             # The scope's own office (the province's or a city's staff) is in no city or county
             # below it: without this row a table's rows would not add up to the scope's totals.
-            rows.append({"region": scope.region, "level": 0, "rank": None, "own_office": True, **_derive(own)})
+            rows.append(
+                {"region": scope.region, "level": 0, "rank": None, "own_office": True, **_derive(own[scope.region.pk])}
+            )
         return rows
 
 

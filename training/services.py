@@ -319,14 +319,15 @@ def _inspector_refusal(
     return None
 
 
-# The overlap rule's read: enrollments that hold a place or were completed, in another batch
-# (not the one left, not a cancelled one) whose dates overlap. Plain SQL, the columns named by
-# the models: it runs for every enrollment, where building it with the ORM cost more CPU than
-# the database spends on it.
-_OVERLAP_SQL = """SELECT e.{e_inspector}, e.{e_batch}
-FROM {enrollment} e INNER JOIN {batch} b ON b.{b_id} = e.{e_batch}
+# The overlap rule: enrollments of the inspectors that hold a place or were completed, in
+# another batch (not the one left, not a cancelled one) whose dates overlap ``since`` to
+# ``until``. Plain SQL, the columns named by the models: it runs for every enrollment, where
+# building it with the ORM cost more CPU than the database spends on it. ``_overlapping``
+# selects from it for bulk enroll, replace and move; a single enrollment reads it with the
+# batch lock (``_lock_batch_fields``), against the locked row's dates.
+_OVERLAP_FROM = """FROM {enrollment} e INNER JOIN {batch} b ON b.{b_id} = e.{e_batch}
 WHERE e.{e_inspector} IN ({ids}) AND e.{e_status} IN ({holding})
-    AND b.{starts_on} <= %s AND b.{ends_on} >= %s
+    AND b.{starts_on} <= {until} AND b.{ends_on} >= {since}
     AND e.{e_batch} NOT IN ({not_these}) AND b.{b_status} <> {cancelled}"""
 
 
@@ -344,9 +345,9 @@ def _overlapping(batch: Batch, inspector_ids: Iterable[int], *, leaving: Batch |
     else:
         sql = statements.overlap.format(ids=", ".join(["%s"] * len(ids)), not_these=", ".join(["%s"] * len(not_these)))
     adapt = db.ops.adapt_datefield_value
-    with db.cursor() as cursor:
-        cursor.execute(sql, [*ids, adapt(batch.ends_on), adapt(batch.starts_on), *not_these])
-        found = dict(cursor.fetchall())
+    cursor = statements.cursor(db)
+    cursor.execute(sql, [*ids, adapt(batch.ends_on), adapt(batch.starts_on), *not_these])
+    found = dict(cursor.fetchall())
     if not found:  # the usual answer: one narrow statement
         return {}
     # Only a refusal names the other batch: its course and region are read then.
@@ -452,9 +453,9 @@ def _lock_inspector(inspector_id: int) -> Inspector:
     Lock order everywhere: the inspector(s), in id order, then the batch(es), in id order."""
     db = connections[DEFAULT_DB_ALIAS]
     statements = _statements(db)
-    with db.cursor() as cursor:
-        cursor.execute(statements.lock_inspector, [inspector_id])
-        row = cursor.fetchone()
+    cursor = statements.cursor(db)
+    cursor.execute(statements.lock_inspector, [inspector_id])
+    row = cursor.fetchone()
     if row is None:
         raise NotFound()
     split = statements.inspector_split
@@ -465,15 +466,14 @@ def _lock_inspector(inspector_id: int) -> Inspector:
 
 
 def _enrollment_refusal(
-    actor, batch: Batch, inspector: Inspector, current: Enrollment | None, today: dt.date
+    actor, batch: Batch, inspector: Inspector, current: Enrollment | None, today: dt.date, overlap: Batch | None
 ) -> DomainError | None:
     """Why ``inspector`` may not enroll in ``batch`` now (the actor's right, the batch's rules,
-    then the inspector's), or None."""
+    then the inspector's, ``overlap`` the other batch on overlapping dates as read), or None."""
     if not _may_enroll(actor, batch, inspector):
         return AccessDenied(_("无权为该人员报名此批次。"))
     refusal = _batch_refusal(batch, today)
     if refusal is None:
-        overlap = _overlapping(batch, [inspector.pk]).get(inspector.pk)
         refusal = _inspector_refusal(batch, inspector, inspector.region.path, current, overlap)
     if refusal is not None:
         code, detail = refusal
@@ -486,22 +486,27 @@ def _enrollment_refusal(
 _LOCKED_BATCH_FIELDS = ("status", "enrollment_deadline", "capacity", "region_id", "sector", "starts_on", "ends_on")
 
 
-# The batch lock as the locked section's first statement: one row, the columns above, no
-# join, no ordering. Plain SQL (the columns named by the model): every enrollment of a batch
-# waits for the one before it to get past here, so it costs no more than it must.
-_LOCK_BATCH_SQL = "SELECT {columns} FROM {table} WHERE {id} = %s{lock}"
+# The batch lock as the locked section's first statement: one row of the batch, the columns
+# above, no join, no ordering; with them the overlap rule's answer for the inspector, against
+# the row's own dates (a subquery, not locked). Plain SQL (the columns named by the model):
+# every enrollment of a batch waits for the one before it to get past here, so it costs no
+# more than it must. The inspector is locked by then: the statement's snapshot, taken after
+# that lock, sees every enrollment of theirs made before it.
+_LOCK_BATCH_SQL = "SELECT {columns}, ({overlap}) FROM {table} t WHERE t.{id} = %s{lock}"
 
 
-def _lock_batch_fields(batch_id: int) -> dict:
+def _lock_batch_fields(batch_id: int, inspector_id: int) -> tuple[dict, int | None]:
     """Take the batch lock in one narrow statement; the batch's status, dates, region, sector
-    and capacity as they are under it."""
+    and capacity as they are under it, and the id of a batch of the (locked) inspector's on
+    overlapping dates, or None."""
     db = connections[DEFAULT_DB_ALIAS]
-    with db.cursor() as cursor:
-        cursor.execute(_statements(db).lock_batch, [batch_id])
-        row = cursor.fetchone()
+    statements = _statements(db)
+    cursor = statements.cursor(db)
+    cursor.execute(statements.lock_batch, [inspector_id, batch_id])
+    row = cursor.fetchone()
     if row is None:
         raise NotFound()
-    return dict(zip(_LOCKED_BATCH_FIELDS, row, strict=True))
+    return dict(zip(_LOCKED_BATCH_FIELDS, row[:-1], strict=True)), row[-1]
 
 
 @transaction.atomic
@@ -509,25 +514,29 @@ def enrollment_create(*, batch: Batch, inspector: Inspector, actor, today: dt.da
     """Enroll one inspector: a seat while there is one, the next waitlist place after.
     Refused (with the reason) when the rules of the batch or the inspector say no.
 
-    Everything that does not need the batch lock happens before it (the inspector's lock and
-    row, the rights, the batch's and the inspector's rules, the overlap check), on the
-    batch as the caller loaded it (the view's: with its course and region, which the
-    enrollment returned carries). The locked section is two statements: the lock, which
-    reads the batch's status, dates, region, sector and capacity again, and one write that
-    counts the seats, inserts the enrollment (or re-enrolls a cancelled one) at its place
-    and writes its event (``_take_place``). Should the batch have changed since the caller
-    read it, the checks run again on the locked row first."""
+    Three statements and the commit. Before the batch lock: the inspector's lock and row;
+    then the rights, the batch's and the inspector's rules, on the batch as the caller loaded
+    it (the view's: with its course and region, which the enrollment returned carries). The
+    locked section is two statements: the lock, which reads the batch's status, dates,
+    region, sector and capacity again and answers the overlap check (its snapshot follows the
+    inspector's lock), and one write that counts the seats, inserts the enrollment (or
+    re-enrolls a cancelled one) at its place and writes its event (``_take_place``). Should
+    the batch have changed since the caller read it, or the inspector hold a batch on
+    overlapping dates, the checks run again on the locked row, in their order, and refuse."""
     today = _today(today)
     inspector = _lock_inspector(inspector.pk)
     # The inspector's own row in the batch is not read here: the write re-enrolls it if it is
     # cancelled and leaves it alone otherwise, and only then is it read, to say why.
-    refusal = _enrollment_refusal(actor, batch, inspector, None, today)
+    refusal = _enrollment_refusal(actor, batch, inspector, None, today, None)
     if refusal is not None:
         raise refusal
-    locked = _lock_batch_fields(batch.pk)
-    if any(getattr(batch, field) != value for field, value in locked.items()):
-        batch = Batch.objects.select_related("course", "region").get(pk=batch.pk)
-        refusal = _enrollment_refusal(actor, batch, inspector, None, today)
+    locked, overlap_id = _lock_batch_fields(batch.pk, inspector.pk)
+    changed = any(getattr(batch, field) != value for field, value in locked.items())
+    if changed or overlap_id is not None:
+        if changed:
+            batch = Batch.objects.select_related("course", "region").get(pk=batch.pk)
+        overlap = None if overlap_id is None else Batch.objects.select_related("course", "region").get(pk=overlap_id)
+        refusal = _enrollment_refusal(actor, batch, inspector, None, today, overlap)
         if refusal is not None:
             raise refusal
     enrollment = _take_place(batch, inspector, locked["capacity"], actor)
@@ -616,8 +625,8 @@ _WAITLIST_SQL = "SELECT COUNT({position}) - 1, MAX({position}) - 1 FROM {table} 
 
 
 class _Statements:
-    """The SQL of one enrollment (the inspector's lock, the overlap check, the batch lock, the
-    write) and what turns its rows into models, built once per database connection from the
+    """The SQL of one enrollment (the inspector's lock, the batch lock with the overlap check,
+    the write; the overlap check alone for the others) and what turns its rows into models, built once per database connection from the
     models' names and the backend's features. A call then only binds its parameters:
     formatting the SQL, looking up columns and converters and preparing every field's value
     on each call cost more CPU than PostgreSQL spends running the statements."""
@@ -643,28 +652,34 @@ class _Statements:
             inspector_id=qn(Inspector._meta.pk.column),
             lock=f" FOR NO KEY UPDATE OF {inspector_table}" if no_key_lock else "",
         )
-        # The overlap check: the inspectors and the batches left out stay to be filled in.
-        self.overlap = _OVERLAP_SQL.format(
-            enrollment=qn(Enrollment._meta.db_table),
-            batch=qn(Batch._meta.db_table),
-            e_batch=column(Enrollment, "batch"),
-            e_inspector=column(Enrollment, "inspector"),
-            e_status=column(Enrollment, "status"),
-            b_id=qn(Batch._meta.pk.column),
-            b_status=column(Batch, "status"),
-            starts_on=column(Batch, "starts_on"),
-            ends_on=column(Batch, "ends_on"),
-            ids="{ids}",
-            holding=", ".join(_literal(status) for status in (*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)),
-            not_these="{not_these}",
-            cancelled=_literal(BatchStatus.CANCELLED),
+        # The overlap rule: for ``_overlapping``, the inspectors and the batches left out stay
+        # to be filled in; for the batch lock, one inspector, against the locked row ``t``.
+        batch_id, starts_on, ends_on = qn(Batch._meta.pk.column), column(Batch, "starts_on"), column(Batch, "ends_on")
+        overlap = {
+            "enrollment": qn(Enrollment._meta.db_table),
+            "batch": qn(Batch._meta.db_table),
+            "e_batch": column(Enrollment, "batch"),
+            "e_inspector": column(Enrollment, "inspector"),
+            "e_status": column(Enrollment, "status"),
+            "b_id": batch_id,
+            "b_status": column(Batch, "status"),
+            "starts_on": starts_on,
+            "ends_on": ends_on,
+            "holding": ", ".join(_literal(status) for status in (*ACTIVE_ENROLLMENT, EnrollmentStatus.COMPLETED)),
+            "cancelled": _literal(BatchStatus.CANCELLED),
+        }
+        self.overlap = f"SELECT e.{overlap['e_inspector']}, e.{overlap['e_batch']} {_OVERLAP_FROM}".format(
+            ids="{ids}", not_these="{not_these}", until="%s", since="%s", **overlap
         )
         self.overlap_one = self.overlap.format(ids="%s", not_these="%s")
         # The batch lock.
         self.lock_batch = _LOCK_BATCH_SQL.format(
-            columns=", ".join(column(Batch, f.removesuffix("_id")) for f in _LOCKED_BATCH_FIELDS),
+            columns=", ".join(f"t.{column(Batch, f.removesuffix('_id'))}" for f in _LOCKED_BATCH_FIELDS),
+            overlap=f"SELECT e.{overlap['e_batch']} {_OVERLAP_FROM} LIMIT 1".format(
+                ids="%s", not_these=f"t.{batch_id}", until=f"t.{ends_on}", since=f"t.{starts_on}", **overlap
+            ),
             table=qn(Batch._meta.db_table),
-            id=qn(Batch._meta.pk.column),
+            id=batch_id,
             lock=" FOR NO KEY UPDATE" if no_key_lock else "",
         )
         # The write.
@@ -714,6 +729,29 @@ class _Statements:
         else:
             self.take_place = _TAKE_PLACE_SQL.format(seats=seats, place=place)
             self.waitlist = _WAITLIST_SQL.format(**names)
+        self.keep_cursor = db.vendor == "postgresql"
+        self._cursor = self._cursor_of = None
+
+    def cursor(self, db):
+        """A cursor of ``db`` for these statements, kept from one call to the next: a new
+        cursor looks its parameters' and columns' adapters up anew, which costs about as much
+        CPU as running a statement. A new one when the connection is not the one the cursor
+        was opened on (closed and opened again), when Django has a health check to make first,
+        and, when queries are logged (DEBUG, tests), a new logging cursor every time. PostgreSQL
+        only: psycopg holds a result whole, where an SQLite cursor kept would keep its last
+        SELECT unfinished."""
+        if (
+            self._cursor is None
+            or self._cursor_of is not db.connection
+            or not self.keep_cursor
+            or db.queries_logged
+            or (db.health_check_enabled and not db.health_check_done)
+        ):
+            cursor = db.cursor()
+            if self.keep_cursor and not db.queries_logged:
+                self._cursor, self._cursor_of = cursor, db.connection
+            return cursor
+        return self._cursor
 
 
 _STATEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -737,27 +775,27 @@ def _take_place(batch: Batch, inspector: Inspector, capacity: int, actor) -> Enr
     statements = _statements(db)
     now = statements.now_field.get_db_prep_save(timezone.now(), connection=db)
     params = [capacity, batch.pk, *statements.insert.params(db, (batch.pk, inspector.pk), now)]
-    with db.cursor() as cursor:
-        if statements.one_write:
-            actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
-            cursor.execute(statements.take_place, [*params, *statements.event_insert.params(db, (actor_id,), now)])
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            *values, waiting, last = row
-            # The row as it now is (a new one, or the cancelled one re-enrolled)
-            enrollment = statements.enrollment(db, values)
-        else:
-            cursor.execute(statements.take_place, params)
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            enrollment = statements.enrollment(db, row)
-            waiting = last = None
-            _events([enrollment.pk], Kind.ENROLLED if enrollment.waitlist_position is None else Kind.WAITLISTED, actor)
-            if enrollment.waitlist_position is not None:
-                cursor.execute(statements.waitlist, [batch.pk])
-                waiting, last = cursor.fetchone()
+    cursor = statements.cursor(db)
+    if statements.one_write:
+        actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+        cursor.execute(statements.take_place, [*params, *statements.event_insert.params(db, (actor_id,), now)])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        *values, waiting, last = row
+        # The row as it now is (a new one, or the cancelled one re-enrolled)
+        enrollment = statements.enrollment(db, values)
+    else:
+        cursor.execute(statements.take_place, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        enrollment = statements.enrollment(db, row)
+        waiting = last = None
+        _events([enrollment.pk], Kind.ENROLLED if enrollment.waitlist_position is None else Kind.WAITLISTED, actor)
+        if enrollment.waitlist_position is not None:
+            cursor.execute(statements.waitlist, [batch.pk])
+            waiting, last = cursor.fetchone()
     if enrollment.waitlist_position is not None and waiting != last:
         # A waitlist left with gaps (by a write outside the services): closed up now, the
         # newcomer last.

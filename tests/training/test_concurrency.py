@@ -183,19 +183,28 @@ def test_bulk_enroll_racing_single_enrollments(regions, province_admin):
 def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(regions, province_admin, first_call):
     # given: ten inspectors, each trying two batches on the same dates at once (the first
     # by a single enrollment or a bulk enroll of them, the second by a single one). The two
-    # calls of a pair meet right after their overlap checks, so the interleaving the race
+    # calls of a pair meet right after their overlap checks (a single enrollment's is read
+    # with its batch lock, a bulk enroll's by _overlapping), so the interleaving the race
     # needs happens every run (with the inspector locked, the second call waits for the
     # first to commit, and the first waits out the timeout alone).
     people = [InspectorFactory(region=regions["changan"]) for _ in range(10)]
     pairs = {p.pk: (BatchFactory(region=regions["province"]), BatchFactory(region=regions["province"])) for p in people}
-    meet = {p.pk: threading.Barrier(2) for p in people}
-    real_overlapping = services._overlapping
+    barriers = {p.pk: threading.Barrier(2) for p in people}
+    real_overlapping, real_lock = services._overlapping, services._lock_batch_fields
+
+    def meet(inspector_id):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barriers[inspector_id].wait(timeout=3)
 
     def overlapping_then_meet(batch, inspector_ids):
         found = real_overlapping(batch, inspector_ids)
-        with contextlib.suppress(threading.BrokenBarrierError):
-            meet[next(iter(inspector_ids))].wait(timeout=3)
+        meet(next(iter(inspector_ids)))
         return found
+
+    def lock_then_meet(batch_id, inspector_id):
+        locked = real_lock(batch_id, inspector_id)
+        meet(inspector_id)
+        return locked
 
     def single(batch, inspector):
         return enroll_call(batch, inspector, province_admin)
@@ -208,7 +217,10 @@ def test_one_inspector_racing_into_two_batches_on_the_same_dates_gets_one(region
     first = single if first_call == "enrollment_create" else bulk
     calls = [call for p in people for call in (first(pairs[p.pk][0], p), single(pairs[p.pk][1], p))]
     # when
-    with mock.patch.object(services, "_overlapping", overlapping_then_meet):
+    with (
+        mock.patch.object(services, "_overlapping", overlapping_then_meet),
+        mock.patch.object(services, "_lock_batch_fields", lock_then_meet),
+    ):
         results = run_all(calls, workers=len(calls))
     # then: per inspector one enrollment and one date_overlap refusal
     unexpected = [r for r in results if isinstance(r, Exception) and getattr(r, "code", "") != "date_overlap"]

@@ -32,9 +32,9 @@ def locked_section(monkeypatch, call) -> tuple[list[str], list[str]]:
     marks = []
     real = services._lock_batch_fields
 
-    def spy(batch_id):
+    def spy(*args):
         marks.append(len(queries.captured_queries))
-        return real(batch_id)
+        return real(*args)
 
     monkeypatch.setattr(services, "_lock_batch_fields", spy)
     with CaptureQueriesContext(connection) as queries:
@@ -64,14 +64,18 @@ def test_the_batch_lock_is_held_for_two_statements_on_postgresql(batch, people, 
     for person in people[1:]:
         # when
         before, locked = locked_section(monkeypatch, lambda p=person: enroll(batch, p, province_admin))
-        # then: the lock, one row, no join, no ordering; then the one write
+        # then: the lock, one row of the batch, no join, no ordering (the overlap check a
+        # subquery of it); then the one write
         assert len(locked) == 2, locked
         lock, write = locked
         assert lock.rstrip().endswith("FOR NO KEY UPDATE")
-        assert "JOIN" not in lock and "ORDER BY" not in lock
+        overlap_check, locked_rows = lock.rsplit(") FROM ", 1)
+        assert locked_rows.startswith('"training_batch" t WHERE')
+        assert "JOIN" not in locked_rows and "ORDER BY" not in lock
+        assert '"training_enrollment"' in overlap_check
         assert write.startswith("WITH seats AS") and write.count("INSERT INTO") == 2
-        # the inspector is locked before the batch, and the checks read before it too
-        assert any("FOR NO KEY UPDATE" in sql and '"personnel_inspector"' in sql for sql in before)
+        # the inspector is locked before the batch, alone
+        assert len(before) == 1 and "FOR NO KEY UPDATE" in before[0] and '"personnel_inspector"' in before[0]
     assert dict(batch.enrollments.values_list("inspector_id", "waitlist_position")) == {
         people[0].pk: None,
         people[1].pk: 1,
@@ -132,15 +136,34 @@ def test_a_batch_whose_sector_changed_after_the_caller_read_it_is_checked_again(
     assert refused.value.code == "sector_mismatch"
 
 
+def test_the_overlap_check_reads_the_dates_under_the_lock(batch, people, province_admin):
+    # given: the inspector holds a seat in a batch of 06-20..22; the caller read this batch
+    # on 06-10..12, and it has since been moved onto 06-21..23
+    other = BatchFactory(region=batch.region, starts_on=dt.date(2025, 6, 20))
+    EnrollmentFactory(batch=other, inspector=people[0])
+    Batch.objects.filter(pk=batch.pk).update(starts_on=dt.date(2025, 6, 21), ends_on=dt.date(2025, 6, 23))
+    # when
+    with pytest.raises(Conflict) as refused:
+        enroll(batch, people[0], province_admin)
+    # then: refused against the dates the batch has, naming the other batch
+    assert refused.value.code == "date_overlap"
+    assert "2025-06-20" in str(refused.value)
+    assert not batch.enrollments.exists()
+    # and a batch moved off the dates the caller read takes the inspector
+    later = BatchFactory(region=batch.region, starts_on=dt.date(2025, 6, 20))
+    Batch.objects.filter(pk=later.pk).update(starts_on=dt.date(2025, 6, 24), ends_on=dt.date(2025, 6, 26))
+    assert enroll(later, people[0], province_admin).status == S.ENROLLED
+
+
 def test_an_enrolled_row_made_meanwhile_is_not_taken_over(batch, people, province_admin, monkeypatch):
     # given: the checks ran when the inspector's row was cancelled; by the write it is enrolled
     # again (a write that does not go through the inspector's lock, as a test's "given")
     cancelled = EnrollmentFactory(batch=batch, inspector=people[0], status=S.CANCELLED)
     real = services._lock_batch_fields
 
-    def meanwhile(batch_id):
+    def meanwhile(*args):
         type(cancelled).objects.filter(pk=cancelled.pk).update(status=S.ENROLLED)
-        return real(batch_id)
+        return real(*args)
 
     monkeypatch.setattr(services, "_lock_batch_fields", meanwhile)
     # when

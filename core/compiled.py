@@ -11,7 +11,7 @@ included, converters applied), through Django's own row-to-object machinery.
 
 from __future__ import annotations
 
-import weakref
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +31,9 @@ class CompiledRead:
             raise ValueError("a compiled read needs at least one stand-in value")
         self.build = build
         self.stand_ins = stand_ins
-        # One plan per connection object: a connection belongs to one thread, and its backend
-        # decides the SQL and the converters.
-        self._plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Plans per thread and database alias (a connection belongs to one thread, and its
+        # backend decides the SQL and the converters); they go with the thread.
+        self._local = threading.local()
 
     def _compile(self, connection) -> tuple:
         qs = self.build(**self.stand_ins)
@@ -50,11 +50,11 @@ class CompiledRead:
         select, klass_info = compiler.select, compiler.klass_info
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         return (
+            connection,
             sql,
             tuple(params),
             slots,
-            compiler,
-            compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
+            list(compiler.get_converters([column[0] for column in select[: compiler.col_count]]).items()),
             klass_info["model"],
             (start, end, [column[0].target.attname for column in select[start:end]]),
             get_related_populators(klass_info, select, connection.alias),
@@ -64,10 +64,11 @@ class CompiledRead:
     def rows(self, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Model]:
         """The instances the queryset built with ``values`` would give, in its order."""
         connection = connections[using]
-        plan = self._plans.get(connection)
-        if plan is None:
-            plan = self._plans[connection] = self._compile(connection)
-        sql, params, slots, compiler, converters, model, (start, end, attnames), populators, annotations = plan
+        plans = self._local.__dict__.setdefault("plans", {})
+        plan = plans.get(using)
+        if plan is None or plan[0] is not connection:
+            plan = plans[using] = self._compile(connection)
+        _connection, sql, params, slots, converters, model, (start, end, attnames), populators, annotations = plan
         params = list(params)
         for i, name in slots:
             params[i] = values[name]
@@ -75,7 +76,11 @@ class CompiledRead:
             cursor.execute(sql, params)
             fetched = cursor.fetchall()
         if converters:
-            fetched = compiler.apply_converters(fetched, converters)
+            fetched = list(map(list, fetched))
+            for row in fetched:  # as SQLCompiler.apply_converters
+                for position, (functions, expression) in converters:
+                    for convert in functions:
+                        row[position] = convert(row[position], expression, connection)
         out = []
         for row in fetched:
             obj = model.from_db(connection.alias, attnames, row[start:end])

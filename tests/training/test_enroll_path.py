@@ -154,3 +154,20 @@ def test_a_role_counts_from_the_call_after_it_changes(city_admin, batch, coal, r
     assert _enroll(client, batch, coal[1]).status_code == 404
     RegionAdminFactory(user=newcomer, region=regions["sjz"])
     assert _enroll(client, batch, coal[1]).status_code == 201
+
+
+def test_an_admins_batch_read_agrees_with_batch_list(
+    province_admin, city_admin, other_city_admin, county_admin, course, regions
+):
+    # given: batches organised at every level
+    batches = [BatchFactory(course=course, region=regions[code]) for code in ("province", "sjz", "changan", "ts")]
+    for admin in (province_admin, city_admin, other_city_admin, county_admin):
+        listed = set(selectors.batch_list(actor=admin).values_list("pk", flat=True))
+        for batch in batches:
+            # when
+            try:
+                found = selectors.batch_get_for_actor(actor=admin, batch_id=batch.pk).pk
+            except NotFound:
+                found = None
+            # then: the read by key sees exactly what the scoped list holds
+            assert (found == batch.pk) is (batch.pk in listed), (admin.username, batch.region.code)

@@ -570,7 +570,8 @@ class _Insert:
                 self.recipe.append((self.GIVEN, given.index(field.attname)))
             elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
                 # The stamp of the call, prepared once for every such field: datetimes only.
-                assert isinstance(field, DateTimeField), field
+                if not isinstance(field, DateTimeField):
+                    raise TypeError(f"{field}: only a DateTimeField's auto_now is stamped here")
                 self.recipe.append((self.NOW, None))
             elif callable(field.default):
                 self.recipe.append((self.DEFAULT, field))
@@ -626,10 +627,11 @@ _WAITLIST_SQL = "SELECT COUNT({position}) - 1, MAX({position}) - 1 FROM {table} 
 
 class _Statements:
     """The SQL of one enrollment (the inspector's lock, the batch lock with the overlap check,
-    the write; the overlap check alone for the others) and what turns its rows into models, built once per database connection from the
-    models' names and the backend's features. A call then only binds its parameters:
-    formatting the SQL, looking up columns and converters and preparing every field's value
-    on each call cost more CPU than PostgreSQL spends running the statements."""
+    the write; the overlap check alone for bulk enroll, replace and move) and what turns its
+    rows into models, built once per database connection from the models' names and the
+    backend's features. A call then only binds its parameters: formatting the SQL, looking
+    up columns and converters and preparing every field's value on each call cost more CPU
+    than PostgreSQL spends running the statements."""
 
     def __init__(self, db):
         qn = db.ops.quote_name

@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormMixin, describe
 from core.errors import DomainError, NotFound, ValidationFailed
-from core.text import plain_number
+from core.text import enumeration, name_with_points, plain_number
 from personnel import access, idcard
 from personnel.admin import RegionLevelFilter, ScopedAdminMixin, history_table
 from personnel.selectors import can_see_full_national_id, region_list
@@ -200,7 +200,7 @@ class ExamModelAdmin(ServiceFormMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("科目（满分）"))
     def parts_display(self, obj):
-        return "、".join(f"{p.name}（{plain_number(p.max_score)}）" for p in obj.parts.all())
+        return enumeration(name_with_points(p.name, p.max_score) for p in obj.parts.all())
 
     @admin.display(description=_("及格分"), ordering="pass_mark")
     def pass_mark_display(self, obj):

@@ -114,6 +114,53 @@ def seed_exams(*, stdout=None, seed: int = 2024, today: dt.date | None = None) -
 # --- qualification exams ---------------------------------------------------------------------
 
 
+def _this_years_qualification_exam(actor, *, today: dt.date) -> Exam | None:
+    """The province's qualification exam titled with today's year; made, when missing, from the
+    newest one with paper rules (its parts, pass mark, attempts and rules). None without one."""
+    from . import questions
+    from .models import PaperRule
+
+    province = Region.objects.filter(code="130000", level=RegionLevel.PROVINCE).first()
+    if province is None:
+        return None
+    title = f"{today.year}年度行政执法资格考试"
+    ruled = Exam.objects.filter(
+        kind=ExamKind.QUALIFICATION, region=province, pk__in=PaperRule.objects.values("part__exam_id")
+    )
+    exam = ruled.filter(title=title).first()
+    if exam is not None:
+        return exam
+    source = ruled.exclude(title=title).order_by("-created_at").first()
+    if source is None or Exam.objects.filter(title=title, region=province).exists():
+        return None
+    exam = services.exam_create(
+        actor=actor,
+        title=title,
+        kind=ExamKind.QUALIFICATION,
+        region=province,
+        parts=[(part.name, part.max_score) for part in source.parts.all()],
+        pass_mark=source.pass_mark,
+        max_attempts=source.max_attempts,
+    )
+    parts = {part.name: part for part in exam.parts.all()}
+    rules = [
+        questions.RuleSpec(
+            part=parts[rule.part.name],
+            points=rule.points,
+            category=rule.category,
+            difficulty=rule.difficulty,
+            kind=rule.kind,
+            count=rule.count,
+            question=rule.question,
+        )
+        for rule in PaperRule.objects.filter(part__exam=source)
+        .select_related("part", "question")
+        .order_by("order", "pk")
+    ]
+    questions.paper_rules_set(exam=exam, actor=actor, rules=rules)
+    return exam
+
+
 def _qualification_year(actor, province: Region, rng: random.Random, *, year: int, me, made: Counter) -> None:
     title = f"{year}年度行政执法资格考试"
     if Exam.objects.filter(title=title).exists():
@@ -492,26 +539,23 @@ ONLINE_PLACE = "在线考试（手机答题）"
 
 
 def seed_online_sitting(*, stdout=None, today: dt.date | None = None) -> dict:
-    """An online sitting of the newest qualification exam with paper rules, open from yesterday
-    to a week from today (60 minutes a paper), so the demo inspector (login ``inspector``), who
-    has not sat that exam, can start it on the phone pages. After the question bank step, which
-    writes the paper rules. A second run adds nothing while such a sitting is still open."""
-    from .models import PaperRule, SittingMode
+    """An online sitting of this year's qualification exam, open from yesterday to a week from
+    today (60 minutes a paper), so the demo inspector (login ``inspector``), who has not sat
+    that exam, can start it on the phone pages. The exams step makes the report year's exams
+    (last year's), so this year's is made here, titled with the sitting's own year, with the
+    parts, pass mark and paper rules of the newest qualification exam that has rules. After the
+    question bank step, which writes the paper rules. A second run adds nothing while such a
+    sitting is still open."""
+    from .models import SittingMode
 
     today = today or timezone.localdate()
     actor = get_user_model().objects.get(username="province_admin")
-    exams = Exam.objects.filter(kind=ExamKind.QUALIFICATION, region__code="130000", region__level=RegionLevel.PROVINCE)
-    me = Inspector.objects.filter(user__username="inspector").first()
-    if me is not None:
-        exams = exams.exclude(results__inspector=me)
-    exam = (
-        exams.filter(pk__in=PaperRule.objects.values("part__exam_id")).order_by("-created_at").first()
-        if exams.exists()
-        else None
-    )
     made = {"online_sittings": 0}
+    exam = _this_years_qualification_exam(actor, today=today)
+    me = Inspector.objects.filter(user__username="inspector").first()
     if (
         exam is None
+        or (me is not None and exam.results.filter(inspector=me).exists())
         or Sitting.objects.filter(exam=exam, mode=SittingMode.ONLINE, closes_at__gt=timezone.now()).exists()
     ):
         return made

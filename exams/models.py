@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import ChangeEvent, TimeStamped
-from core.text import plain_number
+from core.text import name_with_points, plain_number
 from personnel.models import Inspector, Region
 from training.models import Batch, Course
 
@@ -82,7 +82,7 @@ class ExamPart(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name}（{plain_number(self.max_score)}）"
+        return name_with_points(self.name, self.max_score)
 
 
 class SittingStatus(models.TextChoices):

@@ -356,7 +356,9 @@ def test_the_page_shows_the_figures_with_captions(world, browser):
     html = response.content.decode()
     for table, caption in (("analysis-distribution", "分数分布"), ("analysis-items", "逐题分析")):
         start = html.index(f'<table id="{table}">')
-        assert html[start:].split("<caption>", 1)[1].startswith(caption)
+        assert html[start:].split(f'<caption id="{table}-caption">', 1)[1].startswith(caption)
+        # each table scrolls in its own box (a phone), named by its caption, reachable by keyboard
+        assert f'<div class="table-scroll" role="region" aria-labelledby="{table}-caption" tabindex="0">' in html
         assert '<th scope="col">' in html[start : html.index("</thead>", start)]
     analysis = response.context["analysis"]
     assert analysis.attempts == 5

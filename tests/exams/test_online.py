@@ -26,6 +26,7 @@ from exams.models import (
     QuestionVersion,
     ResultChange,
     ScoreShown,
+    Sitting,
     SittingMode,
     SittingStatus,
     SubmittedBy,
@@ -549,10 +550,17 @@ def test_the_demo_opens_an_online_sitting_for_the_demo_inspector_once(exam, regi
     # when
     first = demo.seed_online_sitting()
     again = demo.seed_online_sitting()
-    # then
+    # then: the sitting is of this year's exam, titled with the sitting's own year and made
+    # with the newest ruled exam's parts and paper rules
     assert first == {"online_sittings": 1} and again == {"online_sittings": 0}
-    sitting = exam.sittings.get()
-    assert sitting.mode == SittingMode.ONLINE
+    assert not exam.sittings.exists()
+    sitting = Sitting.objects.get(mode=SittingMode.ONLINE)
+    assert sitting.exam.title == f"{sitting.held_on.year}年度行政执法资格考试"
+    assert sitting.held_on == timezone.localdate()
+    assert [(p.name, p.max_score) for p in sitting.exam.parts.all()] == [
+        (p.name, p.max_score) for p in exam.parts.all()
+    ]
+    assert PaperRule.objects.filter(part__exam=sitting.exam).count() == 2
     assert [s.pk for s in online.online_sittings_for(inspector=me)] == [sitting.pk]
     assert online.attempt_start(sitting=sitting, inspector=me).items.count() == 10
 

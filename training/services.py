@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import weakref
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -634,6 +634,7 @@ class _Statements:
     than PostgreSQL spends running the statements."""
 
     def __init__(self, db):
+        self.db = db
         qn = db.ops.quote_name
 
         def column(model, name: str) -> str:
@@ -756,14 +757,17 @@ class _Statements:
         return self._cursor
 
 
-_STATEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Per thread (a connection belongs to one thread; the statements hold it, its converters and
+# its cursor), so they go with the thread.
+_STATEMENTS = threading.local()
 
 
 def _statements(db) -> _Statements:
-    """The enrollment statements of the connection ``db`` (each thread has its own)."""
-    statements = _STATEMENTS.get(db)
-    if statements is None:
-        statements = _STATEMENTS[db] = _Statements(db)
+    """The enrollment statements of the connection ``db``, built again when the thread's
+    connection object is another."""
+    statements = getattr(_STATEMENTS, "current", None)
+    if statements is None or statements.db is not db:
+        statements = _STATEMENTS.current = _Statements(db)
     return statements
 
 

@@ -26,7 +26,10 @@ from personnel import access
 from personnel.selectors import actor_manages_region
 
 from . import rules, selectors, services
-from .models import Attendance, AttendanceSource, Batch, BatchStatus, EnrollmentStatus
+from .models import Attendance, AttendanceEvent, AttendanceSource, Batch, BatchStatus, EnrollmentStatus
+
+# How many of a batch's attendance events its attendance page lists (the newest).
+HISTORY_SHOWN = 200
 
 
 def _day_key(day: dt.date) -> str:
@@ -216,8 +219,33 @@ class BatchWorkflowMixin:
             columns=columns,
             rows=rows,
             editable=editable,
+            history=self._attendance_history(batch),
+            history_shown=HISTORY_SHOWN,
         )
         return TemplateResponse(request, "admin/training/batch/attendance.html", context)
+
+    @staticmethod
+    def _attendance_history(batch: Batch) -> list[dict]:
+        """Who recorded or changed which day of whom, when (the newest first, at most
+        HISTORY_SHOWN): the batch's ``AttendanceEvent`` rows, read-only."""
+        events = (
+            AttendanceEvent.objects.filter(attendance__enrollment__batch=batch)
+            .select_related("actor", "attendance__enrollment__inspector")
+            .order_by("-at", "-id")[:HISTORY_SHOWN]
+        )
+        shown = {None: "-", True: gettext("出勤"), False: gettext("缺勤")}
+        return [
+            {
+                "at": e.at,
+                "name": e.attendance.enrollment.inspector.name,
+                "day": e.attendance.day,
+                "kind": e.get_kind_display(),
+                "change": f"{shown[e.old_present]} → {shown[e.new_present]}",
+                "source": e.get_source_display(),
+                "actor": e.actor or "-",
+            }
+            for e in events
+        ]
 
     # --- 签到表 -------------------------------------------------------------------------------
 

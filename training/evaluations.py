@@ -6,9 +6,10 @@ overview and the yearly workbook's 评教 sheet): ``evaluation_counts`` over enr
 
 The rules: only the enrollment's own inspector, only once, only once their enrollment is
 completed (``training.rules.completed``, what ``batch_complete`` sets), and within
-``EVALUATION_OPEN_DAYS`` after the batch's last day. The Evaluation row is the record of the
-act (who: its enrollment; when: ``created_at``); it is never changed. Evaluations are
-anonymous to everyone reading them: no surface shows whose rating it is.
+``EVALUATION_OPEN_DAYS`` after the batch's last day. The Evaluation row is never changed;
+submitting it writes its ``EvaluationEvent`` (who, when, the scores) in the same
+transaction. Evaluations are anonymous to everyone reading them: no surface shows whose
+rating it is (nor its event).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from personnel import access
 
 from . import rules
-from .models import Enrollment, Evaluation
+from .models import Enrollment, Evaluation, EvaluationEvent
 
 # The three questions, in the order every surface shows them: (field, label).
 QUESTIONS: tuple[tuple[str, str], ...] = (
@@ -129,10 +130,19 @@ def evaluation_submit(
     scores, comment = _checked(content, trainer, organisation, comment)
     try:
         with transaction.atomic():
-            return Evaluation.objects.create(enrollment=enrollment, batch=enrollment.batch, comment=comment, **scores)
+            evaluation = Evaluation.objects.create(
+                enrollment=enrollment, batch=enrollment.batch, comment=comment, **scores
+            )
     except IntegrityError:
         # (the one-to-one caught a second submit the lock did not: an enrollment read unlocked)
         raise _already(Evaluation.objects.get(enrollment=enrollment)) from None
+    EvaluationEvent.objects.create(
+        evaluation=evaluation,
+        kind=EvaluationEvent.Kind.SUBMITTED,
+        changes={name: [None, score] for name, score in scores.items()},
+        actor=actor,
+    )
+    return evaluation
 
 
 # --- what an inspector still has to rate ------------------------------------------------------------

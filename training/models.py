@@ -311,6 +311,34 @@ class Attendance(TimeStamped):
         return f"{self.day} {'出勤' if self.present else '缺勤'}"
 
 
+class AttendanceEvent(ChangeEvent):
+    """Who recorded or changed a day's attendance, when, from what to what: the office's
+    marks (the grid, the API) and the inspector's own scans. Only a write that changes the
+    record leaves one (marking the same again, a repeat scan: none). ``changes`` is
+    ``{"present": [old, new]}`` (old None: the day's first record)."""
+
+    class Kind(models.TextChoices):
+        PRESENT = "present", _("登记出勤")
+        ABSENT = "absent", _("登记缺勤")
+        CHECKED_IN = "checked_in", _("扫码签到")
+
+    attendance = models.ForeignKey(Attendance, verbose_name=_("考勤"), on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+    source = models.CharField(_("登记方式"), max_length=8, choices=AttendanceSource.choices)
+
+    class Meta(ChangeEvent.Meta):
+        verbose_name = _("考勤记录")
+        verbose_name_plural = _("考勤记录")
+
+    @property
+    def old_present(self) -> bool | None:
+        return (self.changes.get("present") or [None, None])[0]
+
+    @property
+    def new_present(self) -> bool | None:
+        return (self.changes.get("present") or [None, None])[1]
+
+
 class HoursPolicy(TimeStamped):
     """Required training hours a year for inspectors of a region and everything under it
     (the nearest ancestor's policy applies; none at all means settings.TRAINING_REQUIRED_HOURS)."""
@@ -425,3 +453,19 @@ class Evaluation(TimeStamped):
 
     def __str__(self):
         return f"{self.batch} {self.content}/{self.trainer}/{self.organisation}"
+
+
+class EvaluationEvent(ChangeEvent):
+    """The act of rating (评教), as every write leaves its row: which evaluation, by whom,
+    when, and the scores given (``{field: [None, score]}``). An evaluation is never changed,
+    so submitting is its only event. Anonymous like the rating: no page shows these rows."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", _("提交评价")
+
+    evaluation = models.ForeignKey(Evaluation, verbose_name=_("评教"), on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=Kind.choices)
+
+    class Meta(ChangeEvent.Meta):
+        verbose_name = _("评教记录")
+        verbose_name_plural = _("评教记录")

@@ -40,6 +40,7 @@ from . import rules
 from .models import (
     ACTIVE_ENROLLMENT,
     Attendance,
+    AttendanceEvent,
     AttendanceSource,
     Batch,
     BatchEvent,
@@ -1097,9 +1098,26 @@ def attendance_mark(
 ) -> int:
     """Record one day's attendance for enrolled inspectors (by inspector id); marking
     again overwrites (a scan's "present" marked present again stays the scan's record).
-    ``all_present`` marks everyone enrolled present except ``absent``."""
+    ``all_present`` marks everyone enrolled present except ``absent``. Each record that
+    changes leaves its ``AttendanceEvent`` (``_attendance_write``)."""
     batch = _lock_batch(batch)
     _require_manager(actor=actor, batch=batch)
+    enrolled = _enrolled(batch)
+    cells = _attendance_cells(batch, day, enrolled, present=present, absent=absent, all_present=all_present)
+    _attendance_write(actor=actor, marks={day: {enrolled[i]: here for i, here in cells.items()}})
+    return len(cells)
+
+
+def _enrolled(batch: Batch) -> dict[int, int]:
+    """The batch's enrolled people: ``{inspector id: enrollment id}``."""
+    return dict(batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).values_list("inspector_id", "id"))
+
+
+def _attendance_cells(
+    batch: Batch, day: dt.date, enrolled: dict[int, int], *, present, absent, all_present: bool = False
+) -> dict[int, bool]:
+    """One day's marks checked: ``{inspector id: present}``, or the refusal (the day, the
+    batch's status, someone both present and absent, someone not enrolled)."""
     refusal = _attendance_refusal(batch, day)
     if refusal is not None:
         raise refusal
@@ -1107,7 +1125,6 @@ def attendance_mark(
     both = present & absent
     if both:
         raise ValidationFailed(_("同一人不能既出勤又缺勤。"), fields={"present": [str(i) for i in sorted(both)]})
-    enrolled = dict(batch.enrollments.filter(status=EnrollmentStatus.ENROLLED).values_list("inspector_id", "id"))
     if all_present:
         present = set(enrolled) - absent
     unknown = (present | absent) - set(enrolled)
@@ -1116,34 +1133,54 @@ def attendance_mark(
             _("这些人员未在该批次报名（或在候补中）：%(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))},
             fields={"present": [str(i) for i in sorted(unknown)]},
         )
+    return {i: i in present for i in sorted(present | absent)}
+
+
+def _attendance_write(*, actor, marks: dict[dt.date, dict[int, bool]]) -> None:
+    """The office's marks ``{day: {enrollment id: present}}``, checked, written: the records
+    that change (new, or the other value) become the office's, in one upsert, and each leaves
+    an ``AttendanceEvent`` (one bulk insert); a mark equal to the record (a scan's "present"
+    marked present again included) writes nothing. Four statements whatever the days."""
+    wanted = [(enrollment_id, day, here) for day, cells in marks.items() for enrollment_id, here in cells.items()]
+    if not wanted:
+        return
+    current = {
+        (enrollment_id, day): present
+        for enrollment_id, day, present in Attendance.objects.filter(
+            enrollment_id__in={e for e, _d, _h in wanted}, day__in=set(marks)
+        ).values_list("enrollment_id", "day", "present")
+    }
     actor_id = getattr(actor, "pk", None)
-    # A scan that said "present" stays the scan's (who, when) when the office marks the
-    # same; any other mark is the office's.
-    scanned = set(
-        Attendance.objects.filter(
-            enrollment__batch=batch, day=day, present=True, source=AttendanceSource.CHECKIN
-        ).values_list("enrollment_id", flat=True)
-    )
-    marked = sorted(present | absent)
-    rows = [
-        Attendance(
-            enrollment_id=enrolled[i],
-            day=day,
-            present=i in present,
-            recorded_by_id=actor_id,
-            source=AttendanceSource.OFFICE,
-        )
-        for i in marked
-        if not (i in present and enrolled[i] in scanned)
-    ]
-    Attendance.objects.bulk_create(
-        rows,
+    changed = [(e, d, here) for e, d, here in wanted if current.get((e, d)) != here]
+    if not changed:
+        return
+    rows = Attendance.objects.bulk_create(
+        [
+            Attendance(enrollment_id=e, day=d, present=here, recorded_by_id=actor_id, source=AttendanceSource.OFFICE)
+            for e, d, here in changed
+        ],
         update_conflicts=True,
         unique_fields=["enrollment", "day"],
         update_fields=["present", "recorded_by", "source", "updated_at"],
         batch_size=2000,
     )
-    return len(marked)
+    ids = {(row.enrollment_id, row.day): row.pk for row in rows}
+    if None in ids.values():  # (a backend that does not return the upserted rows' ids)
+        found = Attendance.objects.filter(enrollment_id__in={e for e, _d, _h in changed}, day__in=set(marks))
+        ids = {(e, d): pk for e, d, pk in found.values_list("enrollment_id", "day", "pk")}
+    AttendanceEvent.objects.bulk_create(
+        [
+            AttendanceEvent(
+                attendance_id=ids[(e, d)],
+                kind=AttendanceEvent.Kind.PRESENT if here else AttendanceEvent.Kind.ABSENT,
+                source=AttendanceSource.OFFICE,
+                changes={"present": [current.get((e, d)), here]},
+                actor_id=actor_id,
+            )
+            for e, d, here in changed
+        ],
+        batch_size=2000,
+    )
 
 
 def _attendance_refusal(batch: Batch, day: dt.date) -> DomainError | None:
@@ -1219,21 +1256,28 @@ def attendance_check_in(*, batch: Batch, inspector: Inspector, day: dt.date, now
     already = current is not None
     if current is None:
         # The unique (enrollment, day) is the last word if a writer ever came without the
-        # batch lock: one row, and this scan reads it (ON CONFLICT DO NOTHING), never a 500.
-        Attendance.objects.bulk_create(
-            [
-                Attendance(
+        # batch lock: one row, and this scan reads it (the insert's savepoint rolled back),
+        # never a 500; only the scan that wrote the row writes its event.
+        try:
+            with transaction.atomic():
+                current = Attendance.objects.create(
                     enrollment=enrollment,
                     day=day,
                     present=True,
                     recorded_by_id=inspector.user_id,
                     source=AttendanceSource.CHECKIN,
                 )
-            ],
-            ignore_conflicts=True,
-        )
-        current = Attendance.objects.get(enrollment=enrollment, day=day)
-        logger.info("check-in: batch %s day %s inspector %s", batch.pk, day, inspector.pk)
+        except IntegrityError:
+            current, already = Attendance.objects.get(enrollment=enrollment, day=day), True
+        else:
+            AttendanceEvent.objects.create(
+                attendance=current,
+                kind=AttendanceEvent.Kind.CHECKED_IN,
+                source=AttendanceSource.CHECKIN,
+                changes={"present": [None, True]},
+                actor_id=inspector.user_id,
+            )
+            logger.info("check-in: batch %s day %s inspector %s", batch.pk, day, inspector.pk)
     if not current.present:
         raise Conflict(
             _("培训机构已将您 %(d)s 的考勤登记为缺勤，扫码不能更改；如有异议请联系培训机构。") % {"d": day.isoformat()},
@@ -1273,18 +1317,24 @@ def check_in_count(*, batch: Batch, day: dt.date, latest: int = 5) -> dict:
 @transaction.atomic
 def attendance_mark_days(*, batch: Batch, actor, days: dict[dt.date, dict[int, bool]]) -> int:
     """Record several days at once (the admin's grid): ``{day: {inspector id: present}}``,
-    one ``attendance_mark`` per day in one transaction, so a refusal of any day records none."""
-    marked = 0
+    each day checked as ``attendance_mark`` checks one, all written together (one upsert,
+    one insert of the events) in one transaction, so a refusal of any day records none."""
+    batch = _lock_batch(batch)
+    _require_manager(actor=actor, batch=batch)
+    enrolled = _enrolled(batch)
+    marks: dict[dt.date, dict[int, bool]] = {}
     for day in sorted(days):
         cells = days[day]
-        marked += attendance_mark(
-            batch=batch,
-            actor=actor,
-            day=day,
+        checked = _attendance_cells(
+            batch,
+            day,
+            enrolled,
             present=[i for i, here in cells.items() if here],
             absent=[i for i, here in cells.items() if not here],
         )
-    return marked
+        marks[day] = {enrolled[i]: here for i, here in checked.items()}
+    _attendance_write(actor=actor, marks=marks)
+    return sum(len(cells) for cells in marks.values())
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,11 @@ def api_token_issue(*, user, name: str = "", ttl: dt.timedelta | None = None) ->
 
 
 def _token_with_user(key_hash: str, related: tuple[str, ...] = ()):
-    # One row by a unique key: no ORDER BY.
+    # One row by a unique key: no ORDER BY, and no LIMIT. PostgreSQL priced the LIMIT 1 read as
+    # stopping at the first row and joined the inspectors (user__inspector) by scanning the whole
+    # table instead of by its unique user_id index: every API call read every inspector.
     qs = ApiToken.objects.select_related("user", *(f"user__{path}" for path in related))
-    return qs.filter(key_hash=key_hash).order_by()[:1]
+    return qs.filter(key_hash=key_hash).order_by()
 
 
 # Every API call reads its token: the statement is built once per connection (and per

@@ -114,8 +114,8 @@ class CertificateApplicationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "certificate",
         "source_result",
         "region",
-        "levels",
-        "level",
+        "levels_display",
+        "level_display",
         "year",
         "reason",
         "note",
@@ -159,6 +159,11 @@ class CertificateApplicationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("当前审批层级"), ordering="level")
     def level_display(self, obj):
         return applications.level_label(obj.level) if obj.level else "-"
+
+    @admin.display(description=_("审批层级"))
+    def levels_display(self, obj):
+        # The chain as the office reads it (县级 → 市级 → 省级), not its stored codes.
+        return " → ".join(applications.level_label(level) for level in obj.level_list) or "-"
 
     @admin.display(description=_("申请人"))
     def applicant(self, obj):

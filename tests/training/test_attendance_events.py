@@ -4,6 +4,7 @@ office reads them on the batch's attendance page."""
 
 import datetime as dt
 import zoneinfo
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -292,3 +293,44 @@ def test_a_rating_neither_blocks_undoing_the_completion_nor_a_move_and_stays_wit
     assert (rating.enrollment_id, rating.batch_id) == (enrollment.pk, batch.pk)
     assert moved.pk != enrollment.pk
     assert (batch_evaluation_figures(batch)["evaluations"], batch_evaluation_figures(later)["evaluations"]) == (0, 0)
+
+
+# --- one transaction: an event that cannot be written takes its record with it -------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_marks_roll_back_when_their_events_fail(batch, regions, city_admin, monkeypatch):
+    a, b = people(batch, regions, 2)
+    monkeypatch.setattr(AttendanceEvent.objects, "bulk_create", mock.Mock(side_effect=Boom))
+
+    with pytest.raises(Boom):
+        services.attendance_mark_days(batch=batch, actor=city_admin, days={DAY1: {a.pk: True, b.pk: False}})
+
+    assert Attendance.objects.count() == 0
+
+
+def test_a_scan_rolls_back_when_its_event_fails(batch, regions, monkeypatch):
+    (a,) = people(batch, regions, 1)
+    monkeypatch.setattr(AttendanceEvent.objects, "create", mock.Mock(side_effect=Boom))
+
+    with pytest.raises(Boom):
+        scan(batch, a)
+
+    assert Attendance.objects.count() == 0
+
+
+def test_a_rating_rolls_back_when_its_event_fails(regions, inspector_user, monkeypatch):
+    enrollment = EnrollmentFactory(
+        batch=_ended(regions, status=BatchStatus.COMPLETED),
+        inspector=inspector_user.inspector,
+        status=EnrollmentStatus.COMPLETED,
+    )
+    monkeypatch.setattr(EvaluationEvent.objects, "create", mock.Mock(side_effect=Boom))
+
+    with pytest.raises(Boom):
+        evaluation_submit(enrollment=enrollment, actor=inspector_user, content=5, trainer=4, organisation=3)
+
+    assert Evaluation.objects.count() == 0

@@ -140,7 +140,8 @@ def evaluation_submit(
         evaluation=evaluation,
         kind=EvaluationEvent.Kind.SUBMITTED,
         changes={name: [None, score] for name, score in scores.items()},
-        actor=actor,
+        # (an actor without a user row, the demo's participants, is recorded as nobody)
+        actor_id=getattr(actor, "pk", None),
     )
     return evaluation
 

@@ -154,6 +154,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A server that does not answer (frozen, a dropped route) fails the connect after this
     # many seconds instead of holding a worker until TCP gives up.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
+    # Parameters bound on the server and statements prepared after their 5th use on a kept
+    # connection: PostgreSQL parses and plans a statement the API sends on every call (the
+    # token, the batch, the enrollment's) once per connection instead of every time. Django
+    # leaves this off for poolers in transaction mode, which must then keep prepared
+    # statements (PgBouncer 1.21+ with max_prepared_statements) or set
+    # DATABASE_PREPARED_STATEMENTS=0: docs/operations.md.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Waiting on a lock beats failing on one when the dev server and a command overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -32,6 +32,10 @@ print(json.dumps({
     "ENGINE": settings.DATABASES["default"]["ENGINE"],
     "NAME": str(settings.DATABASES["default"]["NAME"]),
     "HOST": settings.DATABASES["default"].get("HOST", ""),
+    "DB_OPTIONS": {
+        k: v for k, v in settings.DATABASES["default"].get("OPTIONS", {}).items()
+        if k in ("server_side_binding", "prepare_threshold")
+    },
     "EMAIL_BACKEND": settings.EMAIL_BACKEND,
     "LANGUAGE_CODE": settings.LANGUAGE_CODE,
     "LANGUAGES": [code for code, _ in settings.LANGUAGES],
@@ -235,6 +239,20 @@ def test_database_url_and_broker_url_switch_to_the_real_services():
     assert values["CELERY_TASK_ALWAYS_EAGER"] is False
     assert values["app_always_eager"] is False
     assert values["app_broker_url"] == "redis://cache.internal:6379/0"
+
+
+def test_postgresql_prepares_statements_unless_told_not_to():
+    """Server-side binding with psycopg's prepare threshold on PostgreSQL by default;
+    DATABASE_PREPARED_STATEMENTS=0 (a pooler that drops prepared statements) turns both off,
+    and SQLite never gets them."""
+    url = "postgresql://postgres@db.internal:5432/training"
+    assert dump_settings(DJANGO_DEBUG="1", DATABASE_URL=url)["DB_OPTIONS"] == {
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
+    off = dump_settings(DJANGO_DEBUG="1", DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+    assert off["DB_OPTIONS"] == {}
+    assert dump_settings(DJANGO_DEBUG="1")["DB_OPTIONS"] == {}
 
 
 def test_rabbitmq_broker_is_accepted_as_is():

@@ -62,6 +62,10 @@ router.register("practice", PracticeViewSet, basename="practice")
 router.register("exports", ExportJobViewSet, basename="export-job")
 
 urlpatterns = [
+    # First: the busiest anonymous endpoint is matched without trying the admin's and the
+    # other includes first (each a resolver and its regexes per request; issue 13). Nothing
+    # above the router may capture it, and nothing here does.
+    path("api/v1/certificates/verify/<str:number>/", CertificateVerifyAPIView.as_view(), name="api-certificate-verify"),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico where a page links no icon (core/static/core/favicon.ico).
     # A temporary redirect (kept a day): the hashed name it points to changes with the file.
@@ -92,7 +96,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # Before the router, so its "me" prefix and any "certificates" viewset do not capture these.
-    path("api/v1/certificates/verify/<str:number>/", CertificateVerifyAPIView.as_view(), name="api-certificate-verify"),
     path("api/v1/me/", MeAPIView.as_view(), name="api-me"),
     path("api/v1/checkin/batches/<int:batch_id>/", CheckinLiveAPIView.as_view(), name="api-checkin-live"),
     path("api/v1/register/", RegisterHoldersAPIView.as_view(), name="api-register"),
